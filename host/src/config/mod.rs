@@ -1,0 +1,180 @@
+//! The gateway's configuration: one TOML file (`biogate serve --config FILE`), every key
+//! optional. Parsing rejects unknown keys; validation names the file, the key and the
+//! fix. Each component's own settings live beside its code (plugins in
+//! `plugin::config`, routes in `delivery::route`); this module assembles them.
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::delivery::{RouteConfig, SinkConfig};
+use crate::plugin::{EngineSettings, PluginConfig, PluginKind};
+
+/// Default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8750";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub engine: EngineSettings,
+    /// Plugins by name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+    /// Routes by name.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteConfig>,
+}
+
+/// `[server]`: where the gateway listens and keeps its data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Folder of the embedded store and the compiled-plugin cache (relative to the
+    /// config file's folder, or to the working directory without a config file).
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.parse().expect("constant address"),
+            data_dir: PathBuf::from("biogate-data"),
+        }
+    }
+}
+
+/// A configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// The file, or `None` for the embedded defaults.
+    pub file: Option<PathBuf>,
+    /// The folder relative paths are resolved against.
+    pub base_dir: PathBuf,
+}
+
+/// A configuration problem, with where it is and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: `{key}`: {problem}. Fix: {fix}")]
+    Invalid { file: PathBuf, key: String, problem: String, fix: String },
+}
+
+impl LoadedConfig {
+    /// The embedded defaults (no file): a gateway on 127.0.0.1 with a local data folder.
+    pub fn defaults() -> Self {
+        LoadedConfig { config: Config::default(), file: None, base_dir: PathBuf::from(".") }
+    }
+
+    /// Reads, parses and validates a config file.
+    pub fn from_file(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
+        Self::from_str(&text, file)
+    }
+
+    /// Parses and validates config text that was read from `file`.
+    pub fn from_str(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { file: file.to_path_buf(), message: e.to_string() })?;
+        let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
+        let loaded = LoadedConfig { config, file: Some(file.to_path_buf()), base_dir };
+        loaded.validate()?;
+        Ok(loaded)
+    }
+
+    /// The data folder, resolved.
+    pub fn data_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.config.server.data_dir)
+    }
+
+    fn invalid(&self, key: String, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.clone().unwrap_or_else(|| PathBuf::from("<defaults>")),
+            key,
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// Cross-checks what parsing alone cannot: files exist, limits are sane, routes name
+    /// plugins of the right kind, URLs are URLs.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.config;
+        for (name, plugin) in &c.plugins {
+            let path = self.base_dir.join(&plugin.path);
+            if !path.is_file() {
+                return Err(self.invalid(
+                    format!("plugins.{name}.path"),
+                    format!("file {} does not exist", path.display()),
+                    "build the plugin (`cargo xtask plugins`) or correct the path (relative to the config file)",
+                ));
+            }
+            if let Err((key, problem)) = plugin.limits.validate(c.engine.max_memory_mib) {
+                return Err(self.invalid(format!("plugins.{name}.limits.{key}"), problem, "set a value in range or remove the key to use the default"));
+            }
+            if !plugin.allowed_hosts.is_empty() && plugin.kind != PluginKind::Delivery {
+                return Err(self.invalid(
+                    format!("plugins.{name}.allowed_hosts"),
+                    "only delivery plugins may make outbound HTTP requests",
+                    "remove the key, or set kind = \"delivery\"",
+                ));
+            }
+        }
+        for (name, route) in &c.routes {
+            for (i, transform) in route.transforms.iter().enumerate() {
+                self.expect_plugin(&format!("routes.{name}.transforms[{i}]"), transform, PluginKind::Transform)?;
+            }
+            match &route.sink {
+                SinkConfig::Plugin { plugin } => {
+                    self.expect_plugin(&format!("routes.{name}.sink.plugin"), plugin, PluginKind::Delivery)?;
+                }
+                SinkConfig::Callback { url, secret, .. } => {
+                    let parsed = reqwest::Url::parse(url).map_err(|e| {
+                        self.invalid(format!("routes.{name}.sink.url"), format!("{url:?} is not a URL ({e})"), "write an absolute http:// or https:// URL")
+                    })?;
+                    if parsed.scheme() != "http" && parsed.scheme() != "https" {
+                        return Err(self.invalid(format!("routes.{name}.sink.url"), format!("scheme {:?} is not http or https", parsed.scheme()), "use an http:// or https:// URL"));
+                    }
+                    if let Some(secret) = secret
+                        && !secret.starts_with("whsec_")
+                    {
+                        return Err(self.invalid(format!("routes.{name}.sink.secret"), "a signing secret starts with `whsec_`", "use a Standard Webhooks secret (whsec_ + base64), or remove the key to generate one"));
+                    }
+                }
+            }
+            if route.devices.is_empty() {
+                return Err(self.invalid(format!("routes.{name}.devices"), "the list is empty", "list device ids, or [\"*\"] for every device"));
+            }
+        }
+        Ok(())
+    }
+
+    fn expect_plugin(&self, key: &str, name: &str, kind: PluginKind) -> Result<(), ConfigError> {
+        match self.config.plugins.get(name) {
+            None => Err(self.invalid(
+                key.to_string(),
+                format!("no plugin named {name:?} is declared"),
+                format!("declare it in [plugins.{name}] or correct the name"),
+            )),
+            Some(p) if p.kind != kind => Err(self.invalid(
+                key.to_string(),
+                format!("plugin {name:?} is a {} plugin, not a {} plugin", p.kind.world(), kind.world()),
+                "name a plugin of the right kind",
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! How the operator declares a route (`[routes.<name>]`): which devices, which transform
+//! plugins in which order, and which sink.
+use serde::Deserialize;
+
+/// One route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Device ids this route takes events from; `["*"]` (the default) means every device.
+    #[serde(default = "every_device")]
+    pub devices: Vec<String>,
+    /// Transform plugins applied in order before the sink.
+    #[serde(default)]
+    pub transforms: Vec<String>,
+    /// Where the events go.
+    pub sink: SinkConfig,
+}
+
+fn every_device() -> Vec<String> {
+    vec!["*".into()]
+}
+
+impl RouteConfig {
+    /// Whether the route takes events of `device_id`.
+    pub fn matches_device(&self, device_id: &str) -> bool {
+        self.devices.iter().any(|d| d == "*" || d == device_id)
+    }
+}
+
+/// A route's destination.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// HTTP POST to the customer's callback URL (`?stgid=<device>` is added).
+    Callback {
+        url: String,
+        /// Body format.
+        #[serde(default)]
+        format: CallbackFormat,
+        /// Standard Webhooks signing secret (`whsec_...`); generated when absent.
+        #[serde(default)]
+        secret: Option<String>,
+    },
+    /// A delivery plugin.
+    Plugin { plugin: String },
+}
+
+/// Callback body formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallbackFormat {
+    /// The Cams v3 `RealTime` form.
+    #[default]
+    CamsV3,
+    /// The seed's flat form (`DeviceSN`, `EmployeeCode`, `AttendanceLog`, `Type`, `Direction`).
+    Flat,
+}

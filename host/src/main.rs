@@ -1,0 +1,100 @@
+//! The `biogate` command line.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use biogate::config::LoadedConfig;
+use biogate::plugin::{CompileCache, EngineSettings, PluginEngine};
+
+#[derive(Parser)]
+#[command(name = "biogate", version, about = "Open biometric device gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway. Without --config it runs on 127.0.0.1:8750 with a local store.
+    Serve {
+        /// The TOML config file.
+        #[arg(long, short, env = "BIOGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Override `server.listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Override `server.data_dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Validate a config file and load its plugins, then exit.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Plugin tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Print the world a component implements, its imports and exports.
+    Inspect { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BIOGATE_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config, listen, data_dir } => {
+            let mut loaded = match config {
+                Some(file) => LoadedConfig::from_file(&file)?,
+                None => LoadedConfig::defaults(),
+            };
+            if let Some(listen) = listen {
+                loaded.config.server.listen = listen;
+            }
+            if let Some(dir) = data_dir {
+                loaded.config.server.data_dir = dir;
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(biogate::server::serve(loaded))
+        }
+        Command::Check { config } => {
+            let loaded = LoadedConfig::from_file(&config)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let gateway = runtime.block_on(async { tokio::task::block_in_place(|| biogate::gateway::Gateway::build(loaded)) })?;
+            println!("{}: ok ({} plugins, {} routes)", config.display(), gateway.plugins.len(), gateway.chains.len());
+            Ok(())
+        }
+        Command::Plugin { command: PluginCommand::Inspect { file } } => {
+            let wasm = std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let engine = PluginEngine::new(EngineSettings::default()).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let cache = CompileCache::new(std::env::temp_dir().join("biogate-inspect-cache"));
+            let (component, _) = cache
+                .load_or_compile(engine.engine(), &wasm)
+                .map_err(|e| anyhow::anyhow!("{}: not a Wasm component: {e:#}", file.display()))?;
+            print!("{}", biogate::plugin::inspect::describe(engine.engine(), &component));
+            Ok(())
+        }
+    }
+}

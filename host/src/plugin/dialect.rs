@@ -1,0 +1,73 @@
+//! Dialect plugins: vendor device protocols over HTTP and MQTT.
+use super::bindings::dialect::Dialect;
+use super::bindings::dialect::exports::biogate::plugin::dialect_handler::{
+    DeviceContext, DialectError, DialectReply, HttpRequest, MqttMessage,
+};
+use super::bindings::types::{Command, EventBody};
+use super::fault::{FaultKind, PluginFault};
+use super::instance::InstancePool;
+
+/// A loaded dialect plugin.
+pub struct DialectPlugin {
+    pool: InstancePool<Dialect>,
+}
+
+impl DialectPlugin {
+    pub(super) fn new(pool: InstancePool<Dialect>) -> Self {
+        DialectPlugin { pool }
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        self.pool.name()
+    }
+
+    /// The plugin's counters.
+    pub fn stats(&self) -> &super::PluginStats {
+        self.pool.stats()
+    }
+
+    fn check_input(&self, size: usize) -> Result<(), PluginFault> {
+        let max = self.pool.limits().max_input_bytes;
+        if size > max {
+            return Err(self.pool.fault(FaultKind::InputTooLarge, format!("request of {size} bytes exceeds max_input_bytes = {max}")));
+        }
+        Ok(())
+    }
+
+    /// Which device sent `request`.
+    pub fn identify_http(&self, request: &HttpRequest) -> Result<Result<String, DialectError>, PluginFault> {
+        self.check_input(request.body.len())?;
+        self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_identify_http(store, request))
+    }
+
+    /// Handles one request of a registered device.
+    pub fn handle_http(
+        &self,
+        device: &DeviceContext,
+        request: &HttpRequest,
+    ) -> Result<Result<DialectReply, DialectError>, PluginFault> {
+        self.check_input(request.body.len())?;
+        self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_handle_http(store, device, request))
+    }
+
+    /// Handles one MQTT message of a registered device.
+    pub fn handle_mqtt(
+        &self,
+        device: &DeviceContext,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<Result<Vec<EventBody>, DialectError>, PluginFault> {
+        self.check_input(payload.len())?;
+        self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_handle_mqtt(store, device, topic, payload))
+    }
+
+    /// Encodes a command as an MQTT message.
+    pub fn encode_mqtt_command(
+        &self,
+        device: &DeviceContext,
+        command: &Command,
+    ) -> Result<Result<MqttMessage, DialectError>, PluginFault> {
+        self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_encode_mqtt_command(store, device, command))
+    }
+}

@@ -1,0 +1,154 @@
+//! Instances of one plugin: created from its `InstancePre`, reused across calls, and
+//! thrown away after any fault. Each call runs under the plugin's CPU deadline and
+//! memory cap.
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use wasmtime::component::{InstancePre, Linker};
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use super::bindings::{delivery::Delivery, delivery::DeliveryPre, dialect::Dialect, dialect::DialectPre};
+use super::bindings::transform::{Transform, TransformPre};
+use super::config::Limits;
+use super::engine::EPOCH_TICK;
+use super::fault::{DeadlineExceeded, FaultKind, PluginFault, classify};
+use super::host::{HostState, PluginContext};
+use super::stats::PluginStats;
+
+/// A WIT world's generated bindings, as the pool needs them.
+pub trait World: Sized + Send + 'static {
+    /// The pre-instantiated form (imports resolved, exports looked up once).
+    type Pre: Send + Sync + 'static;
+    /// Adds the world's imports (and WASI) to a linker.
+    fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()>;
+    /// Resolves the world's exports on a pre-instantiated component.
+    fn pre(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre>;
+    /// Instantiates into `store`.
+    fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self>;
+}
+
+macro_rules! world {
+    ($world:ty, $pre:ty) => {
+        impl World for $world {
+            type Pre = $pre;
+            fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+                wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+                <$world>::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
+            }
+            fn pre(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
+                <$pre>::new(instance_pre)
+            }
+            fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
+                pre.instantiate(store)
+            }
+        }
+    };
+}
+
+world!(Transform, TransformPre<HostState>);
+world!(Delivery, DeliveryPre<HostState>);
+world!(Dialect, DialectPre<HostState>);
+
+/// An instance and its store.
+struct Slot<W> {
+    store: Store<HostState>,
+    world: W,
+}
+
+/// The instances of one plugin.
+pub struct InstancePool<W: World> {
+    engine: Engine,
+    pre: W::Pre,
+    ctx: Arc<PluginContext>,
+    limits: Limits,
+    idle: Mutex<Vec<Slot<W>>>,
+    stats: Arc<PluginStats>,
+}
+
+impl<W: World> InstancePool<W> {
+    /// A pool over a pre-instantiated component.
+    pub fn new(
+        engine: Engine,
+        pre: W::Pre,
+        ctx: Arc<PluginContext>,
+        limits: Limits,
+        stats: Arc<PluginStats>,
+    ) -> Self {
+        InstancePool { engine, pre, ctx, limits, idle: Mutex::new(Vec::new()), stats }
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.ctx.name
+    }
+
+    /// The plugin's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The plugin's counters.
+    pub fn stats(&self) -> &Arc<PluginStats> {
+        &self.stats
+    }
+
+    /// Builds a fault of this plugin (and counts it).
+    pub fn fault(&self, kind: FaultKind, detail: impl Into<String>) -> PluginFault {
+        self.stats.record_fault(&self.ctx.name, kind);
+        PluginFault { plugin: self.ctx.name.to_string(), kind, detail: detail.into() }
+    }
+
+    /// Runs `f` on an instance under the plugin's deadline and memory cap. The instance
+    /// goes back to the pool on success and is thrown away on any error.
+    pub fn call<R>(
+        &self,
+        f: impl FnOnce(&W, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginFault> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut slot = match pooled {
+            Some(slot) => slot,
+            None => self.fresh().map_err(|e| self.fault(FaultKind::Unavailable, format!("{e:#}")))?,
+        };
+        self.stats.record_call();
+        slot.store.data_mut().begin_call(self.limits.cpu());
+        slot.store.set_epoch_deadline(ticks(self.limits.cpu()));
+        let result = f(&slot.world, &mut slot.store);
+        match result {
+            Ok(value) if !slot.store.data().memory_limit_hit => {
+                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                if idle.len() < self.limits.max_idle_instances {
+                    idle.push(slot);
+                }
+                Ok(value)
+            }
+            Ok(_) => Err(self.fault(FaultKind::MemoryLimit, "memory cap reached")),
+            Err(error) => {
+                let (kind, detail) = classify(&error, slot.store.data().memory_limit_hit);
+                Err(self.fault(kind, detail))
+            }
+        }
+    }
+
+    /// A new instance with its own store.
+    fn fresh(&self) -> wasmtime::Result<Slot<W>> {
+        let state = HostState::new(self.ctx.clone(), self.limits.memory_bytes());
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
+        store.epoch_deadline_callback(|ctx| match ctx.data().guest_time_left() {
+            Some(left) => Ok(UpdateDeadline::Continue(ticks(left))),
+            None => Err(DeadlineExceeded.into()),
+        });
+        // Instantiation runs guest start-up code: give it the call budget too.
+        store.data_mut().begin_call(self.limits.cpu());
+        store.set_epoch_deadline(ticks(self.limits.cpu()));
+        let world = W::instantiate(&self.pre, &mut store)?;
+        self.stats.record_instance();
+        Ok(Slot { store, world })
+    }
+}
+
+/// Epoch ticks covering `d` (at least one).
+fn ticks(d: Duration) -> u64 {
+    (d.as_micros().div_ceil(EPOCH_TICK.as_micros()) as u64).max(1)
+}

@@ -1,0 +1,40 @@
+//! `biogate serve`: builds the gateway and serves HTTP until SIGINT or SIGTERM.
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+use crate::api::{AppState, router};
+use crate::config::LoadedConfig;
+use crate::gateway::Gateway;
+
+/// Runs the gateway.
+pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
+    let metrics = PrometheusBuilder::new().install_recorder().ok();
+    let listen = config.config.server.listen;
+    let gateway = tokio::task::block_in_place(|| Gateway::build(config))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, data_dir = %gateway.config.data_dir().display(), "biogate listening");
+    println!("biogate listening on http://{local}");
+    let app = router(AppState { gateway: gateway.clone(), metrics });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    gateway.store.flush()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

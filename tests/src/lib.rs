@@ -1,0 +1,1 @@
+//! Device simulators and helpers for the end-to-end tests.
