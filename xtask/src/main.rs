@@ -1,0 +1,91 @@
+//! biogate's build and test tasks, run as `cargo xtask <task>` (an alias in
+//! `.cargo/config.toml`). See `cargo xtask --help`.
+
+mod cmd;
+mod paths;
+mod plugin_list;
+mod plugins;
+mod system;
+mod test;
+mod toolchain;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::paths::Paths;
+use crate::plugins::Profile;
+use crate::toolchain::Choice;
+
+/// biogate's build and test tasks.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build every plugin of plugins/ to a component: target/plugins/<name>.wasm.
+    Plugins(PluginsArgs),
+    /// Build the plugins, check the test dependencies, and run every test. Arguments
+    /// after `--` go to `cargo test --workspace`.
+    Test(TestArgs),
+    /// What CI runs (.ci/run): the same as `test`.
+    Ci(TestArgs),
+}
+
+#[derive(Args)]
+struct PluginsArgs {
+    /// Build with the release profile (the default).
+    #[arg(long, conflicts_with = "debug")]
+    release: bool,
+    /// Build with the dev profile (quicker to build; bigger, slower components).
+    #[arg(long)]
+    debug: bool,
+    #[command(flatten)]
+    toolchain: ToolchainArgs,
+}
+
+#[derive(Args)]
+struct ToolchainArgs {
+    /// Which Rust builds the components: `rustup` (needs `rustup target add
+    /// wasm32-wasip2`), `debian` (Debian's rustc-web with the std sources), or `auto`:
+    /// rustup's when it has the target, else Debian's.
+    #[arg(long, env = "BIOGATE_WASM_TOOLCHAIN", default_value = "auto")]
+    wasm_toolchain: Choice,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    #[command(flatten)]
+    toolchain: ToolchainArgs,
+    /// Extra arguments for `cargo test --workspace` (after `--`).
+    #[arg(last = true)]
+    cargo_test_args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = Paths::locate().and_then(|paths| match cli.task {
+        Task::Plugins(args) => {
+            let profile = if args.debug {
+                Profile::Debug
+            } else {
+                Profile::Release
+            };
+            plugins::build(&paths, args.toolchain.wasm_toolchain, profile).map(|_| ())
+        }
+        Task::Test(args) | Task::Ci(args) => {
+            test::run(&paths, args.toolchain.wasm_toolchain, &args.cargo_test_args)
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("\nxtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

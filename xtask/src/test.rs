@@ -1,0 +1,100 @@
+//! `cargo xtask test` (and `ci`): everything the repository's tests need, then every test.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd;
+use crate::paths::Paths;
+use crate::plugin_list;
+use crate::plugins::{self, Profile};
+use crate::system::{self, Apt};
+use crate::toolchain::{self, Choice};
+
+/// The SDK's world features, each checked on its own (the workspace build has none).
+const SDK_WORLDS: [&str; 3] = ["transform", "delivery", "dialect"];
+
+/// Builds the plugins, checks mosquitto, runs the plugins' native unit tests, the SDK
+/// per world, and `cargo test --workspace <extra>`.
+pub fn run(paths: &Paths, choice: Choice, extra: &[String]) -> Result<()> {
+    let started = Instant::now();
+    let mut apt = Apt::default();
+
+    step("wasm toolchain");
+    let wasm = toolchain::ensure(choice, &mut apt)?;
+
+    step("plugins -> target/plugins/*.wasm");
+    plugins::build_with(paths, &wasm, Profile::Release)?;
+
+    step("test dependencies");
+    let mosquitto = ensure_mosquitto(&mut apt)?;
+    println!("xtask: mosquitto: {}", mosquitto.display());
+
+    step("plugins: native unit tests");
+    let plugins = plugin_list::list(paths)?;
+    for group in plugin_list::by_world(plugins.iter().filter(|p| p.has_tests)) {
+        cmd::run(
+            cargo()
+                .args(["test", "--manifest-path"])
+                .arg(paths.plugins_manifest())
+                .args(plugin_list::package_args(&group)),
+        )
+        .context("the plugins' unit tests failed")?;
+    }
+
+    step("biogate-sdk: each world feature");
+    for world in SDK_WORLDS {
+        cmd::run(cargo().current_dir(paths.root()).args([
+            "test",
+            "--quiet",
+            "-p",
+            "biogate-sdk",
+            "--features",
+            world,
+        ]))
+        .with_context(|| format!("biogate-sdk's tests failed with the `{world}` feature"))?;
+    }
+
+    step("workspace tests");
+    cmd::run(
+        cargo()
+            .current_dir(paths.root())
+            .args(["test", "--workspace"])
+            .args(extra)
+            .env("BIOGATE_PLUGINS_DIR", paths.components_dir())
+            .env("BIOGATE_MOSQUITTO", &mosquitto),
+    )
+    .context("the workspace tests failed")?;
+
+    println!("\nxtask: all tests passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn step(title: &str) {
+    println!("\n==> {title}");
+}
+
+fn cargo() -> Command {
+    Command::new(toolchain::outer_cargo())
+}
+
+/// The mosquitto broker binary (the MQTT tests start their own), installed with apt when
+/// missing and this machine allows it.
+fn ensure_mosquitto(apt: &mut Apt) -> Result<PathBuf> {
+    let sbin = [PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")];
+    if let Some(path) = system::find_program("mosquitto", &sbin) {
+        return Ok(path);
+    }
+    if !Apt::can_install() {
+        bail!(
+            "the MQTT tests need the mosquitto broker, which is not installed. Install it: \
+             `sudo apt-get install mosquitto` (Debian/Ubuntu), `brew install mosquitto` (macOS)"
+        );
+    }
+    println!("xtask: installing mosquitto");
+    apt.install(&["mosquitto"])?;
+    system::find_program("mosquitto", &sbin)
+        .context("apt-get installed mosquitto but no mosquitto binary was found")
+}
