@@ -1,44 +1,82 @@
-//! Assembles a running gateway from its configuration: the store, the plugin runtime,
-//! the loaded plugins and the routes' transform chains.
+//! Assembles a running gateway from its configuration: the store (journal, registry,
+//! delivery bookkeeping), the plugin runtime and plugins, the routes and their workers.
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
+use tokio::sync::watch;
 
 use crate::config::LoadedConfig;
-use crate::delivery::TransformChain;
+use crate::delivery::signature::{WebhookSecret, WebhookSigner};
+use crate::delivery::{CallbackSink, Dispatcher, RetrySchedule, RouteRuntime, Sink, SinkConfig, TransformChain, WorkerContext};
+use crate::outbound::{UrlGuard, guarded_client};
 use crate::plugin::{CompileCache, LoadedPlugin, PluginEngine, PluginRuntime};
-use crate::store::Store;
+use crate::store::{DeliveryLog, DeviceChanges, Journal, Registry, Store};
 
 /// Everything the gateway runs with.
 pub struct Gateway {
     pub config: LoadedConfig,
     pub store: Store,
+    pub journal: Journal,
+    pub registry: Registry,
+    pub delivery_log: DeliveryLog,
     pub runtime: PluginRuntime,
     /// Loaded plugins by name.
     pub plugins: BTreeMap<String, LoadedPlugin>,
     /// Each route's transform chain, by route name.
     pub chains: BTreeMap<String, TransformChain>,
+    pub dispatcher: Dispatcher,
+    /// Admin API keys.
+    pub admin_keys: Vec<String>,
+    /// Each route's signing secret (`whsec_...`), for the operator.
+    pub route_secrets: BTreeMap<String, String>,
+    shutdown: watch::Sender<bool>,
 }
 
 impl Gateway {
-    /// Opens the store and loads every plugin and route of the configuration.
+    /// Opens the store, loads plugins, devices and routes, and starts the delivery
+    /// workers. Must run inside a tokio runtime.
     pub fn build(config: LoadedConfig) -> anyhow::Result<Arc<Gateway>> {
         let data_dir = config.data_dir();
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
-        let store = Store::open(&data_dir.join("store"))
-            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-        let engine = PluginEngine::new(config.config.engine.clone())
-            .map_err(|e| anyhow::anyhow!("starting the Wasm engine: {e:#}"))?;
-        let runtime = PluginRuntime::new(engine, CompileCache::new(data_dir.join("plugin-cache")), store.clone());
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating the data folder {}", data_dir.display()))?;
+        let store = Store::open(&data_dir.join("store")).with_context(|| format!("opening the store in {}", data_dir.display()))?;
+        let journal = store.journal()?;
+        let registry = store.registry()?;
+        let delivery_log = store.delivery_log()?;
 
+        let engine = PluginEngine::new(config.config.engine.clone()).map_err(|e| anyhow!("starting the Wasm engine: {e:#}"))?;
+        let runtime = PluginRuntime::new(engine, CompileCache::new(data_dir.join("plugin-cache")), store.clone());
         let mut plugins = BTreeMap::new();
         for (name, plugin) in &config.config.plugins {
             let (loaded, _) = runtime.load(name, plugin, &config.base_dir)?;
             plugins.insert(name.clone(), loaded);
         }
+
+        let route_names: Vec<String> = config.config.routes.keys().cloned().collect();
+        for (id, declared) in &config.config.devices {
+            let changes = DeviceChanges {
+                id: Some(id.clone()),
+                label: declared.label.clone(),
+                auth_token: declared.auth_token.clone(),
+                security_key: declared.security_key.clone(),
+                encryption: declared.encryption,
+                time_zone: declared.time_zone.clone(),
+                enabled: declared.enabled,
+                routes: declared.routes.clone(),
+            };
+            let current = registry.get(id);
+            let device = changes
+                .apply(id, current.as_deref(), &route_names)
+                .map_err(|(field, problem)| anyhow!("devices.{id}.{field}: {problem}"))?;
+            if current.as_deref() != Some(&device) {
+                registry.put(device)?;
+            }
+        }
+
         let mut chains = BTreeMap::new();
+        let mut routes = Vec::new();
+        let mut route_secrets = BTreeMap::new();
         for (name, route) in &config.config.routes {
             let steps = route
                 .transforms
@@ -48,8 +86,88 @@ impl Gateway {
                     _ => None,
                 })
                 .collect();
-            chains.insert(name.clone(), TransformChain::new(steps));
+            let chain = TransformChain::new(steps);
+            chains.insert(name.clone(), chain.clone());
+            let sink = match &route.sink {
+                SinkConfig::Callback { url, format, secret } => {
+                    let secret = match secret {
+                        Some(text) => WebhookSecret::parse(text).map_err(|e| anyhow!("routes.{name}.sink.secret: {e}"))?,
+                        None => delivery_log.route_secret(name)?.map_or_else(
+                            || {
+                                let fresh = WebhookSecret::generate();
+                                delivery_log.set_route_secret(name, &fresh.expose()).map(|_| fresh)
+                            },
+                            |text| WebhookSecret::parse(&text).map_err(|e| crate::store::StoreError::Decode(e.to_string())),
+                        )?,
+                    };
+                    route_secrets.insert(name.clone(), secret.expose());
+                    let url = reqwest::Url::parse(url)?;
+                    let guard = UrlGuard::new(vec![], route.allow_private_networks);
+                    guard.check(&url).map_err(|e| anyhow!("routes.{name}.sink.url: {e}"))?;
+                    let client = guarded_client(route.allow_private_networks, Duration::from_millis(route.timeout_ms))?;
+                    Sink::Callback(CallbackSink::new(client, url, *format, WebhookSigner::single(secret)))
+                }
+                SinkConfig::Plugin { plugin } => match plugins.get(plugin) {
+                    Some(LoadedPlugin::Delivery(p)) => Sink::Plugin(p.clone()),
+                    _ => return Err(anyhow!("routes.{name}.sink.plugin: {plugin:?} is not a delivery plugin")),
+                },
+            };
+            let schedule = match &route.retry_schedule {
+                Some(items) => RetrySchedule::parse(items).map_err(|e| anyhow!("routes.{name}.retry_schedule: {e}"))?,
+                None => RetrySchedule::default(),
+            };
+            routes.push(Arc::new(RouteRuntime { name: name.clone(), config: route.clone(), chain, sink, schedule }));
         }
-        Ok(Arc::new(Gateway { config, store, runtime, plugins, chains }))
+
+        let admin_keys = admin_keys(&config, &data_dir)?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let ctx = Arc::new(WorkerContext {
+            journal: journal.clone(),
+            log: delivery_log.clone(),
+            registry: registry.clone(),
+            shutdown: shutdown_rx,
+        });
+        let dispatcher = Dispatcher::new(ctx, routes);
+        dispatcher.start_existing()?;
+        Ok(Arc::new(Gateway {
+            config,
+            store,
+            journal,
+            registry,
+            delivery_log,
+            runtime,
+            plugins,
+            chains,
+            dispatcher,
+            admin_keys,
+            route_secrets,
+            shutdown,
+        }))
     }
+
+    /// Stops the delivery workers (they finish the attempt in flight).
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// The configured admin keys, or the one kept in `<data_dir>/admin-api-key` (generated
+/// on first start, readable by the owner only).
+fn admin_keys(config: &LoadedConfig, data_dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    if !config.config.admin.api_keys.is_empty() {
+        return Ok(config.config.admin.api_keys.clone());
+    }
+    let path = data_dir.join("admin-api-key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(vec![text.trim().to_string()]);
+    }
+    let key = format!("bgk_{}", crate::store::generate_token());
+    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    tracing::info!(path = %path.display(), "generated an admin API key");
+    Ok(vec![key])
 }

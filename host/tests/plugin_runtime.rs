@@ -18,7 +18,7 @@ const T0: i64 = 1_750_000_000;
 fn gateway(dir: &tempfile::TempDir, body: &str) -> Arc<Gateway> {
     let file = write_config(dir.path(), &format!("[server]\ndata_dir = \"data\"\n{body}"));
     let config = LoadedConfig::from_file(&file).expect("valid config");
-    Gateway::build(config).expect("gateway builds")
+    with_runtime(|| Gateway::build(config)).expect("gateway builds")
 }
 
 fn transform(gw: &Gateway, name: &str) -> Arc<TransformPlugin> {
@@ -41,7 +41,7 @@ fn fault_injector(dir: &tempfile::TempDir, policy: &str) -> Arc<Gateway> {
         &format!(
             "[plugins.faulty]\nkind = \"transform\"\npath = {}\nfailure_policy = \"{policy}\"\n\
              [plugins.faulty.limits]\ncpu_ms = 50\nmemory_mib = 16\nmax_output_bytes = 65536\n\
-             [routes.main]\ntransforms = [\"faulty\"]\nsink = {{ type = \"callback\", url = \"http://127.0.0.1:9/cb\" }}\n",
+             [routes.main]\ntransforms = [\"faulty\"]\nallow_private_networks = true\nsink = {{ type = \"callback\", url = \"http://127.0.0.1:9/cb\" }}\n",
             toml_path(&plugin_wasm("fault-injector"))
         ),
     )

@@ -1,13 +1,17 @@
-//! The HTTP API: health and metrics for now; devices and REST clients come through here.
+//! The HTTP API: the device endpoints, the admin API under `/v1`, health and metrics.
+pub mod admin;
+pub mod error;
+
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::gateway::Gateway;
+use crate::ingress::native;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -18,9 +22,24 @@ pub struct AppState {
 
 /// The gateway's HTTP routes.
 pub fn router(state: AppState) -> Router {
+    let limit = state.gateway.config.config.server.max_body_bytes;
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/device/v1/events", post(native::upload))
+        .route("/v1/devices", get(admin::list_devices).post(admin::create_device))
+        .route(
+            "/v1/devices/{id}",
+            get(admin::get_device).patch(admin::update_device).delete(admin::delete_device),
+        )
+        .route("/v1/devices/{id}/approve", post(admin::approve_device))
+        .route("/v1/devices/{id}/events", get(admin::device_events))
+        .route("/v1/devices/{id}/deliveries", get(admin::device_deliveries))
+        .route("/v1/dead-letters", get(admin::dead_letters))
+        .route("/v1/replay", post(admin::replay))
+        .route("/v1/routes", get(admin::list_routes))
+        .route("/v1/routes/{name}/enable", post(admin::enable_route))
+        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 

@@ -28,6 +28,83 @@ pub struct Config {
     /// Routes by name.
     #[serde(default)]
     pub routes: BTreeMap<String, RouteConfig>,
+    /// Devices declared up front, by id (more can be added through the admin API).
+    #[serde(default)]
+    pub devices: BTreeMap<String, DeviceConfig>,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub journal: JournalConfig,
+}
+
+/// `[devices.<id>]`: a device declared in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    #[serde(default)]
+    pub label: Option<String>,
+    /// The device's AuthToken; generated (and shown by the admin API) when absent.
+    #[serde(default)]
+    pub auth_token: Option<String>,
+    /// A 32-character security key switches the device to encrypted mode.
+    #[serde(default)]
+    pub security_key: Option<String>,
+    /// `cams-ecb` (compatible, the default with a key) or `aes-gcm` (recommended).
+    #[serde(default)]
+    pub encryption: Option<crate::crypto::EncryptionMode>,
+    /// UTC offset of the device's clock, `+05:30`, `-03:00`, `Z`.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Routes that take this device's events (default: routes whose `devices` match).
+    #[serde(default)]
+    pub routes: Option<Vec<String>>,
+}
+
+/// `[admin]`: the admin and resource API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer keys accepted by `/v1`. Empty: a key is generated into
+    /// `<data_dir>/admin-api-key` on first start.
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+}
+
+/// `[journal]`: how long events are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// Events older than this are pruned once every route has settled them.
+    pub retention_days: u32,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig { retention_days: 30 }
+    }
+}
+
+/// Parses a UTC offset (`+05:30`, `+0530`, `-03:00`, `Z`, `UTC`) into minutes.
+pub fn parse_utc_offset(text: &str) -> Option<i32> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("gmt")
+    {
+        return Some(0);
+    }
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i32 = digits[..2].parse().ok()?;
+    let minutes: i32 = digits[2..].parse().ok()?;
+    (hours <= 14 && minutes < 60).then_some(sign * (hours * 60 + minutes))
 }
 
 /// `[server]`: where the gateway listens and keeps its data.
@@ -39,6 +116,11 @@ pub struct ServerConfig {
     /// Folder of the embedded store and the compiled-plugin cache (relative to the
     /// config file's folder, or to the working directory without a config file).
     pub data_dir: PathBuf,
+    /// Accept unknown devices as `pending` (refused until approved) instead of refusing
+    /// them outright.
+    pub auto_register: bool,
+    /// Largest request body accepted from a device or client, in bytes.
+    pub max_body_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +128,8 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: DEFAULT_LISTEN.parse().expect("constant address"),
             data_dir: PathBuf::from("biogate-data"),
+            auto_register: false,
+            max_body_bytes: 4 << 20,
         }
     }
 }
@@ -155,8 +239,66 @@ impl LoadedConfig {
                     }
                 }
             }
+            if let Some(schedule) = &route.retry_schedule
+                && let Err(problem) = crate::delivery::RetrySchedule::parse(schedule)
+            {
+                return Err(self.invalid(
+                    format!("routes.{name}.retry_schedule"),
+                    problem,
+                    "write durations such as \"5s\", \"5m\", \"2h\"",
+                ));
+            }
             if route.devices.is_empty() {
                 return Err(self.invalid(format!("routes.{name}.devices"), "the list is empty", "list device ids, or [\"*\"] for every device"));
+            }
+        }
+        self.validate_devices()
+    }
+
+    fn validate_devices(&self) -> Result<(), ConfigError> {
+        for (id, device) in &self.config.devices {
+            if !crate::store::valid_device_id(id) {
+                return Err(self.invalid(
+                    format!("devices.{id}"),
+                    "a device id is 1 to 64 of A-Z a-z 0-9 . _ -",
+                    "rename the device",
+                ));
+            }
+            if let Some(token) = &device.auth_token
+                && token.len() < 16
+            {
+                return Err(self.invalid(
+                    format!("devices.{id}.auth_token"),
+                    "an AuthToken has at least 16 characters (Cams uses 32)",
+                    "use a longer token, or remove the key to generate one",
+                ));
+            }
+            if let Some(key) = &device.security_key
+                && key.len() != 32
+            {
+                return Err(self.invalid(
+                    format!("devices.{id}.security_key"),
+                    format!("the key has {} bytes; AES-256 needs exactly 32", key.len()),
+                    "use a 32-character key",
+                ));
+            }
+            if let Some(tz) = &device.time_zone
+                && parse_utc_offset(tz).is_none()
+            {
+                return Err(self.invalid(
+                    format!("devices.{id}.time_zone"),
+                    format!("{tz:?} is not a UTC offset"),
+                    "write it as +05:30, -03:00 or Z",
+                ));
+            }
+            for route in device.routes.iter().flatten() {
+                if !self.config.routes.contains_key(route) {
+                    return Err(self.invalid(
+                        format!("devices.{id}.routes"),
+                        format!("no route named {route:?}"),
+                        "declare it in [routes] or correct the name",
+                    ));
+                }
             }
         }
         Ok(())

@@ -14,6 +14,20 @@ pub struct RouteConfig {
     pub transforms: Vec<String>,
     /// Where the events go.
     pub sink: SinkConfig,
+    /// Waits between attempts (`["5s", "5m", ...]`); default: Standard Webhooks' schedule.
+    #[serde(default)]
+    pub retry_schedule: Option<Vec<String>>,
+    /// Time limit of one callback request, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Allow callback URLs on private, loopback and link-local addresses (off by default:
+    /// server-side request forgery protection).
+    #[serde(default)]
+    pub allow_private_networks: bool,
+}
+
+fn default_timeout_ms() -> u64 {
+    15_000
 }
 
 fn every_device() -> Vec<String> {

@@ -1,10 +1,19 @@
-//! The embedded store (sled). Every durable thing biogate keeps goes through this module,
-//! so that the storage engine can be replaced behind it.
+//! The embedded store (sled). Every durable thing biogate keeps goes through this module
+//! (journal, device registry, delivery bookkeeping, plugin key/value spaces), so the
+//! storage engine can be replaced behind it.
+mod delivery_log;
+mod devices;
+mod group_commit;
+mod journal;
 mod plugin_kv;
 
 use std::path::Path;
 
-pub use plugin_kv::{PluginKv, KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+pub use delivery_log::{Attempt, DeadLetter, DeliveryLog, Trigger};
+pub use devices::{Device, DeviceChanges, DeviceState, Registry, generate_token, valid_device_id};
+pub use group_commit::GroupCommit;
+pub use journal::{Appended, Journal};
+pub use plugin_kv::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES, PluginKv};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +24,9 @@ pub enum StoreError {
     /// Stored bytes could not be decoded.
     #[error("stored record is unreadable: {0}")]
     Decode(String),
+    /// The flush that makes writes durable failed.
+    #[error("flushing to disk failed: {0}")]
+    Flush(String),
 }
 
 /// The opened database.
@@ -30,8 +42,7 @@ impl Store {
         Ok(Store { db })
     }
 
-    /// A throw-away database in memory (for `plugin run` and examples; tests use a real
-    /// one in a temporary folder).
+    /// A throw-away database (for tools; tests use a real one in a temporary folder).
     pub fn temporary() -> Result<Self, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
         Ok(Store { db })
@@ -40,6 +51,21 @@ impl Store {
     /// The key/value space of one plugin.
     pub fn plugin_kv(&self, plugin: &str) -> Result<PluginKv, StoreError> {
         Ok(PluginKv::new(self.db.open_tree("plugin-kv")?, plugin))
+    }
+
+    /// The journal, with its group-commit flusher. Call inside a tokio runtime.
+    pub fn journal(&self) -> Result<Journal, StoreError> {
+        Journal::open(&self.db, GroupCommit::start(self.db.clone()))
+    }
+
+    /// The device registry.
+    pub fn registry(&self) -> Result<Registry, StoreError> {
+        Registry::open(&self.db)
+    }
+
+    /// Delivery bookkeeping.
+    pub fn delivery_log(&self) -> Result<DeliveryLog, StoreError> {
+        DeliveryLog::open(&self.db)
     }
 
     /// Waits until everything written so far is on disk.

@@ -68,3 +68,11 @@ pub fn write_config(dir: &std::path::Path, text: &str) -> PathBuf {
 pub fn toml_path(path: &std::path::Path) -> String {
     format!("{:?}", path.display().to_string())
 }
+
+/// Runs `f` inside a shared tokio runtime (the gateway's store starts background tasks).
+pub fn with_runtime<R>(f: impl FnOnce() -> R) -> R {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| tokio::runtime::Runtime::new().expect("a tokio runtime"));
+    let _guard = runtime.enter();
+    f()
+}

@@ -1,0 +1,236 @@
+//! The admin API under `/v1` (bearer API key): devices, their events, delivery attempts,
+//! dead letters, replay, and re-enabling a route that a receiver disabled with 410.
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::error::{ApiError, CamsStatus};
+use crate::crypto::EncryptionMode;
+use crate::store::{Attempt, DeadLetter, Device, DeviceChanges, DeviceState};
+
+/// Proof that the request carried a valid admin API key.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let ok = state.gateway.admin_keys.iter().any(|k| bool::from(k.as_bytes().ct_eq(presented.as_bytes())));
+        if ok {
+            Ok(Admin)
+        } else {
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, CamsStatus::AuthTokenRefused, "a valid admin API key is required (Authorization: Bearer <key>)"))
+        }
+    }
+}
+
+/// A device as the admin API shows it (secrets included: this is the operator's API).
+#[derive(Serialize)]
+pub struct DeviceView {
+    id: String,
+    label: String,
+    auth_token: String,
+    security_key: Option<String>,
+    encryption: EncryptionMode,
+    time_zone: String,
+    enabled: bool,
+    state: DeviceState,
+    routes: Option<Vec<String>>,
+}
+
+fn offset_text(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", minutes.abs() / 60, minutes.abs() % 60)
+}
+
+impl From<&Device> for DeviceView {
+    fn from(d: &Device) -> Self {
+        DeviceView {
+            id: d.id.clone(),
+            label: d.label.clone(),
+            auth_token: d.auth_token.clone(),
+            security_key: d.security_key.clone(),
+            encryption: d.encryption,
+            time_zone: offset_text(d.utc_offset_minutes),
+            enabled: d.enabled,
+            state: d.state,
+            routes: d.routes.clone(),
+        }
+    }
+}
+
+fn route_names(state: &AppState) -> Vec<String> {
+    state.gateway.dispatcher.routes().iter().map(|r| r.name.clone()).collect()
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, CamsStatus::UnknownStgid, format!("no device {id:?}"))
+}
+
+/// `GET /v1/devices`
+pub async fn list_devices(_: Admin, State(state): State<AppState>) -> Json<Vec<DeviceView>> {
+    Json(state.gateway.registry.list().iter().map(|d| DeviceView::from(d.as_ref())).collect())
+}
+
+/// `POST /v1/devices`
+pub async fn create_device(_: Admin, State(state): State<AppState>, Json(input): Json<DeviceChanges>) -> Result<(StatusCode, Json<DeviceView>), ApiError> {
+    let id = input.id.clone().ok_or_else(|| ApiError::field("id", "required"))?;
+    if state.gateway.registry.get(&id).is_some() {
+        return Err(ApiError::new(StatusCode::CONFLICT, CamsStatus::NotAllowed, format!("device {id:?} exists; use PATCH")));
+    }
+    let device = input.apply(&id, None, &route_names(&state)).map_err(|(f, m)| ApiError::field(f, m))?;
+    let device = state.gateway.registry.put(device)?;
+    Ok((StatusCode::CREATED, Json(DeviceView::from(device.as_ref()))))
+}
+
+/// `GET /v1/devices/{id}`
+pub async fn get_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<DeviceView>, ApiError> {
+    let device = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
+    Ok(Json(DeviceView::from(device.as_ref())))
+}
+
+/// `PATCH /v1/devices/{id}`
+pub async fn update_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Json(input): Json<DeviceChanges>) -> Result<Json<DeviceView>, ApiError> {
+    let current = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
+    let device = input.apply(&id, Some(&current), &route_names(&state)).map_err(|(f, m)| ApiError::field(f, m))?;
+    let device = state.gateway.registry.put(device)?;
+    Ok(Json(DeviceView::from(device.as_ref())))
+}
+
+/// `POST /v1/devices/{id}/approve`: a pending (auto-registered) device may send.
+pub async fn approve_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<DeviceView>, ApiError> {
+    let mut device = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?.as_ref().clone();
+    device.state = DeviceState::Approved;
+    let device = state.gateway.registry.put(device)?;
+    Ok(Json(DeviceView::from(device.as_ref())))
+}
+
+/// `DELETE /v1/devices/{id}`
+pub async fn delete_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if state.gateway.registry.remove(&id)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+/// Paging by sequence.
+#[derive(Deserialize)]
+pub struct SeqRange {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    to: Option<u64>,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+/// `GET /v1/devices/{id}/events?after=&to=&limit=`: the journal, in order.
+pub async fn device_events(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<SeqRange>) -> Result<Json<serde_json::Value>, ApiError> {
+    let events = state.gateway.journal.read(&id, q.after, q.to.unwrap_or(u64::MAX), q.limit.min(1000))?;
+    Ok(Json(serde_json::json!({ "events": events })))
+}
+
+/// `GET /v1/devices/{id}/deliveries?after=&to=&limit=`: every attempt, oldest first.
+pub async fn device_deliveries(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<SeqRange>) -> Result<Json<Vec<Attempt>>, ApiError> {
+    Ok(Json(state.gateway.delivery_log.attempts(&id, q.after, q.to.unwrap_or(u64::MAX), q.limit.min(1000))?))
+}
+
+#[derive(Deserialize)]
+pub struct DeadLetterQuery {
+    #[serde(default)]
+    route: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+/// `GET /v1/dead-letters?route=`
+pub async fn dead_letters(_: Admin, State(state): State<AppState>, Query(q): Query<DeadLetterQuery>) -> Result<Json<Vec<DeadLetter>>, ApiError> {
+    Ok(Json(state.gateway.delivery_log.dead_letters(q.route.as_deref(), q.limit.min(1000))?))
+}
+
+/// A replay request: one event (`sequence`), or a range of received times.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    route: String,
+    device: String,
+    #[serde(default)]
+    sequence: Option<u64>,
+    /// Milliseconds since the epoch (received time), inclusive.
+    #[serde(default)]
+    from_ms: Option<u64>,
+    #[serde(default)]
+    to_ms: Option<u64>,
+}
+
+/// `POST /v1/replay`: delivers stored events again through the normal path.
+pub async fn replay(_: Admin, State(state): State<AppState>, Json(req): Json<ReplayRequest>) -> Result<Json<serde_json::Value>, ApiError> {
+    let gw = &state.gateway;
+    if !route_names(&state).contains(&req.route) {
+        return Err(ApiError::field("route", format!("no route named {:?}", req.route)));
+    }
+    let device = gw.registry.get(&req.device).ok_or_else(|| not_found(&req.device))?;
+    let mut queued = 0;
+    match (req.sequence, req.from_ms, req.to_ms) {
+        (Some(seq), None, None) => {
+            if gw.journal.get(&req.device, seq)?.is_none() {
+                return Err(ApiError::field("sequence", format!("no event {seq} for this device")));
+            }
+            gw.delivery_log.request_replay(&req.route, &req.device, seq)?;
+            queued = 1;
+        }
+        (None, Some(from), Some(to)) if from <= to => {
+            let mut after = 0;
+            loop {
+                let page = gw.journal.read(&req.device, after, u64::MAX, 1000)?;
+                let Some(last) = page.last() else { break };
+                after = last.sequence;
+                for event in page.iter().filter(|e| (from..=to).contains(&e.received_at_ms)) {
+                    gw.delivery_log.request_replay(&req.route, &req.device, event.sequence)?;
+                    queued += 1;
+                }
+            }
+        }
+        _ => return Err(ApiError::field("sequence", "give either `sequence`, or `from_ms` <= `to_ms`")),
+    }
+    gw.dispatcher.ensure(&device);
+    Ok(Json(serde_json::json!({ "queued": queued })))
+}
+
+/// `GET /v1/routes`: each route, its signing secret and whether it is disabled.
+pub async fn list_routes(_: Admin, State(state): State<AppState>) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let gw = &state.gateway;
+    let mut out = Vec::new();
+    for route in gw.dispatcher.routes() {
+        out.push(serde_json::json!({
+            "name": route.name,
+            "signing_secret": gw.route_secrets.get(&route.name),
+            "disabled": gw.delivery_log.route_disabled(&route.name)?,
+        }));
+    }
+    Ok(Json(out))
+}
+
+/// `POST /v1/routes/{name}/enable`: resumes a route a receiver disabled (410 Gone).
+pub async fn enable_route(_: Admin, State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    if !route_names(&state).contains(&name) {
+        return Err(ApiError::field("name", format!("no route named {name:?}")));
+    }
+    state.gateway.delivery_log.set_route_disabled(&name, None)?;
+    Ok(StatusCode::NO_CONTENT)
+}

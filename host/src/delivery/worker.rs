@@ -1,0 +1,234 @@
+//! One delivery worker per route and device: reads the device's journal in order from
+//! the route's cursor, runs the transform chain once per event, hands the result to the
+//! sink, retries with backoff, dead-letters when attempts run out, and moves on. Workers
+//! are independent: one device's failing receiver never delays another device.
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::callback::{PostOutcome, PostReport};
+use super::cams_format::CallbackDevice;
+use super::dispatcher::RouteRuntime;
+use super::transform_chain::ChainOutcome;
+use crate::plugin::bindings::types::Event;
+use crate::plugin::DeliveryOutcome;
+use crate::store::{Attempt, DeadLetter, DeliveryLog, Journal, Registry, StoreError, Trigger};
+use crate::time::now_ms;
+
+/// What a worker needs.
+pub struct WorkerContext {
+    pub journal: Journal,
+    pub log: DeliveryLog,
+    pub registry: Registry,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// How an event ended on a route.
+enum Settled {
+    Delivered,
+    DeadLettered,
+    /// The route was disabled (410); the event stays undelivered.
+    RouteDisabled,
+    Shutdown,
+}
+
+/// Runs until shutdown.
+pub async fn run(ctx: Arc<WorkerContext>, route: Arc<RouteRuntime>, device: String) {
+    if let Err(error) = run_inner(&ctx, &route, &device).await {
+        tracing::error!(route = %route.name, device = %device, %error, "delivery worker stopped on a store error");
+    }
+}
+
+async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> Result<(), StoreError> {
+    let mut durable = ctx.journal.watch(device)?;
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        if ctx.log.route_disabled(&route.name)?.is_some() {
+            if sleep_or_shutdown(&mut shutdown, Duration::from_secs(1)).await {
+                return Ok(());
+            }
+            continue;
+        }
+        // Replays first (an operator asked for them), then the journal in order.
+        if let Some(seq) = ctx.log.next_replay(&route.name, device)? {
+            if let Some(event) = ctx.journal.get(device, seq)? {
+                if let Settled::Shutdown = deliver(ctx, route, &event, Trigger::Replay).await? {
+                    return Ok(());
+                }
+            }
+            ctx.log.finish_replay(&route.name, device, seq)?;
+            continue;
+        }
+        let cursor = ctx.log.cursor(&route.name, device)?;
+        let upto = *durable.borrow_and_update();
+        let Some(event) = ctx.journal.read(device, cursor, upto, 1)?.into_iter().next() else {
+            tokio::select! {
+                changed = durable.changed() => if changed.is_err() { return Ok(()) },
+                _ = shutdown.changed() => {},
+                // Replays are requested through the store; look for them now and then.
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {},
+            }
+            continue;
+        };
+        match deliver(ctx, route, &event, Trigger::Scheduled).await? {
+            Settled::Delivered | Settled::DeadLettered => ctx.log.set_cursor(&route.name, device, event.sequence)?,
+            Settled::RouteDisabled => {}
+            Settled::Shutdown => return Ok(()),
+        }
+    }
+}
+
+/// Delivers one journal event on the route, with retries.
+async fn deliver(ctx: &WorkerContext, route: &RouteRuntime, event: &Event, trigger: Trigger) -> Result<Settled, StoreError> {
+    let mut attempt = 0u32;
+    let mut shutdown = ctx.shutdown.clone();
+    // The chain runs once per event (stateful plugins such as dedupe-window must not see
+    // a retry as a repeat); the sink is retried with its output.
+    let outputs = loop {
+        let chain = route.chain.clone();
+        let input = event.clone();
+        let outcome = if chain.is_empty() {
+            ChainOutcome::Deliver(vec![input])
+        } else {
+            tokio::task::spawn_blocking(move || chain.apply(input))
+                .await
+                .unwrap_or_else(|e| ChainOutcome::DeadLetter { plugin: "<host>".into(), reason: e.to_string() })
+        };
+        match outcome {
+            ChainOutcome::Deliver(outputs) => break outputs,
+            ChainOutcome::DeadLetter { plugin, reason } => {
+                return dead_letter(ctx, route, event, format!("transform {plugin:?}: {reason}"));
+            }
+            ChainOutcome::Retry { plugin, reason } => {
+                attempt += 1;
+                tracing::info!(route = %route.name, event_id = %event.id, plugin, reason, "transform asked to retry");
+                match route.schedule.delay_after(attempt, None) {
+                    Some(delay) => {
+                        if sleep_or_shutdown(&mut shutdown, delay).await {
+                            return Ok(Settled::Shutdown);
+                        }
+                    }
+                    None => return dead_letter(ctx, route, event, format!("transform {plugin:?} kept asking to retry: {reason}")),
+                }
+            }
+        }
+    };
+
+    let device = ctx.registry.get(&event.device_id);
+    let callback_device = CallbackDevice {
+        device_id: event.device_id.clone(),
+        label: device.as_ref().map(|d| d.label.clone()).filter(|l| !l.is_empty()),
+        auth_token: device.as_ref().map(|d| d.auth_token.clone()).unwrap_or_default(),
+    };
+    let cipher = device.as_ref().and_then(|d| d.cipher());
+
+    for output in &outputs {
+        let mut failed = 0u32;
+        loop {
+            let report = route.sink.send(output, &callback_device, cipher.as_ref()).await;
+            let n = failed + 1;
+            record(ctx, route, event, output, n, &report, trigger)?;
+            match report.outcome {
+                PostOutcome::Delivered | PostOutcome::Skipped => break,
+                PostOutcome::Gone => {
+                    let reason = format!("the receiver answered 410 Gone for event {}", output.id);
+                    tracing::warn!(route = %route.name, %reason, "route disabled");
+                    ctx.log.set_route_disabled(&route.name, Some(&reason))?;
+                    return Ok(Settled::RouteDisabled);
+                }
+                PostOutcome::Abort => {
+                    return dead_letter(ctx, route, event, "the receiver asked to stop retrying (webhook-delivery: abort-message)".into());
+                }
+                PostOutcome::Retry { retry_after } => {
+                    failed += 1;
+                    match route.schedule.delay_after(failed, retry_after) {
+                        Some(delay) => {
+                            tracing::debug!(route = %route.name, event_id = %output.id, attempt = n, ?delay, status = ?report.status, "delivery failed; retrying");
+                            if sleep_or_shutdown(&mut shutdown, delay).await {
+                                return Ok(Settled::Shutdown);
+                            }
+                        }
+                        None => {
+                            let reason = format!("{} attempts failed; last: {}", n, last_failure(&report));
+                            return dead_letter(ctx, route, event, reason);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    metrics::counter!("biogate_deliveries_total", "route" => route.name.clone()).increment(1);
+    Ok(Settled::Delivered)
+}
+
+fn last_failure(report: &PostReport) -> String {
+    match report.status {
+        Some(status) => format!("HTTP {status} {}", report.response),
+        None => report.response.clone(),
+    }
+}
+
+fn record(
+    ctx: &WorkerContext,
+    route: &RouteRuntime,
+    event: &Event,
+    output: &Event,
+    attempt: u32,
+    report: &PostReport,
+    trigger: Trigger,
+) -> Result<(), StoreError> {
+    if report.outcome == PostOutcome::Skipped {
+        return Ok(());
+    }
+    ctx.log.record_attempt(&Attempt {
+        event_id: output.id.clone(),
+        route: route.name.clone(),
+        device_id: event.device_id.clone(),
+        sequence: event.sequence,
+        attempt,
+        at_ms: now_ms(),
+        status: report.status,
+        duration_ms: report.duration.as_millis() as u64,
+        response: report.response.clone(),
+        success: report.outcome == PostOutcome::Delivered,
+        trigger,
+    })
+}
+
+fn dead_letter(ctx: &WorkerContext, route: &RouteRuntime, event: &Event, reason: String) -> Result<Settled, StoreError> {
+    tracing::warn!(route = %route.name, event_id = %event.id, device = %event.device_id, %reason, "event dead-lettered");
+    metrics::counter!("biogate_dead_letters_total", "route" => route.name.clone()).increment(1);
+    ctx.log.dead_letter(&DeadLetter {
+        event_id: event.id.clone(),
+        route: route.name.clone(),
+        device_id: event.device_id.clone(),
+        sequence: event.sequence,
+        reason,
+        at_ms: now_ms(),
+    })?;
+    Ok(Settled::DeadLettered)
+}
+
+/// Sleeps; true when shutdown came first.
+async fn sleep_or_shutdown(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}
+
+impl From<DeliveryOutcome> for PostOutcome {
+    fn from(outcome: DeliveryOutcome) -> Self {
+        match outcome {
+            DeliveryOutcome::Delivered => PostOutcome::Delivered,
+            DeliveryOutcome::Reject(_) => PostOutcome::Abort,
+            DeliveryOutcome::Retry { retry_after_ms, .. } => {
+                PostOutcome::Retry { retry_after: retry_after_ms.map(Duration::from_millis) }
+            }
+        }
+    }
+}

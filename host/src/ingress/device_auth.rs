@@ -1,0 +1,94 @@
+//! The checks every device request goes through before its data is read: the device is
+//! registered and active, its body's encryption matches its mode, its AuthToken matches.
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use subtle::ConstantTimeEq;
+
+use crate::api::error::{ApiError, CamsStatus};
+use crate::crypto::looks_encrypted;
+use crate::store::{Device, DeviceState, Registry, StoreError, generate_token, valid_device_id};
+
+/// A device request's body, decrypted when the device is in encrypted mode.
+pub struct DeviceBody {
+    pub device: Arc<Device>,
+    pub plaintext: Vec<u8>,
+}
+
+/// Finds the device and decrypts its body. Unknown devices are refused (code 2) unless
+/// auto-registration is on, in which case they are recorded as pending (code 5 until an
+/// operator approves them).
+pub fn authenticate_device(
+    registry: &Registry,
+    stgid: Option<&str>,
+    body: &[u8],
+    auto_register: bool,
+) -> Result<DeviceBody, ApiError> {
+    let Some(id) = stgid.filter(|s| !s.is_empty()) else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, CamsStatus::UnknownStgid, "the stgid query parameter is missing"));
+    };
+    let device = match registry.get(id) {
+        Some(device) => device,
+        None if auto_register && valid_device_id(id) => {
+            register_pending(registry, id).map_err(ApiError::from)?;
+            return Err(pending(id));
+        }
+        None => return Err(ApiError::new(StatusCode::NOT_FOUND, CamsStatus::UnknownStgid, format!("no device {id:?} is registered"))),
+    };
+    if device.state == DeviceState::Pending {
+        return Err(pending(id));
+    }
+    if !device.enabled {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, CamsStatus::DeviceUnavailable, format!("device {id:?} is disabled")));
+    }
+    let plaintext = match device.cipher() {
+        Some(cipher) => {
+            if !looks_encrypted(body) {
+                return Err(raw_data(format!("device {id:?} is in encrypted mode; the body is not encrypted")));
+            }
+            cipher.decrypt(body).map_err(|e| raw_data(format!("the body could not be decrypted with the device's key: {e}")))?
+        }
+        None => {
+            if looks_encrypted(body) {
+                return Err(raw_data(format!("device {id:?} is in plain mode; the body looks encrypted")));
+            }
+            body.to_vec()
+        }
+    };
+    Ok(DeviceBody { device, plaintext })
+}
+
+/// Checks a presented AuthToken against the device's, in constant time.
+pub fn check_token(device: &Device, presented: Option<&str>) -> Result<(), ApiError> {
+    let ok = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(device.auth_token.as_bytes())));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, CamsStatus::AuthTokenRefused, "the AuthToken is missing or wrong"))
+    }
+}
+
+fn pending(id: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, CamsStatus::DeviceUnavailable, format!("device {id:?} is waiting for an operator's approval"))
+}
+
+fn raw_data(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, CamsStatus::InvalidRawData, message)
+}
+
+fn register_pending(registry: &Registry, id: &str) -> Result<(), StoreError> {
+    tracing::info!(device = id, "unknown device recorded as pending (auto-registration)");
+    registry.put(Device {
+        id: id.to_string(),
+        label: String::new(),
+        auth_token: generate_token(),
+        security_key: None,
+        encryption: crate::crypto::EncryptionMode::Plain,
+        utc_offset_minutes: 0,
+        enabled: true,
+        state: DeviceState::Pending,
+        routes: None,
+        created_at_ms: crate::time::now_ms(),
+    })?;
+    Ok(())
+}

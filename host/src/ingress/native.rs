@@ -1,0 +1,251 @@
+//! The native device protocol: `POST /device/v1/events?stgid=<device>` with a JSON list of
+//! events, authenticated by the device's AuthToken, answered only once the events are
+//! durable. Specified in docs/device-protocol.md.
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use super::device_auth::{authenticate_device, check_token};
+use crate::api::AppState;
+use crate::api::error::{ApiError, CamsStatus};
+use crate::delivery::cams_format::parse_cams_time_with_default;
+use crate::plugin::bindings::types::{
+    CommandResult, DeviceStatus, DeviceTime, EventBody, InputType, Punch, PunchType, Template, TemplateKind, User,
+    UserRole, UserUpdate,
+};
+use crate::store::Device;
+
+/// Most events in one request.
+pub const MAX_EVENTS: usize = 1000;
+
+/// The query string.
+#[derive(Deserialize)]
+pub struct DeviceQuery {
+    stgid: Option<String>,
+}
+
+/// The request body (after decryption).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Upload {
+    /// The device's AuthToken, when not sent as `Authorization: Bearer`.
+    #[serde(rename = "AuthToken", default)]
+    auth_token: Option<String>,
+    events: Vec<WireEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum WireEvent {
+    Punch {
+        user_id: String,
+        log_time: String,
+        #[serde(default = "check_in")]
+        punch_type: PunchType,
+        #[serde(default = "unknown_input")]
+        input_type: InputType,
+        #[serde(default)]
+        temperature: Option<f32>,
+        #[serde(default)]
+        face_mask: Option<bool>,
+        #[serde(default)]
+        work_code: Option<String>,
+        /// Base64 JPEG.
+        #[serde(default)]
+        photo: Option<String>,
+    },
+    UserUpdate {
+        user: WireUser,
+        operation_time: String,
+    },
+    Status {
+        online: bool,
+        #[serde(default)]
+        info: BTreeMap<String, String>,
+    },
+    CommandResult {
+        operation_id: String,
+        return_code: i32,
+        #[serde(default)]
+        details: BTreeMap<String, String>,
+    },
+}
+
+fn check_in() -> PunchType {
+    PunchType::CheckIn
+}
+
+fn unknown_input() -> InputType {
+    InputType::Unknown
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireUser {
+    user_id: String,
+    #[serde(default)]
+    first_name: Option<String>,
+    #[serde(default)]
+    last_name: Option<String>,
+    #[serde(default)]
+    role: Option<UserRole>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    templates: Vec<WireTemplate>,
+    #[serde(default)]
+    photo: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireTemplate {
+    kind: TemplateKind,
+    #[serde(default)]
+    index: Option<u32>,
+    data: String,
+}
+
+/// One stored event in the reply.
+#[derive(Serialize)]
+struct Stored {
+    id: String,
+    sequence: u64,
+    duplicate: bool,
+}
+
+#[derive(Serialize)]
+struct Reply {
+    #[serde(rename = "Status")]
+    status: &'static str,
+    #[serde(rename = "StatusCode")]
+    status_code: u16,
+    accepted: usize,
+    duplicates: usize,
+    events: Vec<Stored>,
+}
+
+/// `POST /device/v1/events`.
+pub async fn upload(
+    State(state): State<AppState>,
+    Query(query): Query<DeviceQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let gw = &state.gateway;
+    let authed = authenticate_device(&gw.registry, query.stgid.as_deref(), &body, gw.config.config.server.auto_register)?;
+    let device = authed.device;
+    let upload: Upload = {
+        let de = &mut serde_json::Deserializer::from_slice(&authed.plaintext);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::field(path, format!("unreadable JSON: {}", e.into_inner()))
+        })?
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    check_token(&device, bearer.or(upload.auth_token.as_deref()))?;
+    if upload.events.is_empty() {
+        return Err(ApiError::field("events", "the list is empty"));
+    }
+    if upload.events.len() > MAX_EVENTS {
+        return Err(ApiError::field("events", format!("at most {MAX_EVENTS} events per request")));
+    }
+    let bodies = upload
+        .events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| to_body(e, &device).map_err(|(field, msg)| ApiError::field(format!("events[{i}].{field}"), msg)))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let appended = gw.journal.append(&device.id, bodies, crate::time::now_ms()).await?;
+    gw.dispatcher.ensure(&device);
+    metrics::counter!("biogate_events_stored_total").increment(appended.stored() as u64);
+    let reply = Reply {
+        status: "done",
+        status_code: CamsStatus::Done as u16,
+        accepted: appended.stored(),
+        duplicates: appended.duplicates(),
+        events: appended.events.into_iter().map(|(id, sequence, duplicate)| Stored { id, sequence, duplicate }).collect(),
+    };
+    let json = serde_json::to_vec(&reply).map_err(ApiError::internal)?;
+    Ok(match device.cipher() {
+        Some(cipher) => {
+            let text = cipher.encrypt(&json).map_err(ApiError::internal)?;
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
+        }
+        None => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response(),
+    })
+}
+
+type FieldError = (String, String);
+
+fn time(field: &str, text: &str, device: &Device) -> Result<DeviceTime, FieldError> {
+    parse_cams_time_with_default(text, device.utc_offset_minutes).map_err(|e| (field.to_string(), format!("{text:?}: {e}")))
+}
+
+fn photo(field: &str, data: Option<String>) -> Result<Option<Vec<u8>>, FieldError> {
+    data.map(|b64| base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|e| (field.to_string(), format!("not base64: {e}"))))
+        .transpose()
+}
+
+fn nonempty(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.trim().is_empty() || value.len() > 64 {
+        return Err((field.to_string(), "must be 1 to 64 characters".into()));
+    }
+    Ok(())
+}
+
+fn to_body(event: WireEvent, device: &Device) -> Result<EventBody, FieldError> {
+    Ok(match event {
+        WireEvent::Punch { user_id, log_time, punch_type, input_type, temperature, face_mask, work_code, photo: p } => {
+            nonempty("user_id", &user_id)?;
+            if temperature.is_some_and(|t| !(20.0..=50.0).contains(&t)) {
+                return Err(("temperature".into(), "must be between 20 and 50 (degrees Celsius)".into()));
+            }
+            EventBody::Punch(Punch {
+                user_id,
+                log_time: time("log_time", &log_time, device)?,
+                punch_type,
+                input_type,
+                temperature,
+                face_mask,
+                work_code,
+                photo: photo("photo", p)?,
+            })
+        }
+        WireEvent::UserUpdate { user, operation_time } => {
+            nonempty("user.user_id", &user.user_id)?;
+            EventBody::UserUpdate(UserUpdate {
+                operation_time: time("operation_time", &operation_time, device)?,
+                user: User {
+                    user_id: user.user_id,
+                    first_name: user.first_name,
+                    last_name: user.last_name,
+                    role: user.role,
+                    enabled: user.enabled,
+                    valid_from: None,
+                    valid_until: None,
+                    templates: user
+                        .templates
+                        .into_iter()
+                        .map(|t| Template { kind: t.kind, index: t.index, data: t.data })
+                        .collect(),
+                    photo: photo("user.photo", user.photo)?,
+                },
+            })
+        }
+        WireEvent::Status { online, info } => EventBody::DeviceStatus(DeviceStatus { online, info: info.into_iter().collect() }),
+        WireEvent::CommandResult { operation_id, return_code, details } => {
+            nonempty("operation_id", &operation_id)?;
+            EventBody::CommandResult(CommandResult { operation_id, return_code, details: details.into_iter().collect() })
+        }
+    })
+}

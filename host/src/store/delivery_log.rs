@@ -1,0 +1,229 @@
+//! Delivery bookkeeping: each route's cursor per device, every attempt, dead letters and
+//! replay requests.
+//!
+//! Trees: `cursors` (`<route>\0<device>` -> last settled seq), `attempts`
+//! (`<device>\0<seq>\0<route>\0<n>` -> [`Attempt`]), `dead-letters`
+//! (`<route>\0<device>\0<seq>` -> [`DeadLetter`]), `replays` (`<route>\0<device>\0<seq>` -> ()),
+//! `route-state` (`<route>` -> disabled reason).
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// Why an attempt was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// The normal, in-order delivery (and its retries).
+    Scheduled,
+    /// An operator's replay.
+    Replay,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub event_id: String,
+    pub route: String,
+    pub device_id: String,
+    pub sequence: u64,
+    /// 1 for the first attempt of this event on this route.
+    pub attempt: u32,
+    pub at_ms: u64,
+    /// HTTP status, when the receiver answered.
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    /// The start of the response body (at most 256 bytes), or the error.
+    pub response: String,
+    pub success: bool,
+    pub trigger: Trigger,
+}
+
+/// An event a route gave up on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub event_id: String,
+    pub route: String,
+    pub device_id: String,
+    pub sequence: u64,
+    pub reason: String,
+    pub at_ms: u64,
+}
+
+fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+fn decode<T: for<'a> Deserialize<'a>>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+/// Delivery bookkeeping.
+#[derive(Clone)]
+pub struct DeliveryLog {
+    cursors: sled::Tree,
+    attempts: sled::Tree,
+    dead: sled::Tree,
+    replays: sled::Tree,
+    routes: sled::Tree,
+    secrets: sled::Tree,
+}
+
+impl DeliveryLog {
+    pub(super) fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        Ok(DeliveryLog {
+            cursors: db.open_tree("cursors")?,
+            attempts: db.open_tree("attempts")?,
+            dead: db.open_tree("dead-letters")?,
+            replays: db.open_tree("replays")?,
+            routes: db.open_tree("route-state")?,
+            secrets: db.open_tree("route-secrets")?,
+        })
+    }
+
+    /// The last sequence `route` settled (delivered or dead-lettered) for `device`.
+    pub fn cursor(&self, route: &str, device: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .cursors
+            .get(key(&[route.as_bytes(), device.as_bytes()]))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    /// Moves the cursor forward.
+    pub fn set_cursor(&self, route: &str, device: &str, seq: u64) -> Result<(), StoreError> {
+        self.cursors
+            .insert(key(&[route.as_bytes(), device.as_bytes()]), &be(seq))?;
+        Ok(())
+    }
+
+    /// Records an attempt.
+    pub fn record_attempt(&self, attempt: &Attempt) -> Result<(), StoreError> {
+        let k = key(&[
+            attempt.device_id.as_bytes(),
+            &be(attempt.sequence),
+            attempt.route.as_bytes(),
+            &be(attempt.attempt.into()),
+        ]);
+        self.attempts.insert(k, encode(attempt)?)?;
+        Ok(())
+    }
+
+    /// Attempts for `device`'s events with sequence in `from..=to`, oldest first.
+    pub fn attempts(
+        &self,
+        device: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let start = key(&[device.as_bytes(), &be(from)]);
+        let end = key(&[device.as_bytes(), &be(to), &[0xff]]);
+        self.attempts
+            .range(start..end)
+            .values()
+            .take(limit)
+            .map(|v| decode(&v?))
+            .collect()
+    }
+
+    /// Dead-letters an event.
+    pub fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        let k = key(&[
+            letter.route.as_bytes(),
+            letter.device_id.as_bytes(),
+            &be(letter.sequence),
+        ]);
+        self.dead.insert(k, encode(letter)?)?;
+        Ok(())
+    }
+
+    /// Dead letters, optionally of one route, oldest first per route and device.
+    pub fn dead_letters(
+        &self,
+        route: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let prefix = route.map(|r| key(&[r.as_bytes(), b""])).unwrap_or_default();
+        self.dead
+            .scan_prefix(prefix)
+            .values()
+            .take(limit)
+            .map(|v| decode(&v?))
+            .collect()
+    }
+
+    /// Asks `route` to deliver `device`'s event `seq` again.
+    pub fn request_replay(&self, route: &str, device: &str, seq: u64) -> Result<(), StoreError> {
+        self.replays
+            .insert(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]), &[])?;
+        self.dead
+            .remove(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]))?;
+        Ok(())
+    }
+
+    /// The oldest replay waiting for `route` and `device`.
+    pub fn next_replay(&self, route: &str, device: &str) -> Result<Option<u64>, StoreError> {
+        let prefix = key(&[route.as_bytes(), device.as_bytes(), b""]);
+        Ok(match self.replays.scan_prefix(prefix).keys().next() {
+            Some(k) => {
+                let k = k?;
+                k.get(k.len().saturating_sub(8)..)
+                    .and_then(|t| t.try_into().ok())
+                    .map(u64::from_be_bytes)
+            }
+            None => None,
+        })
+    }
+
+    /// Marks a replay as done.
+    pub fn finish_replay(&self, route: &str, device: &str, seq: u64) -> Result<(), StoreError> {
+        self.replays
+            .remove(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]))?;
+        Ok(())
+    }
+
+    /// Why `route` is disabled (a receiver answered 410 Gone), if it is.
+    pub fn route_disabled(&self, route: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .routes
+            .get(route.as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Disables or (with `None`) re-enables a route.
+    pub fn set_route_disabled(&self, route: &str, reason: Option<&str>) -> Result<(), StoreError> {
+        match reason {
+            Some(reason) => self.routes.insert(route.as_bytes(), reason.as_bytes())?,
+            None => self.routes.remove(route.as_bytes())?,
+        };
+        self.routes.flush()?;
+        Ok(())
+    }
+
+    /// The signing secret generated for `route`, if any.
+    pub fn route_secret(&self, route: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.secrets.get(route.as_bytes())?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Keeps a generated signing secret.
+    pub fn set_route_secret(&self, route: &str, secret: &str) -> Result<(), StoreError> {
+        self.secrets.insert(route.as_bytes(), secret.as_bytes())?;
+        self.secrets.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,272 @@
+//! The journal: every event a device reported, in order per device, durable before it is
+//! acknowledged.
+//!
+//! Layout in the `journal` tree (device ids never contain NUL):
+//! - `e\0<device>\0<seq: u64 BE>` -> the event (JSON);
+//! - `k\0<device>\0<dedupe key>` -> `<seq: u64 BE>`: a punch sent again (same device,
+//!   user, log time, punch type) maps to the event already stored;
+//! - `s\0<device>` -> `<last seq: u64 BE>`: sequences never restart, even after pruning.
+//!
+//! Both are written in one atomic sled batch, so a crash never leaves an index entry
+//! without its event.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use super::StoreError;
+use super::group_commit::GroupCommit;
+use crate::plugin::bindings::types::{Event, EventBody};
+
+/// Per-device writer state: the next sequence number and the durable watermark.
+struct DeviceLog {
+    /// Next sequence to assign; the lock serialises a device's writers.
+    next: tokio::sync::Mutex<u64>,
+    /// Highest sequence known to be on disk; delivery workers watch it.
+    durable: watch::Sender<u64>,
+}
+
+/// What an append did with each event it was given, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// `(event id, sequence, was it a duplicate of a stored event)`.
+    pub events: Vec<(String, u64, bool)>,
+}
+
+impl Appended {
+    /// How many events were new.
+    pub fn stored(&self) -> usize {
+        self.events.iter().filter(|(_, _, dup)| !dup).count()
+    }
+
+    /// How many were duplicates of stored events.
+    pub fn duplicates(&self) -> usize {
+        self.events.len() - self.stored()
+    }
+}
+
+/// The durable event journal.
+#[derive(Clone)]
+pub struct Journal {
+    tree: sled::Tree,
+    commit: GroupCommit,
+    devices: Arc<Mutex<HashMap<String, Arc<DeviceLog>>>>,
+}
+
+fn event_key(device: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(device.len() + 11);
+    key.extend_from_slice(b"e\0");
+    key.extend_from_slice(device.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn seq_key(device: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(device.len() + 2);
+    key.extend_from_slice(b"s\0");
+    key.extend_from_slice(device.as_bytes());
+    key
+}
+
+/// The identity of a punch for de-duplication; other events are never duplicates.
+fn dedupe_key(device: &str, body: &EventBody) -> Option<Vec<u8>> {
+    let EventBody::Punch(p) = body else {
+        return None;
+    };
+    let mut key = Vec::with_capacity(device.len() + p.user_id.len() + 16);
+    key.extend_from_slice(b"k\0");
+    key.extend_from_slice(device.as_bytes());
+    key.push(0);
+    key.extend_from_slice(p.user_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&p.log_time.unix_seconds.to_be_bytes());
+    key.push(p.punch_type as u8);
+    Some(key)
+}
+
+fn seq_of_key(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+impl Journal {
+    pub(super) fn open(db: &sled::Db, commit: GroupCommit) -> Result<Self, StoreError> {
+        Ok(Journal {
+            tree: db.open_tree("journal")?,
+            commit,
+            devices: Arc::default(),
+        })
+    }
+
+    fn device(&self, device: &str) -> Result<Arc<DeviceLog>, StoreError> {
+        let mut devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(log) = devices.get(device) {
+            return Ok(log.clone());
+        }
+        let last = self.last_seq(device)?;
+        let log = Arc::new(DeviceLog {
+            next: tokio::sync::Mutex::new(last + 1),
+            durable: watch::Sender::new(last),
+        });
+        devices.insert(device.to_string(), log.clone());
+        Ok(log)
+    }
+
+    /// The highest sequence stored for `device` (0 when none).
+    pub fn last_seq(&self, device: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .tree
+            .get(seq_key(device))?
+            .and_then(|v| seq_of_key(&v))
+            .unwrap_or(0))
+    }
+
+    /// Appends events of one device and returns once they are on disk. Punches already
+    /// stored are not stored again: they report the stored event's id and sequence.
+    pub async fn append(
+        &self,
+        device: &str,
+        bodies: Vec<EventBody>,
+        received_at_ms: u64,
+    ) -> Result<Appended, StoreError> {
+        let log = self.device(device)?;
+        let mut next = log.next.lock().await;
+        let mut batch = sled::Batch::default();
+        let mut events = Vec::with_capacity(bodies.len());
+        let mut in_batch: HashMap<Vec<u8>, (String, u64)> = HashMap::new();
+        let mut seq = *next;
+        for body in bodies {
+            let dedupe = dedupe_key(device, &body);
+            if let Some(key) = &dedupe {
+                if let Some((id, s)) = in_batch.get(key) {
+                    events.push((id.clone(), *s, true));
+                    continue;
+                }
+                if let Some((id, s)) = self.stored_duplicate(device, key)? {
+                    events.push((id, s, true));
+                    continue;
+                }
+            }
+            let event = Event {
+                id: uuid::Uuid::now_v7().to_string(),
+                device_id: device.to_string(),
+                sequence: seq,
+                received_at_ms,
+                body,
+            };
+            let bytes =
+                serde_json::to_vec(&event).map_err(|e| StoreError::Decode(e.to_string()))?;
+            batch.insert(event_key(device, seq), bytes);
+            if let Some(key) = dedupe {
+                batch.insert(key.clone(), &seq.to_be_bytes());
+                in_batch.insert(key, (event.id.clone(), seq));
+            }
+            events.push((event.id, seq, false));
+            seq += 1;
+        }
+        let last_new = seq - 1;
+        if seq != *next {
+            batch.insert(seq_key(device), &last_new.to_be_bytes());
+            self.tree.apply_batch(batch)?;
+            *next = seq;
+        }
+        drop(next);
+        self.commit.durable().await.map_err(StoreError::Flush)?;
+        log.durable.send_if_modified(|durable| {
+            let advance = last_new > *durable;
+            if advance {
+                *durable = last_new;
+            }
+            advance
+        });
+        Ok(Appended { events })
+    }
+
+    /// The stored event a dedupe key points at, if that event still exists.
+    fn stored_duplicate(
+        &self,
+        device: &str,
+        key: &[u8],
+    ) -> Result<Option<(String, u64)>, StoreError> {
+        let Some(seq) = self.tree.get(key)? else {
+            return Ok(None);
+        };
+        let Some(seq) = seq_of_key(&seq) else {
+            return Ok(None);
+        };
+        Ok(self.get(device, seq)?.map(|e| (e.id, seq)))
+    }
+
+    /// One event.
+    pub fn get(&self, device: &str, seq: u64) -> Result<Option<Event>, StoreError> {
+        self.tree
+            .get(event_key(device, seq))?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// Up to `limit` events of `device` with `after < sequence <= upto`, in order.
+    pub fn read(
+        &self,
+        device: &str,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        if upto <= after {
+            return Ok(Vec::new());
+        }
+        let range = event_key(device, after + 1)..=event_key(device, upto);
+        self.tree
+            .range(range)
+            .values()
+            .take(limit)
+            .map(|v| decode(&v?))
+            .collect()
+    }
+
+    /// Watches the durable watermark of `device` (the highest sequence on disk).
+    pub fn watch(&self, device: &str) -> Result<watch::Receiver<u64>, StoreError> {
+        Ok(self.device(device)?.durable.subscribe())
+    }
+
+    /// Every device that ever stored an event, in id order.
+    pub fn devices(&self) -> Result<Vec<String>, StoreError> {
+        self.tree
+            .scan_prefix(b"s\0")
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?[2..]).into_owned()))
+            .collect()
+    }
+
+    /// Removes events of `device` received before `before_ms` whose sequence is at most
+    /// `upto` (what every route has delivered or dead-lettered). Returns how many.
+    pub fn prune(&self, device: &str, before_ms: u64, upto: u64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        let mut batch = sled::Batch::default();
+        for entry in self
+            .tree
+            .range(event_key(device, 0)..=event_key(device, upto))
+        {
+            let (key, value) = entry?;
+            let event = decode(&value)?;
+            if event.received_at_ms >= before_ms {
+                break;
+            }
+            if let Some(dedupe) = dedupe_key(device, &event.body) {
+                batch.remove(dedupe);
+            }
+            batch.remove(key);
+            removed += 1;
+        }
+        if removed > 0 {
+            self.tree.apply_batch(batch)?;
+        }
+        Ok(removed)
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Event, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+}
