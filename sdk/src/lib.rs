@@ -9,8 +9,8 @@
 //! * [`prelude`]: the canonical types ([`Event`](prelude::Event),
 //!   [`Punch`](prelude::Punch), ...), the plugin traits and the macros;
 //! * `export_transform!`, `export_delivery!`, `export_dialect!`: turn a type that
-//!   implements [`Transform`](transform::Transform), [`Delivery`](delivery::Delivery) or
-//!   [`Dialect`](dialect::Dialect) into the component's exports;
+//!   implements `Transform`, `Delivery` or `Dialect` (modules `transform`, `delivery`,
+//!   `dialect`) into the component's exports;
 //! * [`info!`], [`warn!`], [`error!`], [`debug!`], [`trace!`]: structured logging into the
 //!   gateway's log;
 //! * [`config`], [`kv`], [`clock`], and `http` (delivery) / `commands` (dialect): the

@@ -58,9 +58,11 @@ impl Apt {
             cmd::run(Command::new("apt-get").arg("update"))?;
             self.updated = true;
         }
+        // With recommended packages, as the recipe was verified (rustc-web recommends
+        // rust-web-llvm).
         cmd::run(
             Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends"])
+                .args(["install", "-y"])
                 .args(packages)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )
