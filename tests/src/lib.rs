@@ -1,1 +1,6 @@
-//! Device simulators and helpers for the end-to-end tests.
+//! The end-to-end test kit of biogate: a real HTTP callback receiver, a native-protocol
+//! device simulator, and the gateway as a real process (started, SIGKILLed, restarted).
+//! Used by the host's end-to-end tests (`host/tests/pipeline.rs`).
+pub mod gateway_process;
+pub mod native_device;
+pub mod receiver;

@@ -31,6 +31,7 @@ pub fn run(paths: &Paths, choice: Choice, extra: &[String]) -> Result<()> {
     step("test dependencies");
     let mosquitto = ensure_mosquitto(&mut apt)?;
     println!("xtask: mosquitto: {}", mosquitto.display());
+    ensure_standardwebhooks()?;
 
     step("plugins: native unit tests");
     let plugins = plugin_list::list(paths)?;
@@ -97,4 +98,25 @@ fn ensure_mosquitto(apt: &mut Apt) -> Result<PathBuf> {
     apt.install(&["mosquitto"])?;
     system::find_program("mosquitto", &sbin)
         .context("apt-get installed mosquitto but no mosquitto binary was found")
+}
+
+/// Python's `standardwebhooks` package: the independent verifier of our webhook
+/// signatures (tests/verify_signature.py), installed with pip when missing.
+fn ensure_standardwebhooks() -> Result<()> {
+    let python = system::find_program("python3", &[]).context(
+        "the signature tests need python3 (with pip) to run the independent verifier: install python3",
+    )?;
+    let has = |p: &PathBuf| {
+        Command::new(p).args(["-c", "import standardwebhooks"]).output().is_ok_and(|o| o.status.success())
+    };
+    if has(&python) {
+        return Ok(());
+    }
+    println!("xtask: installing the standardwebhooks package (pip)");
+    cmd::run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "standardwebhooks"]))
+        .context("installing standardwebhooks failed: run `python3 -m pip install standardwebhooks`")?;
+    if !has(&python) {
+        bail!("python3 still cannot import standardwebhooks: run `python3 -m pip install standardwebhooks`");
+    }
+    Ok(())
 }

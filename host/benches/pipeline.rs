@@ -1,0 +1,149 @@
+//! The punch pipeline, end to end over loopback against a real `biogate` process:
+//! durable punches per second through the native protocol (one punch per request over
+//! keep-alive connections, and batches of 100), and the latency from a device's request
+//! to the callback receiver at a steady 1,000 punches/s. The baseline, measured in the
+//! same run with the same client, is a no-op HTTP handler on the same machine.
+//!
+//! Run: `cargo bench -p biogate --bench pipeline` (prints a Markdown table).
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::post;
+use biogate_e2e::gateway_process::{GatewayProcess, write_config};
+use biogate_e2e::receiver::Receiver;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_biogate");
+const TOKEN: &str = "tok0123456789abcdef0123456789abc";
+const DEVICES: usize = 64;
+const RUN: Duration = Duration::from_secs(5);
+
+fn punch(user: usize, n: usize) -> serde_json::Value {
+    json!({"type": "punch", "user_id": user.to_string(), "log_time": format!("2026-06-21 {:02}:{:02}:{:02}", (n / 3600) % 24, (n / 60) % 60, n % 60), "punch_type": "CheckIn"})
+}
+
+/// Requests per second of `concurrency` clients each sending `body(n)` to `url` for RUN.
+async fn throughput(url: String, concurrency: usize, per_request: usize, body: impl Fn(usize, usize) -> String + Send + Sync + 'static) -> f64 {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
+    let body = Arc::new(body);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let (client, url, body) = (client.clone(), url.replace("{device}", &format!("B{worker}")), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0usize;
+            let mut n = 0;
+            while started.elapsed() < RUN {
+                let response = client.post(&url).bearer_auth(TOKEN).body(body(worker, n)).send().await.unwrap();
+                assert!(response.status().is_success(), "{}", response.text().await.unwrap_or_default());
+                n += 1;
+                done += 1;
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    (total * per_request) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    // Baseline: a no-op handler on this machine.
+    let noop = Router::new().route("/noop", post(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let noop_url = format!("http://{}/noop", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, noop).await.ok() });
+
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n".to_string();
+    for prefix in ["B", "L"] {
+        for i in 0..DEVICES {
+            config.push_str(&format!("[devices.{prefix}{i}]\nauth_token = \"{TOKEN}\"\n"));
+        }
+    }
+    config.push_str(&format!(
+        "[routes.hr]\ndevices = [{}]\nallow_private_networks = true\nsink = {{ type = \"callback\", url = \"{}\" }}\n",
+        (0..DEVICES).map(|i| format!("\"L{i}\"")).collect::<Vec<_>>().join(","),
+        receiver.url
+    ));
+    let gw = GatewayProcess::start(Path::new(BIN), &write_config(dir.path(), &config));
+    let ingest = format!("{}/device/v1/events?stgid={{device}}", gw.base);
+
+    let base_single = throughput(noop_url.clone(), 64, 1, |_, _| json!({"events": [punch(1, 0)]}).to_string()).await;
+    let single = throughput(ingest.clone(), 64, 1, |w, n| json!({"events": [punch(w, n)]}).to_string()).await;
+    let batch = |w: usize, n: usize| json!({"events": (0..100).map(|k| punch(w * 1000 + k, 100_000 + n)).collect::<Vec<_>>()}).to_string();
+    let base_batch = throughput(noop_url.clone(), 16, 100, batch).await;
+    let batches = throughput(ingest.clone(), 16, 100, batch).await;
+
+    // Latency at a steady 1,000 punches/s spread over DEVICES devices.
+    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    let mut noop_latencies = Vec::new();
+    let paced = Instant::now();
+    let total = 5000usize;
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    for n in 0..total {
+        ticker.tick().await;
+        let (client, sent_at, base) = (client.clone(), sent_at.clone(), gw.base.clone());
+        let device = format!("L{}", n % DEVICES);
+        tasks.push(tokio::spawn(async move {
+            let start = Instant::now();
+            let r = client
+                .post(format!("{base}/device/v1/events?stgid={device}"))
+                .bearer_auth(TOKEN)
+                .body(json!({"events": [punch(n, n)]}).to_string())
+                .send()
+                .await
+                .unwrap();
+            let body: serde_json::Value = r.json().await.unwrap();
+            let id = body["events"][0]["id"].as_str().unwrap().to_string();
+            sent_at.lock().unwrap().insert(id, start);
+        }));
+        if n % 10 == 0 {
+            let start = Instant::now();
+            client.post(&noop_url).body("{}").send().await.unwrap();
+            noop_latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = total as f64 / paced.elapsed().as_secs_f64();
+    let delivered = receiver.wait_accepted(total, Duration::from_secs(120)).await;
+    let sent_at = sent_at.lock().unwrap();
+    let mut latencies: Vec<f64> = delivered
+        .iter()
+        .filter_map(|d| {
+            let start = sent_at.get(d.header("webhook-id")?)?;
+            Some(d.at.duration_since(*start).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    noop_latencies.sort_by(f64::total_cmp);
+
+    println!("| figure | biogate | no-op baseline | ratio |");
+    println!("| --- | --- | --- | --- |");
+    println!("| single-punch requests/s (64 keep-alive clients, durable) | {single:.0} | {base_single:.0} | {:.2} |", single / base_single);
+    println!("| punches/s in batches of 100 (16 clients, durable) | {batches:.0} | {base_batch:.0} | {:.2} |", batches / base_batch);
+    println!(
+        "| device request to callback receiver p50 / p99 (ms) at {rate:.0} punches/s | {:.2} / {:.2} | {:.2} / {:.2} (no-op round trip) | {:.1} |",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&noop_latencies, 0.5),
+        percentile(&noop_latencies, 0.99),
+        percentile(&latencies, 0.99) / percentile(&noop_latencies, 0.99)
+    );
+    drop(gw);
+}

@@ -1,0 +1,270 @@
+//! End to end over loopback: a simulated device sends punches to a real `biogate`
+//! process, which delivers them to a real HTTP receiver. Punches arrive once per
+//! webhook-id, in order per device, signed; outages drain in order; one device's failing
+//! receiver does not hold up another; SIGKILL loses no acknowledged punch; bad input gets
+//! the documented error and stores nothing.
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use biogate::crypto::{BodyCipher, EncryptionMode};
+use biogate_e2e::gateway_process::{GatewayProcess, write_config};
+use biogate_e2e::native_device::NativeDevice;
+use biogate_e2e::receiver::{Delivery, Receiver};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_biogate");
+const ADMIN: &str = "test-admin-key-0123456789";
+const TOKEN: &str = "tok0123456789abcdef0123456789abc";
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A config with devices and one callback route per `(route, devices, url)`.
+fn config(dir: &Path, devices: &[(&str, &str)], routes: &[(&str, &str, &str)]) -> std::path::PathBuf {
+    let mut text = format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n");
+    for (id, extra) in devices {
+        text.push_str(&format!("[devices.{id}]\nauth_token = \"{TOKEN}\"\ntime_zone = \"+05:30\"\n{extra}\n"));
+    }
+    for (name, devices, url) in routes {
+        text.push_str(&format!(
+            "[routes.{name}]\ndevices = [{devices}]\nallow_private_networks = true\nretry_schedule = [{}]\n\
+             sink = {{ type = \"callback\", url = \"{url}\", secret = \"{SECRET}\" }}\n",
+            vec!["\"50ms\""; 200].join(", ")
+        ));
+    }
+    write_config(dir, &text)
+}
+
+fn log_time(i: usize) -> String {
+    format!("2026-06-21 {:02}:{:02}:{:02}", 8 + i / 3600, (i / 60) % 60, i % 60)
+}
+
+/// The Cams `LogTime` of a delivered punch.
+fn delivered_log_time(d: &Delivery) -> String {
+    d.json()["RealTime"]["PunchLog"]["LogTime"].as_str().unwrap_or_default().to_string()
+}
+
+/// First delivery of each webhook-id, in arrival order.
+fn first_per_id(deliveries: &[Delivery]) -> Vec<Delivery> {
+    let mut seen = HashSet::new();
+    deliveries.iter().filter(|d| seen.insert(d.header("webhook-id").unwrap_or_default().to_string())).cloned().collect()
+}
+
+async fn send_punches(device: &NativeDevice, range: std::ops::Range<usize>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in range {
+        let answer = device.send(vec![NativeDevice::punch(&format!("{}", i % 7), &log_time(i), "CheckIn")]).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        ids.push(answer.body["events"][0]["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn punches_arrive_once_in_order_signed_in_the_cams_form() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = GatewayProcess::start(Path::new(BIN), &config(dir.path(), &[("D1", "label = \"Main Gate\"")], &[("hr", "\"*\"", &receiver.url)]));
+    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+
+    let ids = send_punches(&device, 0..40).await;
+    let delivered = receiver.wait_accepted(40, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.deliveries().len(), 40, "each punch is delivered once when the receiver says 200");
+    let webhook_ids: Vec<String> = delivered.iter().map(|d| d.header("webhook-id").unwrap().to_string()).collect();
+    assert_eq!(webhook_ids, ids, "delivered in the order sent, one webhook-id per event");
+    let first = &delivered[0];
+    assert_eq!(first.stgid.as_deref(), Some("D1"));
+    let body = first.json();
+    assert_eq!(body["RealTime"]["PunchLog"]["UserId"], "0");
+    assert_eq!(body["RealTime"]["PunchLog"]["Type"], "CheckIn");
+    assert_eq!(body["RealTime"]["PunchLog"]["InputType"], "Fingerprint");
+    assert_eq!(body["RealTime"]["PunchLog"]["LogTime"], "2026-06-21 08:00:00 GMT +0530");
+    assert_eq!(body["RealTime"]["OperationID"], ids[0].as_str());
+    assert_eq!(body["RealTime"]["AuthToken"], TOKEN);
+
+    // The same punches again (a device that missed the answer): stored once, not re-sent.
+    let again = device.send(vec![NativeDevice::punch("0", &log_time(0), "CheckIn")]).await;
+    assert_eq!(again.body["duplicates"], 1);
+    assert_eq!(again.body["events"][0]["id"], ids[0].as_str());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.deliveries().len(), 40);
+
+    verify_signatures_independently(&delivered);
+}
+
+/// Verifies the signatures with Python's `standardwebhooks` package (an implementation
+/// that is not ours), through tests/verify_signature.py.
+fn verify_signatures_independently(deliveries: &[Delivery]) {
+    let records: Vec<_> = deliveries
+        .iter()
+        .map(|d| json!({ "headers": d.headers.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(), "body": d.body }))
+        .collect();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(&records).unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/verify_signature.py");
+    let out = std::process::Command::new("python3").arg(&script).arg(file.path()).arg(SECRET).output().expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "independent verification failed (is the standardwebhooks package installed? `cargo xtask test` installs it):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_outage_drains_in_order_with_nothing_lost() {
+    let receiver = Receiver::start().await;
+    receiver.answer(503);
+    let dir = tempfile::tempdir().unwrap();
+    let gw = GatewayProcess::start(Path::new(BIN), &config(dir.path(), &[("D1", "")], &[("hr", "\"*\"", &receiver.url)]));
+    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+    let ids = send_punches(&device, 0..20).await;
+    // Down for a while: attempts are made and refused.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while receiver.deliveries().len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no attempt while the receiver was down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(receiver.accepted().is_empty());
+    receiver.answer(200);
+    let accepted = receiver.wait_accepted(20, WAIT).await;
+    let order: Vec<&str> = accepted.iter().map(|d| d.header("webhook-id").unwrap()).collect();
+    assert_eq!(order, ids.iter().map(String::as_str).collect::<Vec<_>>(), "the backlog drains in order, each once");
+    let refused = receiver.deliveries().iter().filter(|d| d.answered == 503).count();
+    assert!(refused >= 3, "the outage was retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_devices_failing_receiver_does_not_hold_up_another_device() {
+    let failing = Receiver::start().await;
+    failing.answer(500);
+    let healthy = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = GatewayProcess::start(
+        Path::new(BIN),
+        &config(dir.path(), &[("A", ""), ("B", "")], &[("ra", "\"A\"", &failing.url), ("rb", "\"B\"", &healthy.url)]),
+    );
+    let a = NativeDevice::new(&gw.base, "A", TOKEN);
+    let b = NativeDevice::new(&gw.base, "B", TOKEN);
+    send_punches(&a, 0..10).await;
+    let ids_b = send_punches(&b, 0..10).await;
+    let got = healthy.wait_accepted(10, WAIT).await;
+    assert_eq!(got.iter().map(|d| d.header("webhook-id").unwrap().to_string()).collect::<Vec<_>>(), ids_b);
+    assert!(got.iter().all(|d| d.stgid.as_deref() == Some("B")));
+    assert!(failing.accepted().is_empty(), "device A's receiver is still failing");
+    assert!(!failing.deliveries().is_empty(), "device A is being retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_loses_no_acknowledged_punch_and_keeps_order() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &[("D1", "")], &[("hr", "\"*\"", &receiver.url)]);
+    let gw = GatewayProcess::start(Path::new(BIN), &cfg);
+    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+    // A stream of punches; the gateway is killed while it runs.
+    let sender = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        for i in 0..400 {
+            let answer = device.send(vec![NativeDevice::punch("7", &log_time(i), "CheckIn")]).await;
+            if answer.status != 200 {
+                break;
+            }
+            acknowledged.push((i, answer.body["events"][0]["id"].as_str().unwrap().to_string()));
+        }
+        acknowledged
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    gw.kill();
+    let acknowledged = sender.await.unwrap();
+    assert!(!acknowledged.is_empty() && acknowledged.len() < 400, "the kill landed mid-stream ({} acknowledged)", acknowledged.len());
+
+    let gw = GatewayProcess::start(Path::new(BIN), &cfg);
+    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+    // The device sends the rest (and the one that got no answer again).
+    let resumed = acknowledged.len();
+    for i in resumed..resumed + 20 {
+        assert_eq!(device.send(vec![NativeDevice::punch("7", &log_time(i), "CheckIn")]).await.status, 200);
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let delivered: HashSet<String> =
+            receiver.accepted().iter().map(|d| d.header("webhook-id").unwrap().to_string()).collect();
+        if acknowledged.iter().all(|(_, id)| delivered.contains(id)) && delivered.len() >= resumed + 20 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "acknowledged punches missing after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let firsts = first_per_id(&receiver.accepted());
+    let times: Vec<String> = firsts.iter().map(delivered_log_time).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "journal order kept across the kill");
+    assert_eq!(firsts.len(), resumed + 20, "every punch once per webhook-id");
+}
+
+async fn admin_get(base: &str, path: &str) -> serde_json::Value {
+    reqwest::Client::new().get(format!("{base}{path}")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_documented_error_and_stores_nothing() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "0123456789abcdef0123456789abcdef";
+    let gw = GatewayProcess::start(
+        Path::new(BIN),
+        &config(
+            dir.path(),
+            &[("D1", ""), ("OFF", "enabled = false"), ("ENC", &format!("security_key = \"{key}\""))],
+            &[("hr", "\"*\"", &receiver.url)],
+        ),
+    );
+    let d1 = NativeDevice::new(&gw.base, "D1", TOKEN);
+    let punch = || vec![NativeDevice::punch("1", "2026-06-21 09:00:00", "CheckIn")];
+    let check = |answer: biogate_e2e::native_device::Answer, http: u16, code: u64| {
+        assert_eq!(answer.status, http, "{:?}", answer.body);
+        assert_eq!(answer.body["StatusCode"], code, "{:?}", answer.body);
+        answer.body
+    };
+
+    check(NativeDevice::new(&gw.base, "D1", "wrong-token-0123456789abcdef0123").send(punch()).await, 401, 7);
+    check(d1.send_raw(json!({"events": punch()}).to_string().into_bytes(), None).await, 401, 7);
+    check(NativeDevice::new(&gw.base, "NOPE", TOKEN).send(punch()).await, 404, 2);
+    check(NativeDevice::new(&gw.base, "OFF", TOKEN).send(punch()).await, 403, 5);
+    check(d1.send_raw(b"{\"events\": [".to_vec(), Some(TOKEN)).await, 400, 1);
+    let body = check(d1.send(vec![json!({"type": "punch", "log_time": "2026-06-21 09:00:00"})]).await, 400, 1);
+    assert!(body["field"].as_str().unwrap().starts_with("events[0]"), "{body}");
+    let body = check(d1.send(vec![NativeDevice::punch("1", "2026-02-30 09:00:00", "CheckIn")]).await, 400, 1);
+    assert_eq!(body["field"], "events[0].log_time");
+    let body = check(d1.send(vec![NativeDevice::punch("1", "2026-06-21 09:00:00", "Lunch")]).await, 400, 1);
+    assert!(body["error"].as_str().unwrap().contains("unknown variant `Lunch`"), "{body}");
+    check(d1.send(vec![]).await, 400, 1);
+    let huge = vec![b'x'; 5 << 20];
+    assert_eq!(d1.send_raw(huge, Some(TOKEN)).await.status, 413);
+
+    let ecb = BodyCipher::new(EncryptionMode::CamsEcb, Some(key)).unwrap();
+    let sealed = ecb.encrypt(json!({"events": punch()}).to_string().as_bytes()).unwrap();
+    check(d1.send_raw(sealed.clone().into_bytes(), Some(TOKEN)).await, 400, 19);
+    let enc = NativeDevice::new(&gw.base, "ENC", TOKEN);
+    check(enc.send(punch()).await, 400, 19);
+
+    for id in ["D1", "OFF", "ENC", "NOPE"] {
+        let events = admin_get(&gw.base, &format!("/v1/devices/{id}/events")).await;
+        assert_eq!(events["events"], json!([]), "{id}: nothing stored");
+    }
+
+    // The encrypted device with a correctly encrypted body: accepted, reply and callback
+    // encrypted with its key.
+    let answer = enc.send_raw(sealed.into_bytes(), Some(TOKEN)).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let reply = ecb.decrypt(answer.body.as_str().unwrap().as_bytes()).unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(reply["accepted"], 1);
+    let delivered = receiver.wait_accepted(1, WAIT).await;
+    let plain = ecb.decrypt(delivered[0].body.as_bytes()).expect("the callback body is encrypted with the device key");
+    let cams: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(cams["RealTime"]["PunchLog"]["UserId"], "1");
+}
