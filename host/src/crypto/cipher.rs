@@ -139,10 +139,7 @@ mod tests {
             BodyCipher::new(EncryptionMode::CamsEcb, None).unwrap_err(),
             CryptoError::MissingKey(EncryptionMode::CamsEcb)
         );
-        assert_eq!(
-            BodyCipher::new(EncryptionMode::AesGcm, Some("too short")).unwrap_err(),
-            CryptoError::KeyLength(9)
-        );
+        assert_eq!(BodyCipher::new(EncryptionMode::AesGcm, Some("too short")).unwrap_err(), CryptoError::KeyLength(9));
         let cipher = BodyCipher::new(EncryptionMode::AesGcm, Some(KEY)).unwrap();
         assert_eq!(cipher.mode(), EncryptionMode::AesGcm);
         let shown = format!("{cipher:?}");

@@ -13,8 +13,7 @@ const BLOCK: usize = 16;
 
 /// Encrypts to standard padded base64 text.
 pub(super) fn encrypt(key: &SecurityKey, plaintext: &[u8]) -> String {
-    let ciphertext = ecb::Encryptor::<Aes256>::new(key.bytes().into())
-        .encrypt_padded_vec_mut::<Pkcs7>(plaintext);
+    let ciphertext = ecb::Encryptor::<Aes256>::new(key.bytes().into()).encrypt_padded_vec_mut::<Pkcs7>(plaintext);
     encode_base64(&ciphertext)
 }
 
@@ -40,8 +39,7 @@ mod tests {
     //       -K "$(printf %s "$KEY" | xxd -p -c 64)"
     // and cross-checked with Python's `cryptography` package (AES + ECB + PKCS7 padder).
     const KEY: &str = "Cams3Key-32-bytes-for-biogate-t1";
-    const PUNCH: &str =
-        r#"{"RealTime":{"OperationID":"9nu1wak5616p","PunchLog":{"Type":"CheckOut","UserId":"2"}}}"#;
+    const PUNCH: &str = r#"{"RealTime":{"OperationID":"9nu1wak5616p","PunchLog":{"Type":"CheckOut","UserId":"2"}}}"#;
     const PUNCH_ECB: &str = "Wlb0F2n/GfshUSDO7t3P6k1ygAoZ9GLvLpiNavuMrjz0GbbevOe5tSu81Gf4yfak\
         3BjHyrS6o3tsS9Sv9Qn+Xke3H3B8nnQA3NeK6tAnOOnzK/ZWrQq8sxplABVaBde4";
     /// The empty plaintext: one block of PKCS#7 padding.

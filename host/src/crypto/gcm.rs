@@ -25,11 +25,7 @@ pub(super) fn encrypt(key: &SecurityKey, plaintext: &[u8]) -> Result<String, Cry
     encrypt_with_nonce(key, &nonce, plaintext)
 }
 
-fn encrypt_with_nonce(
-    key: &SecurityKey,
-    nonce: &[u8; NONCE_LEN],
-    plaintext: &[u8],
-) -> Result<String, CryptoError> {
+fn encrypt_with_nonce(key: &SecurityKey, nonce: &[u8; NONCE_LEN], plaintext: &[u8]) -> Result<String, CryptoError> {
     let sealed = Aes256Gcm::new(key.bytes().into())
         .encrypt(Nonce::from_slice(nonce), plaintext)
         .map_err(|_| CryptoError::TooLarge)?;

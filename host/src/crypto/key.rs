@@ -21,9 +21,7 @@ impl SecurityKey {
 
     /// Takes exactly 32 raw key bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        <[u8; SECURITY_KEY_LEN]>::try_from(bytes)
-            .map(Self)
-            .map_err(|_| CryptoError::KeyLength(bytes.len()))
+        <[u8; SECURITY_KEY_LEN]>::try_from(bytes).map(Self).map_err(|_| CryptoError::KeyLength(bytes.len()))
     }
 
     pub(super) fn bytes(&self) -> &[u8; SECURITY_KEY_LEN] {

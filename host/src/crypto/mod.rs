@@ -62,9 +62,6 @@ impl CryptoError {
     /// Whether the error means "the body's form does not match the device's mode", which
     /// the Cams contract answers with StatusCode 19 (`API_RESPONSE_INVALID_RAW_DATA`).
     pub fn is_mode_mismatch(&self) -> bool {
-        matches!(
-            self,
-            CryptoError::EncryptedBodyForPlainDevice | CryptoError::PlainBodyForEncryptedDevice(_)
-        )
+        matches!(self, CryptoError::EncryptedBodyForPlainDevice | CryptoError::PlainBodyForEncryptedDevice(_))
     }
 }

@@ -39,9 +39,7 @@ fn is_base64_text_byte(b: u8) -> bool {
 /// the escapes inside them) undone, and inner ASCII whitespace (line breaks) dropped.
 pub(super) fn unwrap_body_text(body: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let text = body.trim_ascii();
-    let compact = |t: &[u8]| -> Vec<u8> {
-        t.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect()
-    };
+    let compact = |t: &[u8]| -> Vec<u8> { t.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect() };
     if text.first() == Some(&b'"') {
         let unquoted: String = serde_json::from_slice(text).map_err(|_| CryptoError::Base64)?;
         Ok(compact(unquoted.as_bytes()))

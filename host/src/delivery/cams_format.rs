@@ -35,8 +35,8 @@ use serde::{Serialize, Serializer};
 
 use super::CallbackFormat;
 use crate::plugin::bindings::types::{
-    CommandResult, DeviceStatus, DeviceTime, Event, EventBody, InputType, Punch, PunchType,
-    Template, TemplateKind, UserRole, UserUpdate,
+    CommandResult, DeviceStatus, DeviceTime, Event, EventBody, InputType, Punch, PunchType, Template, TemplateKind,
+    UserRole, UserUpdate,
 };
 
 /// What a callback body says about the device besides the event.
@@ -283,10 +283,7 @@ pub fn parse_cams_time(text: &str) -> Result<DeviceTime, CamsTimeError> {
 
 /// Like [`parse_cams_time`], but a bare `YYYY-MM-DD HH:MM:SS` (or with `T`) is taken as wall
 /// time at `default_offset_minutes`.
-pub fn parse_cams_time_with_default(
-    text: &str,
-    default_offset_minutes: i32,
-) -> Result<DeviceTime, CamsTimeError> {
+pub fn parse_cams_time_with_default(text: &str, default_offset_minutes: i32) -> Result<DeviceTime, CamsTimeError> {
     parse_time(text, Some(default_offset_minutes))
 }
 
@@ -307,10 +304,7 @@ fn parse_time(text: &str, default_offset: Option<i32>) -> Result<DeviceTime, Cam
     } else {
         parse_offset(rest).ok_or_else(|| CamsTimeError::Offset(excerpt(text)))?
     };
-    Ok(DeviceTime {
-        unix_seconds: wall.and_utc().timestamp() - i64::from(offset) * 60,
-        utc_offset_minutes: offset,
-    })
+    Ok(DeviceTime { unix_seconds: wall.and_utc().timestamp() - i64::from(offset) * 60, utc_offset_minutes: offset })
 }
 
 /// `GMT +HHMM`, `GMT+HH:MM`, `UTC -HH`, `GMT` (zero): the offset in minutes.
@@ -596,7 +590,10 @@ mod tests {
         assert_eq!(at(-180), "2020-09-16 23:18:22 GMT -0300");
         assert_eq!(at(-570), "2020-09-16 16:48:22 GMT -0930");
         assert_eq!(at(845), "2020-09-17 16:23:22 GMT +1405");
-        assert_eq!(format_wall_time(DeviceTime { unix_seconds: LOG_UNIX, utc_offset_minutes: IST }), "2020-09-17 07:48:22");
+        assert_eq!(
+            format_wall_time(DeviceTime { unix_seconds: LOG_UNIX, utc_offset_minutes: IST }),
+            "2020-09-17 07:48:22"
+        );
         // Absurd inputs do not panic.
         format_cams_time(DeviceTime { unix_seconds: i64::MAX, utc_offset_minutes: i32::MIN });
         format_cams_time(DeviceTime { unix_seconds: i64::MIN, utc_offset_minutes: i32::MAX });
@@ -676,7 +673,12 @@ mod tests {
 
     #[test]
     fn realtime_punch_is_the_cams_v3_form() {
-        let body = text(callback_body(CallbackFormat::CamsV3, &event(EventBody::Punch(punch())), &device(Some("Main Gate")), SENT_UNIX));
+        let body = text(callback_body(
+            CallbackFormat::CamsV3,
+            &event(EventBody::Punch(punch())),
+            &device(Some("Main Gate")),
+            SENT_UNIX,
+        ));
         assert_eq!(
             body,
             r#"{"RealTime":{"OperationID":"9nu1wak5616p","PunchLog":{"Type":"CheckOut","Temperature":"36.8","FaceMask":false,"InputType":"Fingerprint","UserId":"2","LogTime":"2020-09-17 07:48:22 GMT +0530"},"AuthToken":"0123456789abcdef0123456789abcdef","Time":"2020-09-17 04:19:03 GMT +0000","LabelName":"Main Gate","SerialNumber":"SN7A2300583"}}"#
@@ -691,14 +693,16 @@ mod tests {
         p.punch_type = PunchType::OverTimeIn;
         p.input_type = InputType::FingerVein;
         p.work_code = Some("17".into());
-        let body = String::from_utf8(realtime_punch(&event(EventBody::Punch(p.clone())), &p, &device(None), SENT_UNIX)).unwrap();
+        let body = String::from_utf8(realtime_punch(&event(EventBody::Punch(p.clone())), &p, &device(None), SENT_UNIX))
+            .unwrap();
         assert_eq!(
             body,
             r#"{"RealTime":{"OperationID":"9nu1wak5616p","PunchLog":{"Type":"OverTimeIn","InputType":"Finger Vein","UserId":"2","LogTime":"2020-09-17 07:48:22 GMT +0530","WorkCode":"17"},"AuthToken":"0123456789abcdef0123456789abcdef","Time":"2020-09-17 04:19:03 GMT +0000","SerialNumber":"SN7A2300583"}}"#
         );
         p.input_type = InputType::Unknown;
         p.temperature = Some(f32::NAN);
-        let body = String::from_utf8(realtime_punch(&event(EventBody::Punch(p.clone())), &p, &device(None), SENT_UNIX)).unwrap();
+        let body = String::from_utf8(realtime_punch(&event(EventBody::Punch(p.clone())), &p, &device(None), SENT_UNIX))
+            .unwrap();
         assert!(body.contains(r#""PunchLog":{"Type":"OverTimeIn","InputType":"Unknown","#), "{body}");
     }
 
@@ -707,7 +711,9 @@ mod tests {
         for (t, shown) in [(36.8f32, "36.8"), (37.0, "37.0"), (36.75, "36.8"), (-1.25, "-1.2")] {
             let mut p = punch();
             p.temperature = Some(t);
-            let body = String::from_utf8(realtime_punch(&event(EventBody::Punch(p.clone())), &p, &device(None), SENT_UNIX)).unwrap();
+            let body =
+                String::from_utf8(realtime_punch(&event(EventBody::Punch(p.clone())), &p, &device(None), SENT_UNIX))
+                    .unwrap();
             assert!(body.contains(&format!(r#""Temperature":"{shown}""#)), "{t}: {body}");
         }
     }
@@ -731,7 +737,12 @@ mod tests {
             },
             operation_time: DeviceTime { unix_seconds: LOG_UNIX, utc_offset_minutes: IST },
         };
-        let body = text(callback_body(CallbackFormat::CamsV3, &event(EventBody::UserUpdate(update.clone())), &device(None), SENT_UNIX));
+        let body = text(callback_body(
+            CallbackFormat::CamsV3,
+            &event(EventBody::UserUpdate(update.clone())),
+            &device(None),
+            SENT_UNIX,
+        ));
         assert_eq!(
             body,
             r#"{"RealTime":{"UserUpdated":{"OperationTime":"2020-09-17 07:48:22 GMT +0530","UserID":"2","FirstName":"Manu","LastName":"Mona","UserType":"Admin","Template":[{"Type":"Fingerprint","UserID":"2","Size":"12","Index":"6","Data":"TVNTUzIxAAAD"},{"Type":"Card","UserID":"2","Size":"8","Data":"12345678"}],"Photo":{"Type":"Base64","UserID":"2","Size":"4","Data":"/9j/"}},"OperationID":"9nu1wak5616p","AuthToken":"0123456789abcdef0123456789abcdef","Time":"2020-09-17 04:19:03 GMT +0000","SerialNumber":"SN7A2300583"}}"#
@@ -743,7 +754,8 @@ mod tests {
         bare.user.role = Some(UserRole::User);
         bare.user.templates.clear();
         bare.user.photo = None;
-        let body = text(callback_body(CallbackFormat::CamsV3, &event(EventBody::UserUpdate(bare)), &device(None), SENT_UNIX));
+        let body =
+            text(callback_body(CallbackFormat::CamsV3, &event(EventBody::UserUpdate(bare)), &device(None), SENT_UNIX));
         assert!(
             body.starts_with(r#"{"RealTime":{"UserUpdated":{"OperationTime":"2020-09-17 07:48:22 GMT +0530","UserID":"2","UserType":"User","Template":[]},"OperationID""#),
             "{body}"
@@ -756,7 +768,12 @@ mod tests {
             online: true,
             info: vec![("firmware".into(), "Ver 8.0.4.2".into()), ("ip".into(), "10.0.0.7".into())],
         };
-        let body = text(callback_body(CallbackFormat::CamsV3, &event(EventBody::DeviceStatus(status)), &device(Some("Main Gate")), SENT_UNIX));
+        let body = text(callback_body(
+            CallbackFormat::CamsV3,
+            &event(EventBody::DeviceStatus(status)),
+            &device(Some("Main Gate")),
+            SENT_UNIX,
+        ));
         assert_eq!(
             body,
             r#"{"RealTime":{"DeviceStatus":{"Online":true,"OperationTime":"2020-09-17 04:19:00 GMT +0000","Info":{"firmware":"Ver 8.0.4.2","ip":"10.0.0.7"}},"OperationID":"9nu1wak5616p","AuthToken":"0123456789abcdef0123456789abcdef","Time":"2020-09-17 04:19:03 GMT +0000","LabelName":"Main Gate","SerialNumber":"SN7A2300583"}}"#
@@ -766,7 +783,12 @@ mod tests {
     #[test]
     fn command_result_form() {
         let result = CommandResult { operation_id: "op12345abcde".into(), return_code: -10, details: vec![] };
-        let body = text(callback_body(CallbackFormat::CamsV3, &event(EventBody::CommandResult(result)), &device(None), SENT_UNIX));
+        let body = text(callback_body(
+            CallbackFormat::CamsV3,
+            &event(EventBody::CommandResult(result)),
+            &device(None),
+            SENT_UNIX,
+        ));
         assert_eq!(
             body,
             r#"{"RealTime":{"CommandResult":{"OperationID":"op12345abcde","ReturnCode":-10,"OperationTime":"2020-09-17 04:19:00 GMT +0000","Details":{}},"OperationID":"9nu1wak5616p","AuthToken":"0123456789abcdef0123456789abcdef","Time":"2020-09-17 04:19:03 GMT +0000","SerialNumber":"SN7A2300583"}}"#
@@ -781,7 +803,12 @@ mod tests {
         p.input_type = InputType::Face;
         // 2026-06-21 09:02:14 at -03:00.
         p.log_time = DeviceTime { unix_seconds: 1_782_043_334, utc_offset_minutes: -180 };
-        let body = text(callback_body(CallbackFormat::Flat, &event(EventBody::Punch(p)), &device(Some("Main Gate")), SENT_UNIX));
+        let body = text(callback_body(
+            CallbackFormat::Flat,
+            &event(EventBody::Punch(p)),
+            &device(Some("Main Gate")),
+            SENT_UNIX,
+        ));
         assert_eq!(
             body,
             r#"{"DeviceSN":"SN7A2300583","EmployeeCode":"1042","AttendanceLog":"2026-06-21 09:02:14","Type":"face","Direction":"CheckIn"}"#
@@ -791,9 +818,15 @@ mod tests {
     #[test]
     fn flat_form_has_only_punches() {
         let status = DeviceStatus { online: false, info: vec![] };
-        assert_eq!(callback_body(CallbackFormat::Flat, &event(EventBody::DeviceStatus(status)), &device(None), SENT_UNIX), None);
+        assert_eq!(
+            callback_body(CallbackFormat::Flat, &event(EventBody::DeviceStatus(status)), &device(None), SENT_UNIX),
+            None
+        );
         let result = CommandResult { operation_id: "x".into(), return_code: 0, details: vec![] };
-        assert_eq!(callback_body(CallbackFormat::Flat, &event(EventBody::CommandResult(result)), &device(None), SENT_UNIX), None);
+        assert_eq!(
+            callback_body(CallbackFormat::Flat, &event(EventBody::CommandResult(result)), &device(None), SENT_UNIX),
+            None
+        );
     }
 
     #[test]

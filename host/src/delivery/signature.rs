@@ -146,8 +146,7 @@ impl WebhookSigner {
 
     /// The `webhook-signature` value: one `v1,<base64>` entry per secret, space-separated.
     pub fn signature(&self, msg_id: &str, timestamp_secs: i64, body: &[u8]) -> String {
-        let entries: Vec<String> =
-            self.secrets.iter().map(|s| s.sign(msg_id, timestamp_secs, body)).collect();
+        let entries: Vec<String> = self.secrets.iter().map(|s| s.sign(msg_id, timestamp_secs, body)).collect();
         entries.join(" ")
     }
 
@@ -171,8 +170,7 @@ impl WebhookSigner {
         body: &[u8],
         signature_header: &str,
     ) -> Result<(), SignatureError> {
-        let expected: Vec<[u8; 32]> =
-            self.secrets.iter().map(|s| s.mac_of(msg_id, timestamp_secs, body)).collect();
+        let expected: Vec<[u8; 32]> = self.secrets.iter().map(|s| s.mac_of(msg_id, timestamp_secs, body)).collect();
         let candidates = signature_header
             .split_ascii_whitespace()
             .filter_map(|entry| entry.strip_prefix("v1,"))
