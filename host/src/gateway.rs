@@ -26,7 +26,7 @@ pub struct Gateway {
     pub plugins: BTreeMap<String, LoadedPlugin>,
     /// Each route's transform chain, by route name.
     pub chains: BTreeMap<String, TransformChain>,
-    pub dispatcher: Dispatcher,
+    pub dispatcher: Arc<Dispatcher>,
     /// Admin API keys.
     pub admin_keys: Vec<String>,
     /// Each route's signing secret (`whsec_...`), for the operator.
@@ -127,8 +127,10 @@ impl Gateway {
             registry: registry.clone(),
             shutdown: shutdown_rx,
         });
-        let dispatcher = Dispatcher::new(ctx, routes);
+        let dispatcher = Arc::new(Dispatcher::new(ctx, routes));
         dispatcher.start_existing()?;
+        let retention = Duration::from_secs(u64::from(config.config.journal.retention_days) * 86_400);
+        tokio::spawn(crate::delivery::retention::run(dispatcher.clone(), retention));
         Ok(Arc::new(Gateway {
             config,
             store,
@@ -148,6 +150,12 @@ impl Gateway {
     /// Stops the delivery workers (they finish the attempt in flight).
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 

@@ -268,3 +268,90 @@ async fn bad_input_gets_the_documented_error_and_stores_nothing() {
     let cams: serde_json::Value = serde_json::from_slice(&plain).unwrap();
     assert_eq!(cams["RealTime"]["PunchLog"]["UserId"], "1");
 }
+
+async fn admin_post(base: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new().post(format!("{base}{path}")).bearer_auth(ADMIN).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_register_approve_inspect_replay_and_see_dead_letters() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &[], &[("hr", "\"*\"", &receiver.url)]);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("[server]\n", "[server]\nauto_register = true\n");
+    std::fs::write(&cfg, text).unwrap();
+    let gw = GatewayProcess::start(Path::new(BIN), &cfg);
+
+    // Without the admin key: refused.
+    let r = reqwest::Client::new().get(format!("{}/v1/devices", gw.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    // An unknown device is recorded as pending and refused until approved.
+    let unknown = NativeDevice::new(&gw.base, "NEW1", TOKEN);
+    let answer = unknown.send(vec![NativeDevice::punch("1", &log_time(1), "CheckIn")]).await;
+    assert_eq!((answer.status, answer.body["StatusCode"].as_u64()), (403, Some(5)));
+    let device = admin_get(&gw.base, "/v1/devices/NEW1").await;
+    assert_eq!(device["state"], "pending");
+    let token = device["auth_token"].as_str().unwrap().to_string();
+    let (status, _) = admin_post(&gw.base, "/v1/devices/NEW1/approve", json!({})).await;
+    assert_eq!(status, 200);
+    let approved = NativeDevice::new(&gw.base, "NEW1", &token);
+    let ids = send_punches(&approved, 0..3).await;
+    receiver.wait_accepted(3, WAIT).await;
+
+    // A device created through the API, with a bad field named.
+    let (status, body) = admin_post(&gw.base, "/v1/devices", json!({"id": "API1", "time_zone": "India"})).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("time_zone")), "{body}");
+    let (status, body) = admin_post(&gw.base, "/v1/devices", json!({"id": "API1", "time_zone": "-03:00", "label": "Dock"})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["auth_token"].as_str().unwrap().len(), 32);
+
+    // Every attempt is visible.
+    let attempts = admin_get(&gw.base, "/v1/devices/NEW1/deliveries").await;
+    let attempts = attempts.as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    assert!(attempts.iter().all(|a| a["status"] == 200 && a["success"] == true && a["route"] == "hr"));
+
+    // Replay one event: delivered again with the same webhook-id.
+    let (status, body) = admin_post(&gw.base, "/v1/replay", json!({"route": "hr", "device": "NEW1", "sequence": 2})).await;
+    assert_eq!((status, body["queued"].as_u64()), (200, Some(1)), "{body}");
+    let all = receiver.wait_accepted(4, WAIT).await;
+    assert_eq!(all[3].header("webhook-id"), Some(ids[1].as_str()));
+
+    // A receiver that keeps failing: the event is dead-lettered after the schedule, and
+    // the device's queue moves on.
+    receiver.answer(500);
+    send_punches(&approved, 3..4).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let dead = admin_get(&gw.base, "/v1/dead-letters").await;
+        if let Some(letter) = dead.as_array().and_then(|a| a.first()) {
+            assert_eq!(letter["device_id"], "NEW1");
+            assert!(letter["reason"].as_str().unwrap().contains("HTTP 500"), "{letter}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nothing was dead-lettered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // 410 Gone disables the route; enabling it resumes delivery.
+    receiver.answer(410);
+    send_punches(&approved, 4..5).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let routes = admin_get(&gw.base, "/v1/routes").await;
+        if routes[0]["disabled"].is_string() {
+            assert!(routes[0]["signing_secret"].as_str().unwrap().starts_with("whsec_"));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "410 did not disable the route");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    receiver.answer(200);
+    let before = receiver.accepted().len();
+    let (status, _) = admin_post(&gw.base, "/v1/routes/hr/enable", json!({})).await;
+    assert_eq!(status, 204);
+    receiver.wait_accepted(before + 1, WAIT).await;
+}

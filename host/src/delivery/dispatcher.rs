@@ -40,6 +40,11 @@ impl Dispatcher {
         Dispatcher { ctx, routes, running: Mutex::new(HashSet::new()) }
     }
 
+    /// What the workers share (store handles, shutdown signal).
+    pub fn context(&self) -> &WorkerContext {
+        &self.ctx
+    }
+
     /// The routes.
     pub fn routes(&self) -> &[Arc<RouteRuntime>] {
         &self.routes

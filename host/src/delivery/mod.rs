@@ -4,6 +4,7 @@
 mod callback;
 pub mod cams_format;
 mod dispatcher;
+pub mod retention;
 pub mod retry;
 pub mod route;
 pub mod signature;
