@@ -96,11 +96,11 @@ async fn main() {
     let mut ticker = tokio::time::interval(Duration::from_millis(1));
     for n in 0..total {
         ticker.tick().await;
-        let (client, sent_at, base) = (client.clone(), sent_at.clone(), gw.base.clone());
+        let (task_client, sent_at, base) = (client.clone(), sent_at.clone(), gw.base.clone());
         let device = format!("L{}", n % DEVICES);
         tasks.push(tokio::spawn(async move {
             let start = Instant::now();
-            let r = client
+            let r = task_client
                 .post(format!("{base}/device/v1/events?stgid={device}"))
                 .bearer_auth(TOKEN)
                 .body(json!({"events": [punch(n, n)]}).to_string())
