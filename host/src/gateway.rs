@@ -12,7 +12,7 @@ use crate::delivery::signature::{WebhookSecret, WebhookSigner};
 use crate::delivery::{CallbackSink, Dispatcher, RetrySchedule, RouteRuntime, Sink, SinkConfig, TransformChain, WorkerContext};
 use crate::outbound::{UrlGuard, guarded_client};
 use crate::plugin::{CompileCache, LoadedPlugin, PluginEngine, PluginRuntime};
-use crate::store::{DeliveryLog, DeviceChanges, Journal, Registry, Store};
+use crate::store::{DeliveryLog, Journal, Registry, Store};
 
 /// Everything the gateway runs with.
 pub struct Gateway {
@@ -55,16 +55,7 @@ impl Gateway {
 
         let route_names: Vec<String> = config.config.routes.keys().cloned().collect();
         for (id, declared) in &config.config.devices {
-            let changes = DeviceChanges {
-                id: Some(id.clone()),
-                label: declared.label.clone(),
-                auth_token: declared.auth_token.clone(),
-                security_key: declared.security_key.clone(),
-                encryption: declared.encryption,
-                time_zone: declared.time_zone.clone(),
-                enabled: declared.enabled,
-                routes: declared.routes.clone(),
-            };
+            let changes = declared.clone();
             let current = registry.get(id);
             let device = changes
                 .apply(id, current.as_deref(), &route_names)

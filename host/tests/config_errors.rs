@@ -95,3 +95,15 @@ fn outbound_hosts_are_for_delivery_plugins_only() {
     ));
     assert!(text.contains("plugins.x.allowed_hosts"), "{text}");
 }
+
+#[test]
+fn bad_device_declarations_name_the_key() {
+    let text = error_of("[devices.D1]\ntime_zone = \"India\"\n");
+    assert!(text.contains("devices.D1.time_zone"), "{text}");
+    let text = error_of("[devices.D1]\nsecurity_key = \"too-short\"\n");
+    assert!(text.contains("devices.D1.security_key") && !text.contains("too-short"), "the key is not echoed: {text}");
+    let text = error_of("[devices.\"bad id\"]\n");
+    assert!(text.contains("devices.bad id"), "{text}");
+    let text = error_of("[devices.D1]\nroutes = [\"nope\"]\n");
+    assert!(text.contains("devices.D1.routes"), "{text}");
+}

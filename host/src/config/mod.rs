@@ -28,38 +28,14 @@ pub struct Config {
     /// Routes by name.
     #[serde(default)]
     pub routes: BTreeMap<String, RouteConfig>,
-    /// Devices declared up front, by id (more can be added through the admin API).
+    /// Devices declared up front, by id (more can be added through the admin API). The
+    /// keys are those of `POST /v1/devices`; `id` is the table's name.
     #[serde(default)]
-    pub devices: BTreeMap<String, DeviceConfig>,
+    pub devices: BTreeMap<String, crate::store::DeviceChanges>,
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
     pub journal: JournalConfig,
-}
-
-/// `[devices.<id>]`: a device declared in the config file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceConfig {
-    #[serde(default)]
-    pub label: Option<String>,
-    /// The device's AuthToken; generated (and shown by the admin API) when absent.
-    #[serde(default)]
-    pub auth_token: Option<String>,
-    /// A 32-character security key switches the device to encrypted mode.
-    #[serde(default)]
-    pub security_key: Option<String>,
-    /// `cams-ecb` (compatible, the default with a key) or `aes-gcm` (recommended).
-    #[serde(default)]
-    pub encryption: Option<crate::crypto::EncryptionMode>,
-    /// UTC offset of the device's clock, `+05:30`, `-03:00`, `Z`.
-    #[serde(default)]
-    pub time_zone: Option<String>,
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// Routes that take this device's events (default: routes whose `devices` match).
-    #[serde(default)]
-    pub routes: Option<Vec<String>>,
 }
 
 /// `[admin]`: the admin and resource API.
@@ -256,49 +232,11 @@ impl LoadedConfig {
     }
 
     fn validate_devices(&self) -> Result<(), ConfigError> {
+        let routes: Vec<String> = self.config.routes.keys().cloned().collect();
         for (id, device) in &self.config.devices {
-            if !crate::store::valid_device_id(id) {
-                return Err(self.invalid(
-                    format!("devices.{id}"),
-                    "a device id is 1 to 64 of A-Z a-z 0-9 . _ -",
-                    "rename the device",
-                ));
-            }
-            if let Some(token) = &device.auth_token
-                && token.len() < 16
-            {
-                return Err(self.invalid(
-                    format!("devices.{id}.auth_token"),
-                    "an AuthToken has at least 16 characters (Cams uses 32)",
-                    "use a longer token, or remove the key to generate one",
-                ));
-            }
-            if let Some(key) = &device.security_key
-                && key.len() != 32
-            {
-                return Err(self.invalid(
-                    format!("devices.{id}.security_key"),
-                    format!("the key has {} bytes; AES-256 needs exactly 32", key.len()),
-                    "use a 32-character key",
-                ));
-            }
-            if let Some(tz) = &device.time_zone
-                && parse_utc_offset(tz).is_none()
-            {
-                return Err(self.invalid(
-                    format!("devices.{id}.time_zone"),
-                    format!("{tz:?} is not a UTC offset"),
-                    "write it as +05:30, -03:00 or Z",
-                ));
-            }
-            for route in device.routes.iter().flatten() {
-                if !self.config.routes.contains_key(route) {
-                    return Err(self.invalid(
-                        format!("devices.{id}.routes"),
-                        format!("no route named {route:?}"),
-                        "declare it in [routes] or correct the name",
-                    ));
-                }
+            if let Err((field, problem)) = device.clone().apply(id, None, &routes) {
+                let key = if field == "id" { format!("devices.{id}") } else { format!("devices.{id}.{field}") };
+                return Err(self.invalid(key, problem, "correct the value, or remove the key to use the default"));
             }
         }
         Ok(())

@@ -89,7 +89,7 @@ pub fn valid_device_id(id: &str) -> bool {
 }
 
 /// Fields to create or change a device; absent fields keep their value (or default).
-#[derive(Deserialize, Default)]
+#[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceChanges {
     #[serde(default)]
@@ -108,6 +108,21 @@ pub struct DeviceChanges {
     pub enabled: Option<bool>,
     #[serde(default)]
     pub routes: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for DeviceChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceChanges")
+            .field("id", &self.id)
+            .field("label", &self.label)
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field("security_key", &self.security_key.as_ref().map(|_| "<redacted>"))
+            .field("encryption", &self.encryption)
+            .field("time_zone", &self.time_zone)
+            .field("enabled", &self.enabled)
+            .field("routes", &self.routes)
+            .finish()
+    }
 }
 
 impl DeviceChanges {
