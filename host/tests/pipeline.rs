@@ -163,22 +163,28 @@ async fn sigkill_mid_stream_loses_no_acknowledged_punch_and_keeps_order() {
     let cfg = config(dir.path(), &[("D1", "")], &[("hr", "\"*\"", &receiver.url)]);
     let gw = GatewayProcess::start(Path::new(BIN), &cfg);
     let device = NativeDevice::new(&gw.base, "D1", TOKEN);
-    // A stream of punches; the gateway is killed while it runs.
+    // A stream of punches; the gateway is killed while it runs (once 50 are acknowledged,
+    // so the kill lands mid-stream however fast the machine is).
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
     let sender = tokio::spawn(async move {
         let mut acknowledged = Vec::new();
-        for i in 0..400 {
+        for i in 0..40_000 {
             let answer = device.send(vec![NativeDevice::punch("7", &log_time(i), "CheckIn")]).await;
             if answer.status != 200 {
                 break;
             }
             acknowledged.push((i, answer.body["events"][0]["id"].as_str().unwrap().to_string()));
+            counter.store(acknowledged.len(), std::sync::atomic::Ordering::SeqCst);
         }
         acknowledged
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    while count.load(std::sync::atomic::Ordering::SeqCst) < 50 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     gw.kill();
     let acknowledged = sender.await.unwrap();
-    assert!(!acknowledged.is_empty() && acknowledged.len() < 400, "the kill landed mid-stream ({} acknowledged)", acknowledged.len());
+    assert!(acknowledged.len() >= 50 && acknowledged.len() < 40_000, "the kill landed mid-stream ({} acknowledged)", acknowledged.len());
 
     let gw = GatewayProcess::start(Path::new(BIN), &cfg);
     let device = NativeDevice::new(&gw.base, "D1", TOKEN);
