@@ -1,12 +1,12 @@
 //! A route's sink: the callback URL, or a delivery plugin.
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::callback::{CallbackSink, PostOutcome, PostReport};
 use super::cams_format::CallbackDevice;
 use crate::crypto::BodyCipher;
 use crate::plugin::bindings::types::Event;
-use crate::plugin::DeliveryPlugin;
+use crate::plugin::{DeliveryOutcome, DeliveryPlugin};
 
 /// Where a route's events go.
 pub enum Sink {
@@ -34,6 +34,19 @@ impl Sink {
                     Err(join) => (PostOutcome::Retry { retry_after: None }, join.to_string()),
                 };
                 PostReport { outcome, status: None, duration: started.elapsed(), response }
+            }
+        }
+    }
+}
+
+/// A delivery plugin's answer, in the terms of the callback sink.
+impl From<DeliveryOutcome> for PostOutcome {
+    fn from(outcome: DeliveryOutcome) -> Self {
+        match outcome {
+            DeliveryOutcome::Delivered => PostOutcome::Delivered,
+            DeliveryOutcome::Reject(_) => PostOutcome::Abort,
+            DeliveryOutcome::Retry { retry_after_ms, .. } => {
+                PostOutcome::Retry { retry_after: retry_after_ms.map(Duration::from_millis) }
             }
         }
     }

@@ -12,7 +12,6 @@ use super::cams_format::CallbackDevice;
 use super::dispatcher::RouteRuntime;
 use super::transform_chain::ChainOutcome;
 use crate::plugin::bindings::types::Event;
-use crate::plugin::DeliveryOutcome;
 use crate::store::{Attempt, DeadLetter, DeliveryLog, Journal, Registry, StoreError, Trigger};
 use crate::time::now_ms;
 
@@ -218,17 +217,5 @@ async fn sleep_or_shutdown(shutdown: &mut watch::Receiver<bool>, delay: Duration
     tokio::select! {
         _ = tokio::time::sleep(delay) => *shutdown.borrow(),
         _ = shutdown.changed() => true,
-    }
-}
-
-impl From<DeliveryOutcome> for PostOutcome {
-    fn from(outcome: DeliveryOutcome) -> Self {
-        match outcome {
-            DeliveryOutcome::Delivered => PostOutcome::Delivered,
-            DeliveryOutcome::Reject(_) => PostOutcome::Abort,
-            DeliveryOutcome::Retry { retry_after_ms, .. } => {
-                PostOutcome::Retry { retry_after: retry_after_ms.map(Duration::from_millis) }
-            }
-        }
     }
 }
