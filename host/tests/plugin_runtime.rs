@@ -239,3 +239,37 @@ fn the_compile_cache_is_hit_on_a_second_start() {
     assert_eq!(second, biogate::plugin::CacheOutcome::Hit);
     assert_eq!(std::fs::read_dir(dir.path().join("cache")).unwrap().count(), 1);
 }
+
+/// A `tracing` writer that keeps what is written.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn plugin_stdout_and_stderr_become_log_lines_tagged_with_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = fault_injector(&dir, "fail-closed");
+    let plugin = transform(&gw, "faulty");
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let out = passed(plugin.transform(&punch("D1", 1, "stdout", T0, PunchType::CheckIn)).unwrap());
+        assert_eq!(out.len(), 1);
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = |text: &str| log.lines().find(|l| l.contains(text)).unwrap_or_else(|| panic!("no {text:?} in:\n{log}")).to_string();
+    let stdout = line("a line on stdout");
+    assert!(stdout.contains("INFO") && stdout.contains("faulty"), "{stdout}");
+    let stderr = line("a line on stderr");
+    assert!(stderr.contains("WARN") && stderr.contains("faulty"), "{stderr}");
+}
