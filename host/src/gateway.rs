@@ -12,6 +12,7 @@ use crate::delivery::signature::{WebhookSecret, WebhookSigner};
 use crate::delivery::{CallbackSink, Dispatcher, RetrySchedule, RouteRuntime, Sink, SinkConfig, TransformChain, WorkerContext};
 use crate::outbound::{UrlGuard, guarded_client};
 use crate::plugin::{CompileCache, LoadedPlugin, PluginEngine, PluginRuntime};
+use crate::operations::{LateCommands, OperationService};
 use crate::store::{DeliveryLog, Journal, Registry, Store};
 
 /// Everything the gateway runs with.
@@ -27,6 +28,8 @@ pub struct Gateway {
     /// Each route's transform chain, by route name.
     pub chains: BTreeMap<String, TransformChain>,
     pub dispatcher: Arc<Dispatcher>,
+    /// The command queue and operation records.
+    pub operations: Arc<OperationService>,
     /// Admin API keys.
     pub admin_keys: Vec<String>,
     /// Each route's signing secret (`whsec_...`), for the operator.
@@ -46,7 +49,9 @@ impl Gateway {
         let delivery_log = store.delivery_log()?;
 
         let engine = PluginEngine::new(config.config.engine.clone()).map_err(|e| anyhow!("starting the Wasm engine: {e:#}"))?;
-        let runtime = PluginRuntime::new(engine, CompileCache::new(data_dir.join("plugin-cache")), store.clone());
+        let commands = Arc::new(LateCommands::default());
+        let runtime = PluginRuntime::new(engine, CompileCache::new(data_dir.join("plugin-cache")), store.clone())
+            .with_commands(commands.clone());
         let mut plugins = BTreeMap::new();
         for (name, plugin) in &config.config.plugins {
             let (loaded, _) = runtime.load(name, plugin, &config.base_dir)?;
@@ -120,6 +125,17 @@ impl Gateway {
         });
         let dispatcher = Arc::new(Dispatcher::new(ctx, routes));
         dispatcher.start_existing()?;
+        let operations = Arc::new(OperationService::new(
+            store.operations()?,
+            store.users()?,
+            journal.clone(),
+            registry.clone(),
+            delivery_log.clone(),
+            dispatcher.clone(),
+            config.config.operations.clone(),
+        ));
+        commands.bind(&operations);
+        tokio::spawn(operations.clone().run_expiry(shutdown.subscribe()));
         let retention = Duration::from_secs(u64::from(config.config.journal.retention_days) * 86_400);
         tokio::spawn(crate::delivery::retention::run(dispatcher.clone(), retention));
         Ok(Arc::new(Gateway {
@@ -132,6 +148,7 @@ impl Gateway {
             plugins,
             chains,
             dispatcher,
+            operations,
             admin_keys,
             route_secrets,
             shutdown,

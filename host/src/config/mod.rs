@@ -36,6 +36,8 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub journal: JournalConfig,
+    #[serde(default)]
+    pub operations: crate::operations::OperationSettings,
 }
 
 /// `[admin]`: the admin and resource API.

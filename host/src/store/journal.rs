@@ -5,9 +5,13 @@
 //! - `e\0<device>\0<seq: u64 BE>` -> the event (JSON);
 //! - `k\0<device>\0<dedupe key>` -> `<seq: u64 BE>`: a punch sent again (same device,
 //!   user, log time, punch type) maps to the event already stored;
-//! - `s\0<device>` -> `<last seq: u64 BE>`: sequences never restart, even after pruning.
+//! - `s\0<device>` -> `<last seq: u64 BE>`: sequences never restart, even after pruning;
+//! - `t\0<device>\0<log time: i64 as ordered u64 BE><seq: u64 BE>` -> (): punches by
+//!   their log time (LoadLog pages by this index);
+//! - `h\0<device>\0<log hour: i64 as ordered u64 BE>` -> `<count: u64 BE>`: punches per
+//!   hour of log time, so a range is counted without reading every punch in it.
 //!
-//! Both are written in one atomic sled batch, so a crash never leaves an index entry
+//! All are written in one atomic sled batch, so a crash never leaves an index entry
 //! without its event.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -85,6 +89,49 @@ fn dedupe_key(device: &str, body: &EventBody) -> Option<Vec<u8>> {
     Some(key)
 }
 
+/// An i64 as a u64 whose big-endian bytes sort like the signed value.
+fn ordered(value: i64) -> [u8; 8] {
+    ((value as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn time_prefix(device: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(device.len() + 19);
+    key.extend_from_slice(b"t\0");
+    key.extend_from_slice(device.as_bytes());
+    key.push(0);
+    key
+}
+
+fn time_key(device: &str, unix_seconds: i64, seq: u64) -> Vec<u8> {
+    let mut key = time_prefix(device);
+    key.extend_from_slice(&ordered(unix_seconds));
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn hour_key(device: &str, hour: i64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(device.len() + 11);
+    key.extend_from_slice(b"h\0");
+    key.extend_from_slice(device.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&ordered(hour));
+    key
+}
+
+fn log_seconds(body: &EventBody) -> Option<i64> {
+    match body {
+        EventBody::Punch(p) => Some(p.log_time.unix_seconds),
+        _ => None,
+    }
+}
+
+/// A position in the log-time order of a device's punches: after (log time, sequence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PunchCursor {
+    pub unix_seconds: i64,
+    pub sequence: u64,
+}
+
 fn seq_of_key(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
     Some(u64::from_be_bytes(tail))
@@ -113,6 +160,12 @@ impl Journal {
         Ok(log)
     }
 
+    /// Returns once every write made so far (to any tree of the store) is on disk,
+    /// sharing the flush with concurrent writers.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.commit.durable().await.map_err(StoreError::Flush)
+    }
+
     /// The highest sequence stored for `device` (0 when none).
     pub fn last_seq(&self, device: &str) -> Result<u64, StoreError> {
         Ok(self
@@ -136,6 +189,7 @@ impl Journal {
         let mut events = Vec::with_capacity(bodies.len());
         let mut in_batch: HashMap<Vec<u8>, (String, u64)> = HashMap::new();
         let mut seq = *next;
+        let mut hours: HashMap<i64, u64> = HashMap::new();
         for body in bodies {
             let dedupe = dedupe_key(device, &body);
             if let Some(key) = &dedupe {
@@ -158,6 +212,10 @@ impl Journal {
             let bytes =
                 serde_json::to_vec(&event).map_err(|e| StoreError::Decode(e.to_string()))?;
             batch.insert(event_key(device, seq), bytes);
+            if let Some(secs) = log_seconds(&event.body) {
+                batch.insert(time_key(device, secs, seq), &[]);
+                *hours.entry(secs.div_euclid(3600)).or_insert(0) += 1;
+            }
             if let Some(key) = dedupe {
                 batch.insert(key.clone(), &seq.to_be_bytes());
                 in_batch.insert(key, (event.id.clone(), seq));
@@ -168,6 +226,7 @@ impl Journal {
         let last_new = seq - 1;
         if seq != *next {
             batch.insert(seq_key(device), &last_new.to_be_bytes());
+            self.count_hours(&mut batch, device, &hours, true)?;
             self.tree.apply_batch(batch)?;
             *next = seq;
         }
@@ -241,10 +300,15 @@ impl Journal {
     }
 
     /// Removes events of `device` received before `before_ms` whose sequence is at most
-    /// `upto` (what every route has delivered or dead-lettered). Returns how many.
+    /// `upto` (what every route has delivered or dead-lettered). Returns how many. Blocks
+    /// on the device's writer lock: call it outside async code (`spawn_blocking`).
     pub fn prune(&self, device: &str, before_ms: u64, upto: u64) -> Result<usize, StoreError> {
         let mut removed = 0;
         let mut batch = sled::Batch::default();
+        let mut hours: HashMap<i64, u64> = HashMap::new();
+        let log = self.device(device)?;
+        // Counters are read-modify-write: hold the device's writer lock.
+        let _writer = log.next.blocking_lock();
         for entry in self
             .tree
             .range(event_key(device, 0)..=event_key(device, upto))
@@ -257,13 +321,118 @@ impl Journal {
             if let Some(dedupe) = dedupe_key(device, &event.body) {
                 batch.remove(dedupe);
             }
+            if let Some(secs) = log_seconds(&event.body) {
+                batch.remove(time_key(device, secs, event.sequence));
+                *hours.entry(secs.div_euclid(3600)).or_insert(0) += 1;
+            }
             batch.remove(key);
             removed += 1;
         }
         if removed > 0 {
+            self.count_hours(&mut batch, device, &hours, false)?;
             self.tree.apply_batch(batch)?;
         }
         Ok(removed)
+    }
+
+    /// Adds (or subtracts) per-hour punch counts into `batch`. The caller holds the
+    /// device's writer lock.
+    fn count_hours(
+        &self,
+        batch: &mut sled::Batch,
+        device: &str,
+        hours: &HashMap<i64, u64>,
+        add: bool,
+    ) -> Result<(), StoreError> {
+        for (hour, n) in hours {
+            let key = hour_key(device, *hour);
+            let current = self.tree.get(&key)?.and_then(|v| seq_of_key(&v)).unwrap_or(0);
+            let next = if add { current + n } else { current.saturating_sub(*n) };
+            batch.insert(key, &next.to_be_bytes());
+        }
+        Ok(())
+    }
+
+    /// The highest sequence written so far, with no write of `device` in progress: every
+    /// event up to it is in the tree (a consistent snapshot for paging).
+    pub async fn snapshot(&self, device: &str) -> Result<u64, StoreError> {
+        let log = self.device(device)?;
+        let next = log.next.lock().await;
+        Ok(*next - 1)
+    }
+
+    /// How many punches of `device` have a log time in `from..=to` (Unix seconds).
+    /// Whole hours are read from the per-hour counters; only the partial hours at the
+    /// edges are scanned.
+    pub fn count_punches(&self, device: &str, from: i64, to: i64) -> Result<u64, StoreError> {
+        if to < from {
+            return Ok(0);
+        }
+        let first_full = from.div_euclid(3600) + i64::from(from.rem_euclid(3600) != 0);
+        let last_full = (to + 1).div_euclid(3600) - 1;
+        if first_full > last_full {
+            return self.scan_count(device, from, to);
+        }
+        let mut count = 0;
+        if from < first_full * 3600 {
+            count += self.scan_count(device, from, first_full * 3600 - 1)?;
+        }
+        for v in self.tree.range(hour_key(device, first_full)..=hour_key(device, last_full)).values() {
+            count += seq_of_key(&v?).unwrap_or(0);
+        }
+        if (last_full + 1) * 3600 <= to {
+            count += self.scan_count(device, (last_full + 1) * 3600, to)?;
+        }
+        Ok(count)
+    }
+
+    fn scan_count(&self, device: &str, from: i64, to: i64) -> Result<u64, StoreError> {
+        let range = time_key(device, from, 0)..=time_key(device, to, u64::MAX);
+        let mut n = 0;
+        for k in self.tree.range(range).keys() {
+            k?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Punches of `device` with a log time in `from..=to`, in (log time, sequence)
+    /// order, strictly after `after`, with a sequence at most `upto`; at most `limit`.
+    pub fn punches(
+        &self,
+        device: &str,
+        from: i64,
+        to: i64,
+        after: Option<PunchCursor>,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let start = match after {
+            Some(c) if c.unix_seconds >= from => {
+                let mut k = time_key(device, c.unix_seconds, c.sequence);
+                k.push(0);
+                k
+            }
+            _ => time_key(device, from, 0),
+        };
+        let end = time_key(device, to, u64::MAX);
+        if start > end {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for key in self.tree.range(start..=end).keys() {
+            if out.len() >= limit {
+                break;
+            }
+            let Some(seq) = seq_of_key(&key?) else { continue };
+            if seq > upto {
+                continue;
+            }
+            if let Some(event) = self.get(device, seq)? {
+                out.push(event);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -5,15 +5,19 @@ mod delivery_log;
 mod devices;
 mod group_commit;
 mod journal;
+mod operations;
 mod plugin_kv;
+mod users;
 
 use std::path::Path;
 
 pub use delivery_log::{Attempt, DeadLetter, DeliveryLog, Trigger};
 pub use devices::{Device, DeviceChanges, DeviceState, Registry, generate_token, valid_device_id};
 pub use group_commit::GroupCommit;
-pub use journal::{Appended, Journal};
+pub use journal::{Appended, Journal, PunchCursor};
+pub use operations::{OperationLog, OperationRecord, OperationState};
 pub use plugin_kv::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES, PluginKv};
+pub use users::{UserDirectory, merge_user};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,16 @@ impl Store {
     /// The device registry.
     pub fn registry(&self) -> Result<Registry, StoreError> {
         Registry::open(&self.db)
+    }
+
+    /// The command queue and operation records.
+    pub fn operations(&self) -> Result<OperationLog, StoreError> {
+        OperationLog::open(&self.db)
+    }
+
+    /// What the gateway knows of the users on each device.
+    pub fn users(&self) -> Result<UserDirectory, StoreError> {
+        UserDirectory::open(&self.db)
     }
 
     /// Delivery bookkeeping.

@@ -1,0 +1,654 @@
+//! The command queue at work: operations are submitted (validated, planned, stored
+//! durably), handed to their devices in FIFO order (long-poll, dialect plugins, MQTT),
+//! closed by the devices' results, expired when their time to live runs out, and their
+//! final status announced to the device's routes as a `command-result` event.
+//!
+//! Several operations per device may be outstanding at once. Every state change goes
+//! through one lock, so a result, a cancel and an expiry never race on one record.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+
+use super::catalogue::{FieldError, OperationRequest, Plan};
+use crate::delivery::Dispatcher;
+use crate::plugin::bindings::types::{Command, CommandBody, CommandResult, EventBody, User};
+use crate::plugin::PendingCommands;
+use crate::store::{
+    DeliveryLog, Device, Journal, OperationLog, OperationRecord, OperationState, Registry, StoreError, UserDirectory,
+};
+
+/// Return code of an operation whose time to live ran out.
+pub const RETURN_EXPIRED: i32 = -9001;
+/// Return code of an operation a client cancelled.
+pub const RETURN_CANCELLED: i32 = -9002;
+
+/// `[operations]` settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperationSettings {
+    /// How long an operation may wait for its device's confirmation, in seconds, unless
+    /// the request sets its own.
+    pub ttl_seconds: u64,
+    /// How long a Cams call waits for the device's confirmation before it answers with
+    /// the operation still open (`Status: "queued"` or `"sent"`), in milliseconds;
+    /// `?wait_ms=` overrides it per call.
+    pub cams_wait_ms: u64,
+    /// Longest a native device's command poll is held open, in milliseconds.
+    pub max_poll_wait_ms: u64,
+    /// Rows per LoadLog page.
+    pub load_log_page_size: usize,
+}
+
+impl Default for OperationSettings {
+    fn default() -> Self {
+        OperationSettings { ttl_seconds: 86_400, cams_wait_ms: 15_000, max_poll_wait_ms: 60_000, load_log_page_size: 500 }
+    }
+}
+
+/// Why a submission was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// A field of the request is wrong.
+    #[error("{}: {}", .0.0, .0.1)]
+    Field(FieldError),
+    /// The OperationID is taken by a different request.
+    #[error("operation id {0:?} is already used by another request")]
+    DuplicateId(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a submission produced.
+#[derive(Debug)]
+pub struct Submitted {
+    pub record: OperationRecord,
+    /// Users read from the directory (`load_user_info`).
+    pub users: Option<Vec<User>>,
+    /// True when the id was already used by the same request (an idempotent retry).
+    pub replayed: bool,
+}
+
+/// The queue and its bookkeeping.
+pub struct OperationService {
+    log: OperationLog,
+    users: UserDirectory,
+    journal: Journal,
+    registry: Registry,
+    delivery: DeliveryLog,
+    dispatcher: Arc<Dispatcher>,
+    pub settings: OperationSettings,
+    transitions: Mutex<()>,
+    queues: Mutex<HashMap<String, watch::Sender<u64>>>,
+    waiters: Mutex<HashMap<String, watch::Sender<()>>>,
+    queued: broadcast::Sender<String>,
+}
+
+/// Generates an OperationID: 12 lowercase letters and digits, like Cams'.
+pub fn generate_operation_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..12).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Checks a client-supplied OperationID: 1 to 64 letters, digits, `-` or `_`.
+pub fn valid_operation_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A final status to announce on a device's routes.
+struct Announcement {
+    device: String,
+    result: CommandResult,
+}
+
+impl OperationService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        log: OperationLog,
+        users: UserDirectory,
+        journal: Journal,
+        registry: Registry,
+        delivery: DeliveryLog,
+        dispatcher: Arc<Dispatcher>,
+        settings: OperationSettings,
+    ) -> Self {
+        OperationService {
+            log,
+            users,
+            journal,
+            registry,
+            delivery,
+            dispatcher,
+            settings,
+            transitions: Mutex::new(()),
+            queues: Mutex::default(),
+            waiters: Mutex::default(),
+            queued: broadcast::channel(1024).0,
+        }
+    }
+
+    /// The operation records.
+    pub fn log(&self) -> &OperationLog {
+        &self.log
+    }
+
+    /// The user directory.
+    pub fn users(&self) -> &UserDirectory {
+        &self.users
+    }
+
+    /// Device ids, each time a command is queued for them (for push transports).
+    pub fn subscribe_queued(&self) -> broadcast::Receiver<String> {
+        self.queued.subscribe()
+    }
+
+    /// Validates, plans and durably stores an operation for `device`.
+    pub async fn submit(
+        &self,
+        device: &Device,
+        id: Option<String>,
+        request: OperationRequest,
+        ttl: Option<Duration>,
+    ) -> Result<Submitted, SubmitError> {
+        let request_json = serde_json::to_value(&request).map_err(|e| StoreError::Decode(e.to_string()))?;
+        if let Some(id) = &id {
+            if !valid_operation_id(id) {
+                return Err(SubmitError::Field(("OperationID".into(), "1 to 64 letters, digits, '-' or '_'".into())));
+            }
+            if let Some(existing) = self.log.get(id)? {
+                if existing.device_id == device.id && existing.request == request_json {
+                    return Ok(Submitted { record: existing, users: None, replayed: true });
+                }
+                return Err(SubmitError::DuplicateId(id.clone()));
+            }
+        }
+        let id = id.unwrap_or_else(generate_operation_id);
+        let now_ms = crate::time::now_ms();
+        let plan = request.plan(device, &self.users, (now_ms / 1000) as i64).map_err(SubmitError::Field)?;
+        let ttl = ttl.unwrap_or(Duration::from_secs(self.settings.ttl_seconds));
+        let mut record = OperationRecord {
+            id: id.clone(),
+            device_id: device.id.clone(),
+            kind: request.kind().to_string(),
+            request: request_json,
+            command: None,
+            state: OperationState::Queued,
+            order: self.log.next_order()?,
+            created_at_ms: now_ms,
+            expires_at_ms: now_ms.saturating_add(ttl.as_millis() as u64),
+            sent_at_ms: None,
+            finished_at_ms: None,
+            return_code: None,
+            details: Vec::new(),
+            message: None,
+            parent: None,
+            children: Vec::new(),
+        };
+        let mut users = None;
+        let mut records = Vec::new();
+        let mut notify = Vec::new();
+        match plan {
+            Plan::Command(body) => {
+                record.command = Some(Command { operation_id: id.clone(), body });
+                notify.push(device.id.clone());
+            }
+            Plan::Spread { user, targets, .. } => {
+                for (i, target) in targets.iter().enumerate() {
+                    if self.registry.get(target).is_none() {
+                        let field = if record.kind == "move_user" { "to_device".to_string() } else { format!("to_devices[{i}]") };
+                        return Err(SubmitError::Field((field, format!("no device {target:?} is registered"))));
+                    }
+                    let child = self.child(&record, target, CommandBody::UpsertUser(user.clone()))?;
+                    record.children.push(child.id.clone());
+                    notify.push(target.clone());
+                    records.push(child);
+                }
+            }
+            Plan::ResendPunches { from, to } => {
+                let queued = self.resend_punches(device, from, to)?;
+                record.state = OperationState::Done;
+                record.return_code = Some(0);
+                record.finished_at_ms = Some(now_ms);
+                record.details = vec![("Status".into(), "done".into()), ("Punches".into(), queued.to_string())];
+            }
+            Plan::ReadUsers { user_id } => {
+                let found = match user_id {
+                    Some(uid) => self.users.get(&device.id, &uid)?.into_iter().collect(),
+                    None => self.users.list(&device.id, None, usize::MAX)?,
+                };
+                record.state = OperationState::Done;
+                record.return_code = Some(0);
+                record.finished_at_ms = Some(now_ms);
+                record.details = vec![("Status".into(), "done".into()), ("Users".into(), found.len().to_string())];
+                users = Some(found);
+            }
+        }
+        records.insert(0, record.clone());
+        self.log.insert(&records)?;
+        self.journal.durable().await?;
+        for target in notify {
+            self.bump_queue(&target);
+        }
+        if record.kind == "resend_punch_log" {
+            self.dispatcher.ensure(device);
+            self.announce(vec![Announcement { device: device.id.clone(), result: result_of(&record) }]).await;
+        }
+        Ok(Submitted { record, users, replayed: false })
+    }
+
+    fn child(&self, parent: &OperationRecord, device: &str, body: CommandBody) -> Result<OperationRecord, StoreError> {
+        let id = format!("{}-{}", parent.id, parent.children.len() + 1);
+        Ok(OperationRecord {
+            id: id.clone(),
+            device_id: device.to_string(),
+            kind: match &body {
+                CommandBody::DeleteUser(_) => "delete_user",
+                _ => "add_user",
+            }
+            .to_string(),
+            request: serde_json::json!({ "step_of": parent.id }),
+            command: Some(Command { operation_id: id, body }),
+            state: OperationState::Queued,
+            order: self.log.next_order()?,
+            created_at_ms: crate::time::now_ms(),
+            expires_at_ms: parent.expires_at_ms,
+            sent_at_ms: None,
+            finished_at_ms: None,
+            return_code: None,
+            details: Vec::new(),
+            message: None,
+            parent: Some(parent.id.clone()),
+            children: Vec::new(),
+        })
+    }
+
+    /// Queues a replay of every punch of `device` logged in `from..=to` on each of its
+    /// routes; returns how many punches.
+    fn resend_punches(&self, device: &Device, from: i64, to: i64) -> Result<usize, StoreError> {
+        let routes: Vec<_> = self.dispatcher.routes().iter().filter(|r| r.applies_to(device)).map(|r| r.name.clone()).collect();
+        let mut after = None;
+        let mut count = 0;
+        loop {
+            let page = self.journal.punches(&device.id, from, to, after, u64::MAX, 1000)?;
+            let Some(last) = page.last() else { break };
+            after = crate::operations::load_log::cursor_of(last);
+            for event in &page {
+                for route in &routes {
+                    self.delivery.request_replay(route, &device.id, event.sequence)?;
+                }
+            }
+            count += page.len();
+        }
+        Ok(count)
+    }
+
+    /// Takes up to `max` queued commands of `device`, oldest first, and marks them sent.
+    /// Expired ones are skipped (the sweeper closes them).
+    pub fn take(&self, device: &str, max: usize) -> Result<Vec<Command>, StoreError> {
+        let _t = lock(&self.transitions);
+        let now = crate::time::now_ms();
+        let mut out = Vec::new();
+        for mut record in self.log.queued(device, max)? {
+            if record.expires_at_ms <= now {
+                continue;
+            }
+            let Some(command) = record.command.clone() else { continue };
+            record.state = OperationState::Sent;
+            record.sent_at_ms = Some(now);
+            self.log.update(&record)?;
+            self.wake(&record.id);
+            out.push(command);
+        }
+        Ok(out)
+    }
+
+    /// Waits until `device` may have a queued command, or `timeout`.
+    pub async fn wait_for_commands(&self, device: &str, timeout: Duration) -> Result<Vec<Command>, StoreError> {
+        let mut changes = {
+            let mut queues = lock(&self.queues);
+            queues.entry(device.to_string()).or_insert_with(|| watch::channel(0).0).subscribe()
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let commands = self.take(device, 16)?;
+            if !commands.is_empty() {
+                return Ok(commands);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    fn bump_queue(&self, device: &str) {
+        if let Some(tx) = lock(&self.queues).get(device) {
+            tx.send_modify(|v| *v += 1);
+        }
+        let _ = self.queued.send(device.to_string());
+    }
+
+    fn wake(&self, id: &str) {
+        if let Some(tx) = lock(&self.waiters).get(id) {
+            tx.send_modify(|_| {});
+        }
+    }
+
+    /// The record of `id` once it is closed, or as it stands when `timeout` runs out.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<OperationRecord>, StoreError> {
+        let mut rx = lock(&self.waiters).entry(id.to_string()).or_insert_with(|| watch::channel(()).0).subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let result = loop {
+            let record = self.log.get(id)?;
+            match &record {
+                Some(r) if r.state.is_open() => {}
+                _ => break record,
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                break self.log.get(id)?;
+            }
+        };
+        drop(rx);
+        let mut waiters = lock(&self.waiters);
+        if waiters.get(id).is_some_and(|tx| tx.receiver_count() == 0) {
+            waiters.remove(id);
+        }
+        Ok(result)
+    }
+
+    /// Adds the operation's final `Status` (`done` or `failed`) to device results before
+    /// they are journaled, so the callback sees it.
+    pub fn annotate(bodies: &mut [EventBody]) {
+        for body in bodies {
+            if let EventBody::CommandResult(r) = body {
+                if !r.details.iter().any(|(k, _)| k == "Status") {
+                    let status = if r.return_code == 0 { "done" } else { "failed" };
+                    r.details.insert(0, ("Status".into(), status.into()));
+                }
+            }
+        }
+    }
+
+    /// Learns from events a device reported (already journaled): results close their
+    /// operations; enrolments update the user directory.
+    pub async fn observe(&self, device: &str, bodies: &[EventBody]) -> Result<(), StoreError> {
+        let mut announcements = Vec::new();
+        let mut changed = false;
+        {
+            let _t = lock(&self.transitions);
+            for body in bodies {
+                match body {
+                    EventBody::CommandResult(result) => {
+                        changed |= self.close_from_device(device, result, &mut announcements)?;
+                    }
+                    EventBody::UserUpdate(update) => {
+                        self.users.apply(device, &update.user)?;
+                        changed = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if changed {
+            self.journal.durable().await?;
+        }
+        self.announce(announcements).await;
+        Ok(())
+    }
+
+    fn close_from_device(
+        &self,
+        device: &str,
+        result: &CommandResult,
+        announcements: &mut Vec<Announcement>,
+    ) -> Result<bool, StoreError> {
+        let Some(mut record) = self.log.get(&result.operation_id)? else {
+            tracing::warn!(device, operation = %result.operation_id, "a result for an unknown operation");
+            return Ok(false);
+        };
+        if record.device_id != device {
+            tracing::warn!(device, operation = %record.id, "a result from another device than the operation's; ignored");
+            return Ok(false);
+        }
+        if !record.state.is_open() {
+            return Ok(false);
+        }
+        let state = if result.return_code == 0 { OperationState::Done } else { OperationState::Failed };
+        if state == OperationState::Done {
+            if let Some(command) = &record.command {
+                self.learn(device, &command.body)?;
+            }
+        }
+        record.details = result.details.iter().filter(|(k, _)| k != "Status").cloned().collect();
+        self.close(&mut record, state, result.return_code, None, announcements)?;
+        Ok(true)
+    }
+
+    /// What a confirmed command tells about the users on the device.
+    fn learn(&self, device: &str, body: &CommandBody) -> Result<(), StoreError> {
+        match body {
+            CommandBody::UpsertUser(user) => {
+                self.users.apply(device, user)?;
+            }
+            CommandBody::DeleteUser(id) => self.users.remove(device, id)?,
+            CommandBody::DeleteAllUsers | CommandBody::ClearAllData => self.users.clear(device)?,
+            CommandBody::SetUserEnabled((id, enabled)) => {
+                if let Some(mut change) = self.users.get(device, id)? {
+                    change.templates.clear();
+                    change.photo = None;
+                    change.enabled = Some(*enabled);
+                    self.users.apply(device, &change)?;
+                }
+            }
+            CommandBody::DeleteTemplate(args) => self.users.remove_template(device, &args.user_id, args.kind, args.index)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Closes an open record (the transitions lock is held) and, for a step of a move or
+    /// copy, advances its parent. Parents and gateway-decided endings are announced.
+    fn close(
+        &self,
+        record: &mut OperationRecord,
+        state: OperationState,
+        return_code: i32,
+        message: Option<String>,
+        announcements: &mut Vec<Announcement>,
+    ) -> Result<(), StoreError> {
+        record.state = state;
+        record.return_code = Some(return_code);
+        record.finished_at_ms = Some(crate::time::now_ms());
+        record.message = message;
+        record.details.insert(0, ("Status".into(), state_name(state).into()));
+        self.log.update(record)?;
+        self.wake(&record.id);
+        if matches!(state, OperationState::Expired | OperationState::Cancelled) && record.parent.is_none() {
+            announcements.push(Announcement { device: record.device_id.clone(), result: result_of(record) });
+        }
+        if let Some(parent_id) = record.parent.clone() {
+            self.advance_parent(&parent_id, record, announcements)?;
+        }
+        Ok(())
+    }
+
+    fn advance_parent(
+        &self,
+        parent_id: &str,
+        step: &OperationRecord,
+        announcements: &mut Vec<Announcement>,
+    ) -> Result<(), StoreError> {
+        let Some(mut parent) = self.log.get(parent_id)? else { return Ok(()) };
+        if !parent.state.is_open() {
+            return Ok(());
+        }
+        if step.state != OperationState::Done {
+            let message = format!("step {} on device {} ended {}", step.id, step.device_id, state_name(step.state));
+            for child in &parent.children {
+                if let Some(mut c) = self.log.get(child)? {
+                    if c.state == OperationState::Queued {
+                        self.close(&mut c, OperationState::Cancelled, RETURN_CANCELLED, Some("an earlier step failed".into()), &mut Vec::new())?;
+                    }
+                }
+            }
+            let code = step.return_code.unwrap_or(-1);
+            return self.finish_parent(&mut parent, OperationState::Failed, code, Some(message), announcements);
+        }
+        let mut all_done = true;
+        for child in &parent.children {
+            all_done &= self.log.get(child)?.is_some_and(|c| c.state == OperationState::Done);
+        }
+        if !all_done {
+            return Ok(());
+        }
+        let deleted = parent.children.iter().any(|c| {
+            self.log.get(c).ok().flatten().and_then(|r| r.command).is_some_and(|cmd| matches!(cmd.body, CommandBody::DeleteUser(_)))
+        });
+        if parent.kind == "move_user" && !deleted {
+            let user_id = parent.request.get("user_id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let child = self.child(&parent, &parent.device_id.clone(), CommandBody::DeleteUser(user_id))?;
+            parent.children.push(child.id.clone());
+            self.log.insert(std::slice::from_ref(&child))?;
+            self.log.update(&parent)?;
+            self.bump_queue(&parent.device_id);
+            return Ok(());
+        }
+        self.finish_parent(&mut parent, OperationState::Done, 0, None, announcements)
+    }
+
+    fn finish_parent(
+        &self,
+        parent: &mut OperationRecord,
+        state: OperationState,
+        code: i32,
+        message: Option<String>,
+        announcements: &mut Vec<Announcement>,
+    ) -> Result<(), StoreError> {
+        parent.state = state;
+        parent.return_code = Some(code);
+        parent.finished_at_ms = Some(crate::time::now_ms());
+        parent.message = message;
+        parent.details.insert(0, ("Status".into(), state_name(state).into()));
+        self.log.update(parent)?;
+        self.wake(&parent.id);
+        announcements.push(Announcement { device: parent.device_id.clone(), result: result_of(parent) });
+        Ok(())
+    }
+
+    /// Cancels an operation that no device has taken yet.
+    pub async fn cancel(&self, id: &str) -> Result<Option<OperationRecord>, StoreError> {
+        let mut announcements = Vec::new();
+        let record = {
+            let _t = lock(&self.transitions);
+            let Some(mut record) = self.log.get(id)? else { return Ok(None) };
+            if record.state == OperationState::Queued {
+                if record.children.is_empty() {
+                    self.close(&mut record, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()), &mut announcements)?;
+                } else {
+                    for child in record.children.clone() {
+                        if let Some(mut c) = self.log.get(&child)? {
+                            if c.state == OperationState::Queued {
+                                c.state = OperationState::Cancelled;
+                                c.return_code = Some(RETURN_CANCELLED);
+                                c.finished_at_ms = Some(crate::time::now_ms());
+                                self.log.update(&c)?;
+                            }
+                        }
+                    }
+                    self.finish_parent(&mut record, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()), &mut announcements)?;
+                }
+            }
+            record
+        };
+        self.journal.durable().await?;
+        self.announce(announcements).await;
+        Ok(Some(record))
+    }
+
+    /// Closes every open operation whose time to live ran out.
+    pub async fn expire_due(&self) -> Result<usize, StoreError> {
+        let mut announcements = Vec::new();
+        let mut expired = 0;
+        {
+            let _t = lock(&self.transitions);
+            for id in self.log.due(crate::time::now_ms())? {
+                let Some(mut record) = self.log.get(&id)? else { continue };
+                if !record.state.is_open() {
+                    continue;
+                }
+                if record.children.is_empty() {
+                    let message = format!("no confirmation from device {:?} in time", record.device_id);
+                    self.close(&mut record, OperationState::Expired, RETURN_EXPIRED, Some(message), &mut announcements)?;
+                } else {
+                    self.finish_parent(&mut record, OperationState::Expired, RETURN_EXPIRED, Some("its steps did not finish in time".into()), &mut announcements)?;
+                }
+                expired += 1;
+            }
+        }
+        if expired > 0 {
+            self.journal.durable().await?;
+            self.announce(announcements).await;
+        }
+        Ok(expired)
+    }
+
+    /// Runs [`Self::expire_due`] every quarter second until `shutdown`.
+    pub async fn run_expiry(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if let Err(error) = self.expire_due().await {
+                tracing::error!(%error, "expiring operations failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Journals final statuses the gateway decided, so they reach the callbacks.
+    async fn announce(&self, announcements: Vec<Announcement>) {
+        for a in announcements {
+            let Some(device) = self.registry.get(&a.device) else { continue };
+            match self.journal.append(&a.device, vec![EventBody::CommandResult(a.result)], crate::time::now_ms()).await {
+                Ok(_) => self.dispatcher.ensure(&device),
+                Err(error) => tracing::error!(%error, device = %a.device, "journaling an operation's final status failed"),
+            }
+        }
+    }
+}
+
+impl PendingCommands for OperationService {
+    fn take_pending(&self, device_id: &str, max: u32) -> Vec<Command> {
+        self.take(device_id, max as usize).unwrap_or_else(|error| {
+            tracing::error!(%error, device = device_id, "reading the command queue failed");
+            Vec::new()
+        })
+    }
+}
+
+/// The name of a state, as the APIs show it.
+pub fn state_name(state: OperationState) -> &'static str {
+    match state {
+        OperationState::Queued => "queued",
+        OperationState::Sent => "sent",
+        OperationState::Done => "done",
+        OperationState::Failed => "failed",
+        OperationState::Expired => "expired",
+        OperationState::Cancelled => "cancelled",
+    }
+}
+
+fn result_of(record: &OperationRecord) -> CommandResult {
+    let mut details = record.details.clone();
+    if let Some(message) = &record.message {
+        details.push(("Message".into(), message.clone()));
+    }
+    CommandResult { operation_id: record.id.clone(), return_code: record.return_code.unwrap_or(0), details }
+}
