@@ -9,7 +9,8 @@
 //! - Ids: `<id>` is a per-device counter, mapped in kv to the gateway's operation id so
 //!   that `devicecmd` results map back.
 //! - A command ADMS cannot express, or too long for a reply, is answered at once with a
-//!   `command-result` event (-1002 not supported, -1 bad parameter, -1006 too long).
+//!   `command-result` event (-1002 not supported, -1 bad parameter, -1006 too long); at
+//!   most [`MAX_POLL_EVENTS`] events per reply.
 //! - `INFO` (firmware, counts, IP...) becomes a `device-status` event when it changed.
 
 use biogate_sdk::prelude::*;
@@ -22,6 +23,11 @@ use crate::state::{self, Progress, Sent};
 
 /// The largest line the kv queue can hold (a value is at most 64 KiB).
 const MAX_QUEUED_LINE: usize = 60_000;
+
+/// At most this many events per poll reply (refused commands, device status): well
+/// under the gateway's default `max_output_events` (100), whose excess would lose the
+/// reply and with it the commands already taken.
+pub(crate) const MAX_POLL_EVENTS: usize = 50;
 
 /// The names of the comma-separated fields of a poll's `INFO`.
 const INFO_FIELDS: [&str; 10] = [
@@ -166,7 +172,7 @@ fn fill(
     let line_limit = (batch.max_bytes - 1).min(MAX_QUEUED_LINE);
 
     for _ in 0..batch.max_lines {
-        if batch.closed() {
+        if batch.closed() || events.len() >= MAX_POLL_EVENTS {
             break;
         }
         let Some(command) = biogate_sdk::commands::take_pending(dev, 1)

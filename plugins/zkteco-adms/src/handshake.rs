@@ -21,7 +21,11 @@ pub(crate) fn handle(
     settings: &Settings,
 ) -> DialectReply {
     let pushver = request::param(request, "pushver").filter(|v| !v.is_empty());
-    let body = options(device, pushver, settings);
+    // The serial number exactly as the device sent it (the registry may differ in case).
+    let sn = request::serial(request)
+        .filter(|sn| sn.eq_ignore_ascii_case(&device.device_id))
+        .unwrap_or(&device.device_id);
+    let body = options(device, sn, pushver, settings);
     let mut reply = DialectReply::text(200, body);
     reply
         .headers
@@ -44,7 +48,7 @@ pub(crate) fn handle(
 }
 
 /// The body: `GET OPTION FROM: <sn>` and the option lines.
-fn options(device: &DeviceContext, pushver: Option<&str>, settings: &Settings) -> String {
+fn options(device: &DeviceContext, sn: &str, pushver: Option<&str>, settings: &Settings) -> String {
     let stamp = |table: &str| match state::stamp(&device.device_id, table) {
         Ok(Some(s)) => Some(s),
         Ok(None) => None,
@@ -53,7 +57,7 @@ fn options(device: &DeviceContext, pushver: Option<&str>, settings: &Settings) -
             None
         }
     };
-    let mut lines = vec![format!("GET OPTION FROM: {}", device.device_id)];
+    let mut lines = vec![format!("GET OPTION FROM: {}", sn)];
     let (attlog, operlog, attphoto) = (stamp("ATTLOG"), stamp("OPERLOG"), stamp("ATTPHOTO"));
     let none = || "None".to_owned();
     lines.push(format!(

@@ -535,6 +535,40 @@ fn too_long_command_is_answered_not_dropped() {
 }
 
 #[test]
+fn refused_commands_are_capped_per_reply() {
+    for n in 0..55 {
+        push(&format!("op{n}"), CommandBody::DeleteAllUsers);
+    }
+    push("info", CommandBody::GetDeviceInfo);
+    let first = poll();
+    assert_eq!(body(&first), "OK");
+    assert_eq!(
+        command_results(&first).len(),
+        crate::getrequest::MAX_POLL_EVENTS
+    );
+    let second = poll();
+    assert_eq!(command_results(&second).len(), 5);
+    assert_eq!(body(&second), "C:1:INFO\n");
+}
+
+#[test]
+fn handshake_echoes_the_serial_as_sent() {
+    let mut device = device(0);
+    device.device_id = "ABC123".into();
+    let reply = ZktecoAdms::handle_http(
+        device.clone(),
+        request("GET", "/iclock/cdata", &[("SN", "abc123")], b""),
+    );
+    assert!(body(&reply.unwrap()).starts_with("GET OPTION FROM: abc123\n"));
+    // Anything else than the device's own serial is not echoed.
+    let reply = ZktecoAdms::handle_http(
+        device,
+        request("GET", "/iclock/cdata", &[("SN", "X\nDelay=1")], b""),
+    );
+    assert!(body(&reply.unwrap()).starts_with("GET OPTION FROM: ABC123\n"));
+}
+
+#[test]
 fn kv_outage_takes_no_command() {
     push("a", CommandBody::GetDeviceInfo);
     testing::set_kv_failure(Some(KvError::Storage("disk".into())));

@@ -94,7 +94,7 @@ pub(crate) fn parse_device_time(text: &str, offset_minutes: i32) -> Option<Devic
 
 /// `YYYY-MM-DD HH:MM:SS` of `unix_seconds` shifted by `offset_minutes`.
 pub(crate) fn format_wall_time(unix_seconds: i64, offset_minutes: i32) -> String {
-    let local = unix_seconds + i64::from(offset_minutes) * 60;
+    let local = unix_seconds.saturating_add(i64::from(offset_minutes) * 60);
     let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
     format!(
@@ -138,6 +138,8 @@ mod tests {
         }
         assert_eq!(format_wall_time(0, 330), "1970-01-01 05:30:00");
         assert_eq!(format_wall_time(0, -300), "1969-12-31 19:00:00");
+        // Extreme instants (from a command) do not overflow.
+        assert!(!format_wall_time(i64::MAX, 60).is_empty());
     }
 
     #[test]
