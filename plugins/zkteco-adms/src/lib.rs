@@ -5,10 +5,10 @@
 //!
 //! | request                                  | module           | answer                     |
 //! |------------------------------------------|------------------|----------------------------|
-//! | `GET /iclock/cdata?SN=..&options=all`    | [`handshake`]    | `GET OPTION FROM: <sn>` + options, `Date` header |
-//! | `POST /iclock/cdata?SN=..&table=..`      | [`upload`]       | `OK: <n>`, punches and user updates |
-//! | `GET /iclock/getrequest?SN=..`           | [`getrequest`]   | `C:<id>:<command>` lines, or `OK` |
-//! | `POST /iclock/devicecmd?SN=..`           | [`devicecmd`]    | `OK`, command results      |
+//! | `GET /iclock/cdata?SN=..&options=all`    | `handshake`      | `GET OPTION FROM: <sn>` + options, `Date` header |
+//! | `POST /iclock/cdata?SN=..&table=..`      | `upload`         | `OK: <n>`, punches and user updates |
+//! | `GET /iclock/getrequest?SN=..`           | `getrequest`     | `C:<id>:<command>` lines, or `OK` |
+//! | `POST /iclock/devicecmd?SN=..`           | `devicecmd`      | `OK`, command results      |
 //! | `GET /iclock/ping?SN=..`                 | here             | `OK`                       |
 //!
 //! Paths are accepted in any case, with the `.aspx` suffix of eSSL firmware, and with or
