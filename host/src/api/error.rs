@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// Cams status codes (the numbers and meanings of the Cams v3 contract; biogate adds none
-/// so far).
+/// Cams status codes: the numbers and meanings of the Cams v3 contract, plus biogate's
+/// own from 40 up (documented in docs/operations.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CamsStatus {
     /// 0: success.
@@ -25,6 +25,14 @@ pub enum CamsStatus {
     InvalidRawData = 19,
     /// 35: the operation is not allowed for this device.
     NotAllowed = 35,
+    /// 40 (biogate): the device answered the command with an error (`ReturnCode`).
+    DeviceRefused = 40,
+    /// 41 (biogate): the operation was cancelled before the device took it.
+    Cancelled = 41,
+    /// 42 (biogate): the time range covers more than 30 days.
+    RangeTooLarge = 42,
+    /// 43 (biogate): the OperationID is already used by a different request.
+    DuplicateOperation = 43,
     /// 999: an unexpected error on the gateway's side.
     Unknown = 999,
 }
@@ -41,6 +49,10 @@ impl CamsStatus {
             CamsStatus::AuthTokenRefused => "API_RESPONSE_AUTH_TOKEN_REFUSED",
             CamsStatus::InvalidRawData => "API_RESPONSE_INVALID_RAW_DATA",
             CamsStatus::NotAllowed => "API_RESPONSE_OPERATION_NOT_ALLOWED",
+            CamsStatus::DeviceRefused => "API_RESPONSE_DEVICE_REFUSED",
+            CamsStatus::Cancelled => "API_RESPONSE_OPERATION_CANCELLED",
+            CamsStatus::RangeTooLarge => "API_RESPONSE_RANGE_TOO_LARGE",
+            CamsStatus::DuplicateOperation => "API_RESPONSE_DUPLICATE_OPERATION_ID",
             CamsStatus::Unknown => "API_RESPONSE_UNKNOWN_ERROR",
         }
     }
@@ -53,16 +65,24 @@ pub struct ApiError {
     pub cams: CamsStatus,
     pub message: String,
     pub field: Option<String>,
+    /// The OperationID of the call, echoed as Cams does.
+    pub operation_id: Option<String>,
 }
 
 impl ApiError {
     pub fn new(http: StatusCode, cams: CamsStatus, message: impl Into<String>) -> Self {
-        ApiError { http, cams, message: message.into(), field: None }
+        ApiError { http, cams, message: message.into(), field: None, operation_id: None }
     }
 
     /// A bad request naming the field at fault.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError { http: StatusCode::BAD_REQUEST, cams: CamsStatus::Unreadable, message: message.into(), field: Some(field.into()) }
+        ApiError { http: StatusCode::BAD_REQUEST, cams: CamsStatus::Unreadable, message: message.into(), field: Some(field.into()), operation_id: None }
+    }
+
+    /// The same error, echoing `id` as its `OperationID`.
+    pub fn with_operation(mut self, id: Option<String>) -> Self {
+        self.operation_id = id;
+        self
     }
 
     /// A failure of the gateway itself (logged; the client sees no internals).
@@ -72,24 +92,33 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The JSON body of every error reply.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The symbolic status (`API_RESPONSE_...`): stable, for programs.
     #[serde(rename = "Status")]
-    status: &'a str,
+    pub status: String,
+    /// The call's OperationID, when it had one.
+    #[serde(rename = "OperationID", skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+    /// The Cams status code: stable, for programs.
     #[serde(rename = "StatusCode")]
-    status_code: u16,
-    error: &'a str,
+    pub status_code: u16,
+    /// What went wrong, for people.
+    pub error: String,
+    /// The field at fault (`user.credentials[0].data`), when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<String>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            status: self.cams.name(),
+        let body = ErrorBody {
+            status: self.cams.name().to_string(),
+            operation_id: self.operation_id,
             status_code: self.cams as u16,
-            error: &self.message,
-            field: self.field.as_deref(),
+            error: self.message,
+            field: self.field,
         };
         (self.http, axum::Json(body)).into_response()
     }

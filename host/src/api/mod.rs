@@ -1,17 +1,27 @@
-//! The HTTP API: the device endpoints, the admin API under `/v1`, health and metrics.
+//! The HTTP API: the device endpoints, the Cams-compatible endpoint, the admin and
+//! resource API under `/v1`, health and metrics. The OpenAPI document
+//! (`/v1/openapi.json`) is generated from the same route table that serves the requests
+//! (utoipa-axum), so it cannot drift from the code.
 pub mod admin;
+pub mod cams;
 pub mod error;
+pub mod json;
+pub mod operations;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
+use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::gateway::Gateway;
-use crate::ingress::native;
+use crate::ingress::{native, native_commands};
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -20,31 +30,79 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
 }
 
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "biogate",
+        description = "Open biometric device gateway: the device protocol, the Cams v3-compatible endpoint, and the resource API. Errors share one JSON shape (`ErrorBody`) whose `Status` and `StatusCode` are stable codes.",
+    ),
+    modifiers(&ApiKeyAuth),
+    tags(
+        (name = "devices", description = "The device registry"),
+        (name = "operations", description = "Server-to-device operations (the catalogue in docs/operations.md)"),
+        (name = "users", description = "Users on devices, as the gateway knows them"),
+        (name = "punches", description = "Punches from the journal"),
+        (name = "deliveries", description = "Delivery attempts, dead letters, replay, routes"),
+        (name = "cams", description = "The Cams Biometric Web API 3.0-compatible endpoint"),
+        (name = "device protocol", description = "What devices call (docs/device-protocol.md)"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the bearer API key scheme (`Authorization: Bearer <key>`).
+struct ApiKeyAuth;
+
+impl Modify for ApiKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The documented routes, with their OpenAPI description.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(native::upload))
+        .routes(routes!(native_commands::poll))
+        .routes(routes!(cams::biometric))
+        .routes(routes!(admin::list_devices, admin::create_device))
+        .routes(routes!(admin::get_device, admin::update_device, admin::delete_device))
+        .routes(routes!(admin::approve_device))
+        .routes(routes!(admin::device_events))
+        .routes(routes!(admin::device_deliveries))
+        .routes(routes!(admin::dead_letters))
+        .routes(routes!(admin::replay))
+        .routes(routes!(admin::list_routes))
+        .routes(routes!(admin::enable_route))
+        .routes(routes!(operations::submit_operation, operations::list_operations))
+        .routes(routes!(operations::get_operation, operations::cancel_operation))
+        .routes(routes!(operations::list_users))
+        .routes(routes!(operations::get_user, operations::put_user, operations::delete_user))
+        .routes(routes!(operations::block_user))
+        .routes(routes!(operations::unblock_user))
+        .routes(routes!(operations::punches))
+}
+
+/// The OpenAPI 3.1 document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().split_for_parts().1
+}
+
 /// The gateway's HTTP routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.gateway.config.config.server.max_body_bytes;
-    Router::new()
+    let (routes, api) = documented().split_for_parts();
+    let api = Arc::new(api);
+    routes
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/device/v1/events", post(native::upload))
-        .route("/v1/devices", get(admin::list_devices).post(admin::create_device))
-        .route(
-            "/v1/devices/{id}",
-            get(admin::get_device).patch(admin::update_device).delete(admin::delete_device),
-        )
-        .route("/v1/devices/{id}/approve", post(admin::approve_device))
-        .route("/v1/devices/{id}/events", get(admin::device_events))
-        .route("/v1/devices/{id}/deliveries", get(admin::device_deliveries))
-        .route("/v1/dead-letters", get(admin::dead_letters))
-        .route("/v1/replay", post(admin::replay))
-        .route("/v1/routes", get(admin::list_routes))
-        .route("/v1/routes/{name}/enable", post(admin::enable_route))
+        .route("/v1/openapi.json", get(move || std::future::ready(Json(api.as_ref().clone()))))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
-async fn health(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "plugins": state.gateway.plugins.keys().collect::<Vec<_>>(),

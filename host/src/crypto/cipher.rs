@@ -7,7 +7,7 @@ use super::text::{looks_encrypted, looks_plain_json};
 use super::{CryptoError, SecurityKey, ecb, gcm};
 
 /// How a device's bodies are protected (config value in kebab-case).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EncryptionMode {
     /// `"plain"`: JSON as is.

@@ -24,6 +24,14 @@ pub fn authenticate_device(
     body: &[u8],
     auto_register: bool,
 ) -> Result<DeviceBody, ApiError> {
+    let device = find_device(registry, stgid, auto_register)?;
+    let plaintext = decrypt_body(&device, body)?;
+    Ok(DeviceBody { device, plaintext })
+}
+
+/// Finds an active device by its stgid (the checks of [`authenticate_device`] without a
+/// body: for GET requests).
+pub fn find_device(registry: &Registry, stgid: Option<&str>, auto_register: bool) -> Result<Arc<Device>, ApiError> {
     let Some(id) = stgid.filter(|s| !s.is_empty()) else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, CamsStatus::UnknownStgid, "the stgid query parameter is missing"));
     };
@@ -41,6 +49,13 @@ pub fn authenticate_device(
     if !device.enabled {
         return Err(ApiError::new(StatusCode::FORBIDDEN, CamsStatus::DeviceUnavailable, format!("device {id:?} is disabled")));
     }
+    Ok(device)
+}
+
+/// The body in plain text: decrypted for a device in encrypted mode (code 19 when it is
+/// not encrypted), as is for a plain device (code 19 when it looks encrypted).
+pub fn decrypt_body(device: &Device, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let id = &device.id;
     let plaintext = match device.cipher() {
         Some(cipher) => {
             if !looks_encrypted(body) {
@@ -55,7 +70,28 @@ pub fn authenticate_device(
             body.to_vec()
         }
     };
-    Ok(DeviceBody { device, plaintext })
+    Ok(plaintext)
+}
+
+/// A JSON reply for a device: encrypted with its key when it has one.
+pub fn device_reply(device: &Device, json: Vec<u8>) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    Ok(match device.cipher() {
+        Some(cipher) => {
+            let text = cipher.encrypt(&json).map_err(ApiError::internal)?;
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
+        }
+        None => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response(),
+    })
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// Checks a presented AuthToken against the device's, in constant time.

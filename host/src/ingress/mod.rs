@@ -2,5 +2,6 @@
 //! (docs/device-protocol.md) lives here; vendor dialects plug in beside it.
 mod device_auth;
 pub mod native;
+pub mod native_commands;
 
-pub use device_auth::{DeviceBody, authenticate_device, check_token};
+pub use device_auth::{DeviceBody, authenticate_device, bearer, check_token, decrypt_body, device_reply, find_device};

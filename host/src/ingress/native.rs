@@ -5,19 +5,20 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::device_auth::{authenticate_device, check_token};
+use super::device_auth::{authenticate_device, bearer, check_token, device_reply};
 use crate::api::AppState;
-use crate::api::error::{ApiError, CamsStatus};
+use crate::api::error::{ApiError, CamsStatus, ErrorBody};
 use crate::delivery::cams_format::parse_cams_time_with_default;
 use crate::plugin::bindings::types::{
     CommandResult, DeviceStatus, DeviceTime, EventBody, InputType, Punch, PunchType, Template, TemplateKind, User,
     UserRole, UserUpdate,
 };
+use crate::operations::OperationService;
 use crate::store::Device;
 
 /// Most events in one request.
@@ -130,6 +131,15 @@ struct Reply {
     events: Vec<Stored>,
 }
 
+#[utoipa::path(post, path = "/device/v1/events", tag = "device protocol",
+    params(("stgid" = String, Query, description = "The device id")),
+    request_body(content = Object, description = "`{\"AuthToken\"?, \"events\": [...]}` (docs/device-protocol.md); encrypted for devices with a key"),
+    responses(
+        (status = 200, description = "Stored durably: `{Status, StatusCode, accepted, duplicates, events}`", body = Object),
+        (status = 400, description = "Unreadable body (1) or wrong encryption (19)", body = ErrorBody),
+        (status = 401, description = "AuthToken refused (7)", body = ErrorBody),
+        (status = 404, description = "Unknown stgid (2)", body = ErrorBody),
+    ))]
 /// `POST /device/v1/events`.
 pub async fn upload(
     State(state): State<AppState>,
@@ -147,26 +157,28 @@ pub async fn upload(
             ApiError::field(path, format!("unreadable JSON: {}", e.into_inner()))
         })?
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    check_token(&device, bearer.or(upload.auth_token.as_deref()))?;
+    check_token(&device, bearer(&headers).or(upload.auth_token.as_deref()))?;
     if upload.events.is_empty() {
         return Err(ApiError::field("events", "the list is empty"));
     }
     if upload.events.len() > MAX_EVENTS {
         return Err(ApiError::field("events", format!("at most {MAX_EVENTS} events per request")));
     }
-    let bodies = upload
+    let mut bodies = upload
         .events
         .into_iter()
         .enumerate()
         .map(|(i, e)| to_body(e, &device).map_err(|(field, msg)| ApiError::field(format!("events[{i}].{field}"), msg)))
         .collect::<Result<Vec<_>, _>>()?;
 
+    OperationService::annotate(&mut bodies);
+    let observed = bodies.iter().any(|b| matches!(b, EventBody::CommandResult(_) | EventBody::UserUpdate(_)));
+    let results = if observed { bodies.clone() } else { Vec::new() };
     let appended = gw.journal.append(&device.id, bodies, crate::time::now_ms()).await?;
     gw.dispatcher.ensure(&device);
+    if observed {
+        gw.operations.observe(&device.id, &results).await?;
+    }
     metrics::counter!("biogate_events_stored_total").increment(appended.stored() as u64);
     let reply = Reply {
         status: "done",
@@ -176,13 +188,7 @@ pub async fn upload(
         events: appended.events.into_iter().map(|(id, sequence, duplicate)| Stored { id, sequence, duplicate }).collect(),
     };
     let json = serde_json::to_vec(&reply).map_err(ApiError::internal)?;
-    Ok(match device.cipher() {
-        Some(cipher) => {
-            let text = cipher.encrypt(&json).map_err(ApiError::internal)?;
-            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
-        }
-        None => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response(),
-    })
+    device_reply(&device, json)
 }
 
 type FieldError = (String, String);

@@ -58,6 +58,30 @@ impl From<CredentialKind> for TemplateKind {
     }
 }
 
+impl From<TemplateKind> for CredentialKind {
+    fn from(kind: TemplateKind) -> Self {
+        match kind {
+            TemplateKind::Fingerprint => CredentialKind::Fingerprint,
+            TemplateKind::Face => CredentialKind::Face,
+            TemplateKind::Palm => CredentialKind::Palm,
+            TemplateKind::FingerVein => CredentialKind::FingerVein,
+            TemplateKind::Iris => CredentialKind::Iris,
+            TemplateKind::Retina => CredentialKind::Retina,
+            TemplateKind::Card => CredentialKind::Card,
+            TemplateKind::Password => CredentialKind::Password,
+        }
+    }
+}
+
+impl From<UserRole> for Role {
+    fn from(role: UserRole) -> Self {
+        match role {
+            UserRole::User => Role::User,
+            UserRole::Admin => Role::Admin,
+        }
+    }
+}
+
 impl From<Role> for UserRole {
     fn from(role: Role) -> Self {
         match role {

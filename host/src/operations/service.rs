@@ -310,14 +310,14 @@ impl OperationService {
     }
 
     /// Waits until `device` may have a queued command, or `timeout`.
-    pub async fn wait_for_commands(&self, device: &str, timeout: Duration) -> Result<Vec<Command>, StoreError> {
+    pub async fn wait_for_commands(&self, device: &str, timeout: Duration, max: usize) -> Result<Vec<Command>, StoreError> {
         let mut changes = {
             let mut queues = lock(&self.queues);
             queues.entry(device.to_string()).or_insert_with(|| watch::channel(0).0).subscribe()
         };
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let commands = self.take(device, 16)?;
+            let commands = self.take(device, max)?;
             if !commands.is_empty() {
                 return Ok(commands);
             }

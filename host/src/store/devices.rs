@@ -10,7 +10,7 @@ use crate::config::parse_utc_offset;
 use crate::crypto::{BodyCipher, EncryptionMode};
 
 /// Whether a device may send data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeviceState {
     /// Registered and approved.
@@ -89,7 +89,7 @@ pub fn valid_device_id(id: &str) -> bool {
 }
 
 /// Fields to create or change a device; absent fields keep their value (or default).
-#[derive(Clone, Deserialize, Default)]
+#[derive(Clone, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceChanges {
     #[serde(default)]

@@ -15,7 +15,7 @@ use super::StoreError;
 use crate::plugin::bindings::types::Command;
 
 /// Where an operation is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationState {
     /// Waiting for its device (or, for a move/copy, for its steps).
