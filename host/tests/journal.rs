@@ -41,6 +41,11 @@ async fn appends_in_order_dedupes_and_survives_reopen() {
     assert_eq!(journal.devices().unwrap(), vec!["D1".to_string()]);
 }
 
+/// Pruning blocks on the device's writer lock, so it runs off the async workers.
+fn prune(journal: &biogate::store::Journal, device: &str, before_ms: u64, upto: u64) -> Result<usize, biogate::store::StoreError> {
+    tokio::task::block_in_place(|| journal.prune(device, before_ms, upto))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pruning_keeps_unsettled_and_recent_events_and_sequences_never_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,12 +54,50 @@ async fn pruning_keeps_unsettled_and_recent_events_and_sequences_never_restart()
     journal.append("D1", vec![punch("1", 1), punch("2", 2), punch("3", 3)], 1_000).await.unwrap();
     journal.append("D1", vec![punch("4", 4)], 9_000).await.unwrap();
     // Old enough: events received before 5_000; settled by every route: up to seq 2.
-    assert_eq!(journal.prune("D1", 5_000, 2).unwrap(), 2);
+    assert_eq!(prune(&journal, "D1", 5_000, 2).unwrap(), 2);
     let left: Vec<u64> = journal.read("D1", 0, u64::MAX, 10).unwrap().iter().map(|e| e.sequence).collect();
     assert_eq!(left, vec![3, 4], "seq 3 is unsettled, seq 4 is recent");
-    assert_eq!(journal.prune("D1", 5_000, u64::MAX).unwrap(), 1);
-    assert_eq!(journal.prune("D1", 5_000, u64::MAX).unwrap(), 0, "seq 4 is recent");
-    assert_eq!(journal.prune("D1", 10_000, u64::MAX).unwrap(), 1);
+    assert_eq!(prune(&journal, "D1", 5_000, u64::MAX).unwrap(), 1);
+    assert_eq!(prune(&journal, "D1", 5_000, u64::MAX).unwrap(), 0, "seq 4 is recent");
+    assert_eq!(prune(&journal, "D1", 10_000, u64::MAX).unwrap(), 1);
     let next = journal.append("D1", vec![punch("5", 5)], 11_000).await.unwrap();
     assert_eq!(next.events[0].1, 5, "sequences continue after everything was pruned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn punches_by_log_time_count_and_page_like_a_full_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s")).unwrap();
+    let journal = store.journal().unwrap();
+    // Out-of-order log times over ~10 hours, including negative (pre-1970) ones.
+    let times: Vec<i64> = (0..600).map(|i: i64| ((i * 7919) % 36_000) - 1_800).collect();
+    for chunk in times.chunks(100) {
+        let bodies = chunk.iter().enumerate().map(|(j, t)| punch(&format!("u{j}"), *t)).collect();
+        journal.append("D1", bodies, 1).await.unwrap();
+    }
+    let brute = |from: i64, to: i64| times.iter().filter(|t| (from..=to).contains(*t)).count() as u64;
+    for (from, to) in [(-1_800, 34_199), (0, 3_599), (1, 3_600), (100, 20_000), (3_599, 3_600), (5_000, 4_000), (-7_200, -1)] {
+        assert_eq!(journal.count_punches("D1", from, to).unwrap(), brute(from, to), "count of {from}..={to}");
+    }
+    // Paging in (log time, sequence) order reads every punch of the range once.
+    let snapshot = journal.snapshot("D1").await.unwrap();
+    let (mut after, mut seen) = (None, Vec::new());
+    loop {
+        let page = journal.punches("D1", 100, 20_000, after, snapshot, 37).unwrap();
+        let Some(last) = page.last() else { break };
+        after = biogate::operations::load_log::cursor_of(last);
+        seen.extend(page.iter().map(|e| match &e.body {
+            EventBody::Punch(p) => p.log_time.unix_seconds,
+            _ => unreachable!(),
+        }));
+    }
+    let mut expected: Vec<i64> = times.iter().copied().filter(|t| (100..=20_000).contains(t)).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    // Punches stored after the snapshot are not part of it; pruning updates the counts.
+    journal.append("D1", vec![punch("late", 150)], 2).await.unwrap();
+    assert!(journal.punches("D1", 150, 150, None, snapshot, 10).unwrap().iter().all(|e| e.sequence <= snapshot));
+    assert_eq!(journal.count_punches("D1", -1_800, 34_199).unwrap(), brute(-1_800, 34_199) + 1);
+    assert_eq!(prune(&journal, "D1", 2, u64::MAX).unwrap(), 600, "received at 1 < 2: all but the late one");
+    assert_eq!(journal.count_punches("D1", -1_800, 34_199).unwrap(), 1);
 }
