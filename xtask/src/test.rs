@@ -31,7 +31,7 @@ pub fn run(paths: &Paths, choice: Choice, extra: &[String]) -> Result<()> {
     step("test dependencies");
     let mosquitto = ensure_mosquitto(&mut apt)?;
     println!("xtask: mosquitto: {}", mosquitto.display());
-    ensure_standardwebhooks()?;
+    ensure_python_packages()?;
 
     step("plugins: native unit tests");
     let plugins = plugin_list::list(paths)?;
@@ -100,23 +100,26 @@ fn ensure_mosquitto(apt: &mut Apt) -> Result<PathBuf> {
         .context("apt-get installed mosquitto but no mosquitto binary was found")
 }
 
-/// Python's `standardwebhooks` package: the independent verifier of our webhook
-/// signatures (tests/verify_signature.py), installed with pip when missing.
-fn ensure_standardwebhooks() -> Result<()> {
+/// Python packages the tests use as independent checkers, installed with pip when
+/// missing: `standardwebhooks` verifies our webhook signatures (tests/verify_signature.py);
+/// `openapi_spec_validator` validates the served OpenAPI document.
+const PYTHON_PACKAGES: &[(&str, &str)] = &[("standardwebhooks", "standardwebhooks"), ("openapi_spec_validator", "openapi-spec-validator")];
+
+fn ensure_python_packages() -> Result<()> {
     let python = system::find_program("python3", &[]).context(
-        "the signature tests need python3 (with pip) to run the independent verifier: install python3",
+        "the signature and OpenAPI tests need python3 (with pip) to run independent checkers: install python3",
     )?;
-    let has = |p: &PathBuf| {
-        Command::new(p).args(["-c", "import standardwebhooks"]).output().is_ok_and(|o| o.status.success())
-    };
-    if has(&python) {
-        return Ok(());
-    }
-    println!("xtask: installing the standardwebhooks package (pip)");
-    cmd::run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "standardwebhooks"]))
-        .context("installing standardwebhooks failed: run `python3 -m pip install standardwebhooks`")?;
-    if !has(&python) {
-        bail!("python3 still cannot import standardwebhooks: run `python3 -m pip install standardwebhooks`");
+    for (module, package) in PYTHON_PACKAGES {
+        let has = |p: &PathBuf| Command::new(p).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+        if has(&python) {
+            continue;
+        }
+        println!("xtask: installing the {package} package (pip)");
+        cmd::run(Command::new(&python).args(["-m", "pip", "install", "--quiet", package]))
+            .with_context(|| format!("installing {package} failed: run `python3 -m pip install {package}`"))?;
+        if !has(&python) {
+            bail!("python3 still cannot import {module}: run `python3 -m pip install {package}`");
+        }
     }
     Ok(())
 }

@@ -216,7 +216,7 @@ pub struct ListQuery {
 /// A device's operations, oldest first.
 #[utoipa::path(get, path = "/v1/devices/{id}/operations", tag = "operations",
     params(("id" = String, Path, description = "The device id"), ListQuery),
-    responses((status = 200, body = Vec<OperationView>), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = Vec<OperationView>), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list_operations(
     _: Admin,
@@ -236,7 +236,7 @@ fn operation_not_found(id: &str) -> ApiError {
 /// One operation.
 #[utoipa::path(get, path = "/v1/operations/{id}", tag = "operations",
     params(("id" = String, Path, description = "The OperationID")),
-    responses((status = 200, body = OperationView), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn get_operation(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OperationView>, ApiError> {
     let record = state.gateway.operations.log().get(&id)?.ok_or_else(|| operation_not_found(&id))?;
@@ -248,13 +248,18 @@ pub async fn get_operation(_: Admin, State(state): State<AppState>, Path(id): Pa
     params(("id" = String, Path, description = "The OperationID")),
     responses(
         (status = 200, description = "Cancelled", body = OperationView),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
         (status = 409, description = "Already sent to the device or finished", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn cancel_operation(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OperationView>, ApiError> {
-    let record = state.gateway.operations.cancel(&id).await?.ok_or_else(|| operation_not_found(&id))?;
-    if record.state != OperationState::Cancelled {
+    let before = state.gateway.operations.log().get(&id)?.ok_or_else(|| operation_not_found(&id))?;
+    let was_queued = before.state == OperationState::Queued;
+    let record = match was_queued {
+        true => state.gateway.operations.cancel(&id).await?.ok_or_else(|| operation_not_found(&id))?,
+        false => before,
+    };
+    if !was_queued || record.state != OperationState::Cancelled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             CamsStatus::NotAllowed,
@@ -278,7 +283,7 @@ pub struct UserListQuery {
 /// device reported), in id order.
 #[utoipa::path(get, path = "/v1/devices/{id}/users", tag = "users",
     params(("id" = String, Path, description = "The device id"), UserListQuery),
-    responses((status = 200, body = Vec<UserView>), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = Vec<UserView>), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list_users(
     _: Admin,
@@ -294,7 +299,7 @@ pub async fn list_users(
 /// One user as the gateway knows it.
 #[utoipa::path(get, path = "/v1/devices/{id}/users/{user_id}", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id")),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = UserView), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn get_user(
     _: Admin,
@@ -312,7 +317,7 @@ pub async fn get_user(
 #[utoipa::path(put, path = "/v1/devices/{id}/users/{user_id}", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
     request_body(content = UserSpec, description = "`user_id` may be omitted (it is the path's)"),
-    responses((status = 200, body = OperationView), (status = 202, body = OperationView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn put_user(
     _: Admin,
@@ -337,7 +342,7 @@ pub async fn put_user(
 /// Delete a user from a device (a `delete_user` operation).
 #[utoipa::path(delete, path = "/v1/devices/{id}/users/{user_id}", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
-    responses((status = 200, body = OperationView), (status = 202, body = OperationView), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn delete_user(
     _: Admin,
@@ -351,7 +356,7 @@ pub async fn delete_user(
 /// Block a user (a `block_user` operation).
 #[utoipa::path(post, path = "/v1/devices/{id}/users/{user_id}/block", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
-    responses((status = 200, body = OperationView), (status = 202, body = OperationView), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn block_user(
     _: Admin,
@@ -365,7 +370,7 @@ pub async fn block_user(
 /// Unblock a user (an `unblock_user` operation).
 #[utoipa::path(post, path = "/v1/devices/{id}/users/{user_id}/unblock", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
-    responses((status = 200, body = OperationView), (status = 202, body = OperationView), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn unblock_user(
     _: Admin,
@@ -429,9 +434,9 @@ pub struct PunchPage {
 #[utoipa::path(get, path = "/v1/devices/{id}/punches", tag = "punches",
     params(("id" = String, Path, description = "The device id"), PunchesQuery),
     responses(
-        (status = 200, body = PunchPage),
+        (status = 200, description = "OK", body = PunchPage),
         (status = 400, description = "A bad time, offset or a range over 30 days", body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn punches(

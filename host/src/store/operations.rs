@@ -123,9 +123,9 @@ impl OperationLog {
         Ok(OperationLog { db: db.clone(), tree: db.open_tree("operations")? })
     }
 
-    /// A fresh FIFO position (monotonic across restarts).
+    /// A fresh FIFO position (monotonic across restarts; never 0, so `after = 0` lists all).
     pub fn next_order(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()?)
+        Ok(self.db.generate_id()? + 1)
     }
 
     /// One operation.
