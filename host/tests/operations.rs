@@ -127,11 +127,11 @@ async fn cams_add_user_with_templates_reaches_the_device_and_delete_removes_it()
     assert_eq!((status, &reply["Status"], &reply["StatusCode"], &reply["OperationID"]), (200, &json!("done"), &json!(0), &json!("9nu1wak5616p")), "{reply}");
     let user = d1.user("100").expect("the user is on the device");
     assert_eq!(user.first_name.as_deref(), Some("Manu"));
-    assert_eq!(user.role.as_deref(), Some("admin"));
+    assert_eq!(user.role.as_deref(), Some("Admin"));
     assert!(user.has_photo);
     let mut kinds: Vec<_> = user.templates.iter().map(|(k, i, _)| (k.clone(), *i)).collect();
     kinds.sort();
-    assert_eq!(kinds, vec![("card".into(), None), ("fingerprint".into(), Some(6)), ("password".into(), None)]);
+    assert_eq!(kinds, vec![("Card".into(), None), ("Fingerprint".into(), Some(6)), ("Password".into(), None)]);
 
     let (_, op) = client.v1(reqwest::Method::GET, "/v1/operations/9nu1wak5616p", None).await;
     assert_eq!((&op["state"], &op["type"], &op["return_code"]), (&json!("done"), &json!("add_user"), &json!(0)), "{op}");
@@ -187,9 +187,9 @@ async fn every_device_operation_of_the_catalogue_works_through_v1() {
     }
     let user = d1.user("7").unwrap();
     // Partial changes were sent as whole records: the name survives the role change.
-    assert_eq!((user.first_name.as_deref(), user.role.as_deref(), user.enabled), (Some("Asha"), Some("admin"), true));
+    assert_eq!((user.first_name.as_deref(), user.role.as_deref(), user.enabled), (Some("Asha"), Some("Admin"), true));
     assert_eq!(user.valid_until.as_deref(), Some("2026-07-31 18:00:00 GMT +0530"));
-    assert_eq!(user.templates.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), vec!["fingerprint"], "the face was deleted");
+    assert_eq!(user.templates.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), vec!["Fingerprint"], "the face was deleted");
     {
         let state = d1.state.lock().unwrap();
         assert_eq!((state.reboots, state.unlocks, state.options.get("Volume").map(String::as_str)), (1, 1, Some("5")));

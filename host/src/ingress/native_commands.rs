@@ -2,7 +2,8 @@
 //! a device its queued commands, oldest first, holding the request open (long-poll) until
 //! one is queued or `wait_ms` runs out, so a connected device receives a command within
 //! milliseconds. Results come back as `command_result` events on `/device/v1/events`.
-//! Specified in docs/device-protocol.md.
+//! Specified in docs/device-protocol.md; names (`Fingerprint`, `Admin`) are spelt as in
+//! the events the device sends.
 use std::time::Duration;
 
 use axum::extract::{Query, State};
@@ -15,8 +16,7 @@ use super::device_auth::{bearer, check_token, device_reply, find_device};
 use crate::api::AppState;
 use crate::api::error::{ApiError, CamsStatus, ErrorBody};
 use crate::delivery::cams_format::format_cams_time;
-use crate::operations::catalogue::{CredentialKind, Role};
-use crate::plugin::bindings::types::{Command, CommandBody, User};
+use crate::plugin::bindings::types::{Command, CommandBody, TemplateKind, User, UserRole};
 
 /// Most commands in one reply unless the device asks for fewer.
 pub const MAX_COMMANDS: usize = 16;
@@ -53,7 +53,7 @@ pub enum WireCommandBody {
     DeleteUser { user_id: String },
     DeleteAllUsers,
     SetUserEnabled { user_id: String, enabled: bool },
-    DeleteTemplate { user_id: String, kind: CredentialKind, #[serde(skip_serializing_if = "Option::is_none")] index: Option<u32> },
+    DeleteTemplate { user_id: String, kind: TemplateKind, #[serde(skip_serializing_if = "Option::is_none")] index: Option<u32> },
     UploadPunches { start_time: String, end_time: String },
     ClearPunches,
     ClearPhotos,
@@ -64,7 +64,7 @@ pub enum WireCommandBody {
     SetTime { time: String },
     SetOption { key: String, value: String },
     UnlockDoor,
-    StartEnrollment { user_id: String, kind: CredentialKind, #[serde(skip_serializing_if = "Option::is_none")] index: Option<u32> },
+    StartEnrollment { user_id: String, kind: TemplateKind, #[serde(skip_serializing_if = "Option::is_none")] index: Option<u32> },
 }
 
 /// A whole user record.
@@ -76,7 +76,7 @@ pub struct WireUser {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<Role>,
+    pub role: Option<UserRole>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,7 +92,7 @@ pub struct WireUser {
 /// One credential.
 #[derive(Debug, Serialize)]
 pub struct WireTemplate {
-    pub kind: CredentialKind,
+    pub kind: TemplateKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
     pub data: String,
@@ -103,14 +103,14 @@ fn wire_user(user: User) -> WireUser {
         user_id: user.user_id,
         first_name: user.first_name,
         last_name: user.last_name,
-        role: user.role.map(Into::into),
+        role: user.role,
         enabled: user.enabled,
         valid_from: user.valid_from.map(format_cams_time),
         valid_until: user.valid_until.map(format_cams_time),
         templates: user
             .templates
             .into_iter()
-            .map(|t| WireTemplate { kind: t.kind.into(), index: t.index, data: t.data })
+            .map(|t| WireTemplate { kind: t.kind, index: t.index, data: t.data })
             .collect(),
         photo: user.photo.map(|p| base64::engine::general_purpose::STANDARD.encode(p)),
     }
@@ -124,7 +124,7 @@ impl From<Command> for WireCommand {
             CommandBody::DeleteAllUsers => WireCommandBody::DeleteAllUsers,
             CommandBody::SetUserEnabled((user_id, enabled)) => WireCommandBody::SetUserEnabled { user_id, enabled },
             CommandBody::DeleteTemplate(a) => {
-                WireCommandBody::DeleteTemplate { user_id: a.user_id, kind: a.kind.into(), index: a.index }
+                WireCommandBody::DeleteTemplate { user_id: a.user_id, kind: a.kind, index: a.index }
             }
             CommandBody::UploadPunches(range) => WireCommandBody::UploadPunches {
                 start_time: format_cams_time(range.start),
@@ -140,7 +140,7 @@ impl From<Command> for WireCommand {
             CommandBody::SetOption((key, value)) => WireCommandBody::SetOption { key, value },
             CommandBody::UnlockDoor => WireCommandBody::UnlockDoor,
             CommandBody::StartEnrollment(a) => {
-                WireCommandBody::StartEnrollment { user_id: a.user_id, kind: a.kind.into(), index: a.index }
+                WireCommandBody::StartEnrollment { user_id: a.user_id, kind: a.kind, index: a.index }
             }
         };
         WireCommand { operation_id: command.operation_id, body }
