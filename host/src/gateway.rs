@@ -30,6 +30,8 @@ pub struct Gateway {
     pub dispatcher: Arc<Dispatcher>,
     /// The command queue and operation records.
     pub operations: Arc<OperationService>,
+    /// Dialect plugins mounted on HTTP paths.
+    pub dialects: Vec<crate::ingress::dialect_http::DialectMount>,
     /// Admin API keys.
     pub admin_keys: Vec<String>,
     /// Each route's signing secret (`whsec_...`), for the operator.
@@ -115,6 +117,17 @@ impl Gateway {
             routes.push(Arc::new(RouteRuntime { name: name.clone(), config: route.clone(), chain, sink, schedule }));
         }
 
+        let dialects = config
+            .config
+            .plugins
+            .iter()
+            .filter_map(|(name, declared)| match (plugins.get(name), declared.dialect_mount()) {
+                (Some(LoadedPlugin::Dialect(p)), Some(mount)) => {
+                    Some(crate::ingress::dialect_http::DialectMount { prefix: mount.to_ascii_lowercase(), plugin: p.clone() })
+                }
+                _ => None,
+            })
+            .collect();
         let admin_keys = admin_keys(&config, &data_dir)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(WorkerContext {
@@ -149,6 +162,7 @@ impl Gateway {
             chains,
             dispatcher,
             operations,
+            dialects,
             admin_keys,
             route_secrets,
             shutdown,

@@ -97,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(move || std::future::ready(Json(api.as_ref().clone()))))
+        .fallback(crate::ingress::dialect_http::handle)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -195,6 +195,22 @@ impl LoadedConfig {
                 ));
             }
         }
+        let mut mounts: BTreeMap<String, &String> = BTreeMap::new();
+        for (name, plugin) in &c.plugins {
+            let key = format!("plugins.{name}.http_mount");
+            if plugin.http_mount.is_some() && plugin.kind != PluginKind::Dialect {
+                return Err(self.invalid(key, "only dialect plugins answer device requests", "remove the key, or set kind = \"dialect\""));
+            }
+            let Some(mount) = plugin.dialect_mount() else { continue };
+            let reserved = ["/v1", "/device", "/external", "/health", "/metrics"];
+            let lower = mount.to_ascii_lowercase();
+            if !mount.starts_with('/') || mount.len() < 2 || mount.ends_with('/') || reserved.iter().any(|r| lower == *r || lower.starts_with(&format!("{r}/"))) {
+                return Err(self.invalid(key, format!("{mount:?} is not a free path prefix"), "write a path like \"/iclock\" that does not start with /v1, /device, /external, /health or /metrics"));
+            }
+            if let Some(other) = mounts.insert(lower, name) {
+                return Err(self.invalid(key, format!("{mount:?} is already the mount of plugin {other:?}"), "give each dialect plugin its own http_mount"));
+            }
+        }
         for (name, route) in &c.routes {
             for (i, transform) in route.transforms.iter().enumerate() {
                 self.expect_plugin(&format!("routes.{name}.transforms[{i}]"), transform, PluginKind::Transform)?;

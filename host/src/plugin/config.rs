@@ -141,6 +141,17 @@ pub struct PluginConfig {
     /// plugin may call. Empty: none.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Dialect plugins: the HTTP path prefix whose requests they answer, matched without
+    /// regard to case (default `/iclock`, where ZKTeco-protocol devices call).
+    #[serde(default)]
+    pub http_mount: Option<String>,
+}
+
+impl PluginConfig {
+    /// The HTTP mount of a dialect plugin (`None` for other kinds).
+    pub fn dialect_mount(&self) -> Option<String> {
+        (self.kind == PluginKind::Dialect).then(|| self.http_mount.clone().unwrap_or_else(|| "/iclock".into()))
+    }
 }
 
 /// A plugin config value: strings, numbers and booleans are all handed to the plugin as

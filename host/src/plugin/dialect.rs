@@ -41,14 +41,36 @@ impl DialectPlugin {
         self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_identify_http(store, request))
     }
 
-    /// Handles one request of a registered device.
+    /// Handles one request of a registered device. A reply carrying more events than
+    /// `max_output_events`, or a body over `max_output_bytes`, is a fault.
     pub fn handle_http(
         &self,
         device: &DeviceContext,
         request: &HttpRequest,
     ) -> Result<Result<DialectReply, DialectError>, PluginFault> {
         self.check_input(request.body.len())?;
-        self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_handle_http(store, device, request))
+        let reply = self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_handle_http(store, device, request))?;
+        if let Ok(reply) = &reply {
+            self.check_output(reply.events.len(), reply.body.len())?;
+        }
+        Ok(reply)
+    }
+
+    fn check_output(&self, events: usize, bytes: usize) -> Result<(), PluginFault> {
+        let limits = self.pool.limits();
+        if events > limits.max_output_events {
+            return Err(self.pool.fault(
+                FaultKind::OutputTooLarge,
+                format!("{events} events exceed max_output_events = {}", limits.max_output_events),
+            ));
+        }
+        if bytes > limits.max_output_bytes {
+            return Err(self.pool.fault(
+                FaultKind::OutputTooLarge,
+                format!("a reply of {bytes} bytes exceeds max_output_bytes = {}", limits.max_output_bytes),
+            ));
+        }
+        Ok(())
     }
 
     /// Handles one MQTT message of a registered device.
@@ -59,7 +81,11 @@ impl DialectPlugin {
         payload: &[u8],
     ) -> Result<Result<Vec<EventBody>, DialectError>, PluginFault> {
         self.check_input(payload.len())?;
-        self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_handle_mqtt(store, device, topic, payload))
+        let events = self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_handle_mqtt(store, device, topic, payload))?;
+        if let Ok(events) = &events {
+            self.check_output(events.len(), 0)?;
+        }
+        Ok(events)
     }
 
     /// Encodes a command as an MQTT message.

@@ -1,0 +1,138 @@
+//! Device requests in a vendor's dialect: HTTP requests under a dialect plugin's mount
+//! (`/iclock` by default; matched without regard to case, so `/iClock/cdata.aspx` reaches
+//! it too) are handed to the plugin. The plugin names the device (`identify-http`), the
+//! registry decides whether it may speak (unknown devices are refused unless
+//! auto-registration is on), the plugin handles the request (`handle-http`), and the
+//! events it returns are journaled durably before the device gets its reply.
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::device_auth::find_device;
+use crate::api::AppState;
+use crate::operations::OperationService;
+use crate::plugin::DialectPlugin;
+use crate::plugin::bindings::dialect::exports::biogate::plugin::dialect_handler::{
+    DeviceContext, DialectError, DialectReply, HttpRequest,
+};
+use crate::plugin::bindings::types::EventBody;
+
+/// A dialect plugin and the path prefix it answers (lower case).
+#[derive(Clone)]
+pub struct DialectMount {
+    pub prefix: String,
+    pub plugin: Arc<DialectPlugin>,
+}
+
+impl DialectMount {
+    /// Whether `path` is under this mount (`/iclock`, `/iclock/...`, `/iclock.aspx`).
+    fn matches(&self, path: &str) -> bool {
+        let lower = path.to_ascii_lowercase();
+        lower.strip_prefix(&self.prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('.'))
+    }
+}
+
+fn text(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, [(axum::http::header::CONTENT_TYPE, "text/plain")], message.into()).into_response()
+}
+
+/// Runs a blocking plugin call off the async workers.
+async fn call<R: Send + 'static>(
+    plugin: &Arc<DialectPlugin>,
+    f: impl FnOnce(&DialectPlugin) -> Result<Result<R, DialectError>, crate::plugin::PluginFault> + Send + 'static,
+) -> Result<R, Response> {
+    let p = plugin.clone();
+    match tokio::task::spawn_blocking(move || f(&p)).await {
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(DialectError::BadRequest(m)))) => Err(text(StatusCode::BAD_REQUEST, m)),
+        Ok(Ok(Err(DialectError::Refused(m)))) => Err(text(StatusCode::FORBIDDEN, m)),
+        Ok(Err(fault)) => {
+            tracing::warn!(plugin = plugin.name(), %fault, "the dialect plugin failed on a device request");
+            Err(text(StatusCode::INTERNAL_SERVER_ERROR, "the gateway could not handle the request; send it again"))
+        }
+        Err(error) => {
+            tracing::error!(plugin = plugin.name(), %error, "a dialect call panicked");
+            Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+        }
+    }
+}
+
+/// The fallback handler: requests no other route took.
+pub async fn handle(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let gw = &state.gateway;
+    let Some(mount) = gw.dialects.iter().find(|m| m.matches(uri.path())).cloned() else {
+        return text(StatusCode::NOT_FOUND, format!("no route for {}", uri.path()));
+    };
+    let query = match Query::<Vec<(String, String)>>::try_from_uri(&uri) {
+        Ok(Query(pairs)) => pairs,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("unreadable query string: {e}")),
+    };
+    let request = Arc::new(HttpRequest {
+        method: method.as_str().to_string(),
+        path: uri.path().to_string(),
+        query,
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+            .collect(),
+        body: body.to_vec(),
+    });
+    let r = request.clone();
+    let serial = match call(&mount.plugin, move |p| p.identify_http(&r)).await {
+        Ok(serial) => serial,
+        Err(reply) => return reply,
+    };
+    let device = match find_device(&gw.registry, Some(&serial), gw.config.config.server.auto_register) {
+        Ok(device) => device,
+        Err(error) => return text(error.http, error.message),
+    };
+    let context = DeviceContext {
+        device_id: device.id.clone(),
+        label: device.label.clone(),
+        utc_offset_minutes: device.utc_offset_minutes,
+    };
+    let r = request.clone();
+    let reply: DialectReply = match call(&mount.plugin, move |p| p.handle_http(&context, &r)).await {
+        Ok(reply) => reply,
+        Err(reply) => return reply,
+    };
+    if !reply.events.is_empty() {
+        let mut events = reply.events;
+        OperationService::annotate(&mut events);
+        let observed: Vec<EventBody> =
+            events.iter().filter(|b| matches!(b, EventBody::CommandResult(_) | EventBody::UserUpdate(_))).cloned().collect();
+        match gw.journal.append(&device.id, events, crate::time::now_ms()).await {
+            Ok(appended) => metrics::counter!("biogate_events_stored_total").increment(appended.stored() as u64),
+            Err(error) => {
+                tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
+            }
+        }
+        gw.dispatcher.ensure(&device);
+        if !observed.is_empty() {
+            if let Err(error) = gw.operations.observe(&device.id, &observed).await {
+                tracing::error!(%error, device = %device.id, "recording command results failed");
+            }
+        }
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, reply.body).into_response();
+    for (name, value) in reply.headers {
+        match (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            (Ok(n), Ok(v)) => {
+                response.headers_mut().insert(n, v);
+            }
+            _ => tracing::warn!(plugin = mount.plugin.name(), header = %name, "the dialect plugin returned an invalid header; dropped"),
+        }
+    }
+    response
+}
