@@ -139,7 +139,8 @@ pub struct User {
     pub pin: String,
     /// `Name`.
     pub name: String,
-    /// `Pri`: 0 user, 2 registrar, 6 admin, 14 super admin.
+    /// `Pri`, the ZKTeco privilege byte as received: 0 user, 2 registrar, 6 admin, 14 super
+    /// admin; bit 0 set means the user is disabled (blocked), see [`User::enabled`].
     pub privilege: u32,
     /// `Passwd`.
     pub password: String,
@@ -153,9 +154,6 @@ pub struct User {
     pub verify: String,
     /// `ViceCard`.
     pub vice_card: String,
-    /// Whether the user may punch: false after `Disable=1` (the access-control firmware's
-    /// field; attendance terminals that do not know it ignore it).
-    pub enabled: bool,
     /// `StartDatetime` of the validity window (newer firmware).
     pub start_datetime: Option<String>,
     /// `EndDatetime` of the validity window (newer firmware).
@@ -181,13 +179,19 @@ impl User {
             time_zones: "0000000000000000".into(),
             verify: "-1".into(),
             vice_card: String::new(),
-            enabled: true,
             start_datetime: None,
             end_datetime: None,
             templates: BTreeMap::new(),
             photo: None,
             other_fields: Vec::new(),
         }
+    }
+
+    /// Whether the user may punch: bit 0 of the privilege byte clear. ZKTeco firmware keeps
+    /// the "disabled" flag in bit 0 of `Pri` (the levels 0, 2, 6, 14 are even), so a server
+    /// blocks a user with `DATA UPDATE USERINFO PIN=..\tPri=<level | 1>`.
+    pub fn enabled(&self) -> bool {
+        self.privilege & 1 == 0
     }
 
     /// With a fingerprint template on finger `fid`.
@@ -510,12 +514,6 @@ impl Terminal {
                 Err(_) => return code::BAD_PARAMETER,
             },
         };
-        let enabled = match fields.get("Disable").map(str::trim) {
-            None | Some("") => None,
-            Some("0") => Some(true),
-            Some("1") => Some(false),
-            Some(_) => return code::BAD_PARAMETER,
-        };
         if !self.users.contains_key(pin) && self.users.len() >= self.max_users {
             return code::CAPACITY;
         }
@@ -526,7 +524,7 @@ impl Terminal {
         for (key, value) in &fields.0 {
             let value = value.clone();
             match key.to_ascii_lowercase().as_str() {
-                "pin" | "pri" | "disable" => {}
+                "pin" | "pri" => {}
                 "name" => user.name = value,
                 "passwd" | "password" => user.password = value,
                 "card" => user.card = value,
@@ -544,9 +542,6 @@ impl Terminal {
         }
         if let Some(privilege) = privilege {
             user.privilege = privilege;
-        }
-        if let Some(enabled) = enabled {
-            user.enabled = enabled;
         }
         code::OK
     }
@@ -1046,31 +1041,36 @@ mod tests {
             ),
             ("2", "0001000100000000", "1", "9")
         );
-        assert!(user.enabled);
+        assert!(user.enabled());
         assert_eq!(
             run(
                 &mut t,
-                "DATA UPDATE USERINFO PIN=1\tName=Ann B\tDisable=1\tStartDatetime=2026-01-01 00:00:00\tFoo=bar"
+                "DATA UPDATE USERINFO PIN=1\tName=Ann B\tPri=15\tStartDatetime=2026-01-01 00:00:00\tFoo=bar"
             ),
             0
         );
         let user = &t.users["1"];
         assert_eq!(
             (user.name.as_str(), user.privilege, user.card.as_str()),
-            ("Ann B", 14, "[15CD5B07]")
+            ("Ann B", 15, "[15CD5B07]")
         );
-        assert!(!user.enabled);
+        // Bit 0 of Pri: a disabled super admin.
+        assert!(!user.enabled());
         assert_eq!(user.start_datetime.as_deref(), Some("2026-01-01 00:00:00"));
         assert_eq!(
             user.other_fields,
             vec![("Foo".to_string(), "bar".to_string())]
         );
         assert_eq!(
-            run(&mut t, "DATA UPDATE USERINFO PIN=1\tDisable=0\tPassword=9"),
+            run(&mut t, "DATA UPDATE USERINFO PIN=1\tPri=14\tPassword=9"),
             0
         );
-        assert!(t.users["1"].enabled);
+        assert!(t.users["1"].enabled());
         assert_eq!(t.users["1"].password, "9");
+        // `Disable=` is not an attendance-terminal field: kept verbatim, no effect.
+        assert_eq!(run(&mut t, "DATA UPDATE USERINFO PIN=1\tDisable=1"), 0);
+        assert!(t.users["1"].enabled());
+        assert!(t.users["1"].other_fields.contains(&("Disable".to_string(), "1".to_string())));
     }
 
     #[test]
@@ -1089,7 +1089,7 @@ mod tests {
             code::BAD_PARAMETER
         );
         assert_eq!(
-            run(&mut t, "DATA UPDATE USERINFO PIN=1\tDisable=yes"),
+            run(&mut t, "DATA UPDATE USERINFO PIN=1\tPri=-1"),
             code::BAD_PARAMETER
         );
         assert!(t.users.is_empty());
