@@ -11,14 +11,13 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use super::accept::accept_events;
 use super::device_auth::find_device;
 use crate::api::AppState;
-use crate::operations::OperationService;
 use crate::plugin::DialectPlugin;
 use crate::plugin::bindings::dialect::exports::biogate::plugin::dialect_handler::{
     DeviceContext, DialectError, DialectReply, HttpRequest,
 };
-use crate::plugin::bindings::types::EventBody;
 
 /// A dialect plugin and the path prefix it answers (lower case).
 #[derive(Clone)]
@@ -106,22 +105,9 @@ pub async fn handle(
         Err(reply) => return reply,
     };
     if !reply.events.is_empty() {
-        let mut events = reply.events;
-        OperationService::annotate(&mut events);
-        let observed: Vec<EventBody> =
-            events.iter().filter(|b| matches!(b, EventBody::CommandResult(_) | EventBody::UserUpdate(_))).cloned().collect();
-        match gw.journal.append(&device.id, events, crate::time::now_ms()).await {
-            Ok(appended) => metrics::counter!("biogate_events_stored_total").increment(appended.stored() as u64),
-            Err(error) => {
-                tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
-                return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
-            }
-        }
-        gw.dispatcher.ensure(&device);
-        if !observed.is_empty() {
-            if let Err(error) = gw.operations.observe(&device.id, &observed).await {
-                tracing::error!(%error, device = %device.id, "recording command results failed");
-            }
+        if let Err(error) = accept_events(gw, &device, reply.events).await {
+            tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
         }
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);

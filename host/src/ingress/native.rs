@@ -18,7 +18,7 @@ use crate::plugin::bindings::types::{
     CommandResult, DeviceStatus, DeviceTime, EventBody, InputType, Punch, PunchType, Template, TemplateKind, User,
     UserRole, UserUpdate,
 };
-use crate::operations::OperationService;
+use super::accept::accept_events;
 use crate::store::Device;
 
 /// Most events in one request.
@@ -131,6 +131,32 @@ struct Reply {
     events: Vec<Stored>,
 }
 
+/// Reads an upload body (decrypted): checks the AuthToken (`bearer` when the transport
+/// carried one, else the body's) and turns its events into canonical bodies. Errors name
+/// the field (`events[2].log_time`).
+pub fn parse_upload(device: &Device, plaintext: &[u8], bearer: Option<&str>) -> Result<Vec<EventBody>, ApiError> {
+    let upload: Upload = {
+        let de = &mut serde_json::Deserializer::from_slice(plaintext);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::field(path, format!("unreadable JSON: {}", e.into_inner()))
+        })?
+    };
+    check_token(device, bearer.or(upload.auth_token.as_deref()))?;
+    if upload.events.is_empty() {
+        return Err(ApiError::field("events", "the list is empty"));
+    }
+    if upload.events.len() > MAX_EVENTS {
+        return Err(ApiError::field("events", format!("at most {MAX_EVENTS} events per request")));
+    }
+    upload
+        .events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| to_body(e, device).map_err(|(field, msg)| ApiError::field(format!("events[{i}].{field}"), msg)))
+        .collect()
+}
+
 #[utoipa::path(post, path = "/device/v1/events", tag = "device protocol",
     params(("stgid" = String, Query, description = "The device id")),
     request_body(content = Object, description = "`{\"AuthToken\"?, \"events\": [...]}` (docs/device-protocol.md); encrypted for devices with a key"),
@@ -150,36 +176,8 @@ pub async fn upload(
     let gw = &state.gateway;
     let authed = authenticate_device(&gw.registry, query.stgid.as_deref(), &body, gw.config.config.server.auto_register)?;
     let device = authed.device;
-    let upload: Upload = {
-        let de = &mut serde_json::Deserializer::from_slice(&authed.plaintext);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            ApiError::field(path, format!("unreadable JSON: {}", e.into_inner()))
-        })?
-    };
-    check_token(&device, bearer(&headers).or(upload.auth_token.as_deref()))?;
-    if upload.events.is_empty() {
-        return Err(ApiError::field("events", "the list is empty"));
-    }
-    if upload.events.len() > MAX_EVENTS {
-        return Err(ApiError::field("events", format!("at most {MAX_EVENTS} events per request")));
-    }
-    let mut bodies = upload
-        .events
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| to_body(e, &device).map_err(|(field, msg)| ApiError::field(format!("events[{i}].{field}"), msg)))
-        .collect::<Result<Vec<_>, _>>()?;
-
-    OperationService::annotate(&mut bodies);
-    let observed = bodies.iter().any(|b| matches!(b, EventBody::CommandResult(_) | EventBody::UserUpdate(_)));
-    let results = if observed { bodies.clone() } else { Vec::new() };
-    let appended = gw.journal.append(&device.id, bodies, crate::time::now_ms()).await?;
-    gw.dispatcher.ensure(&device);
-    if observed {
-        gw.operations.observe(&device.id, &results).await?;
-    }
-    metrics::counter!("biogate_events_stored_total").increment(appended.stored() as u64);
+    let bodies = parse_upload(&device, &authed.plaintext, bearer(&headers))?;
+    let appended = accept_events(gw, &device, bodies).await?;
     let reply = Reply {
         status: "done",
         status_code: CamsStatus::Done as u16,
