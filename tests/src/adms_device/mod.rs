@@ -520,7 +520,12 @@ impl AdmsDevice {
     }
 
     /// [`AdmsDevice::punch`] with every field (work code, mask, temperature).
+    ///
+    /// The returned [`Flush`] always includes the upload that carried this punch (or the
+    /// failed attempt that left it buffered): the record is queued while holding the upload
+    /// lock, so the polling task cannot take it away in between.
     pub async fn punch_with(&self, punch: Punch) -> Flush {
+        let _uploading = self.link.0.upload_lock.lock().await;
         let realtime = {
             let mut state = self.link.state();
             let record = state.terminal.record_punch(punch);
@@ -528,7 +533,7 @@ impl AdmsDevice {
             state.options().is_none_or(|o| o.realtime())
         };
         if realtime {
-            self.link.flush().await
+            self.link.flush_locked().await
         } else {
             Flush {
                 buffered: self.outbox_len(),
@@ -547,12 +552,13 @@ impl AdmsDevice {
     /// `USER`, `FP`, `FACE`, `USERPIC` lines on OPERLOG, other templates on BIODATA, as far as
     /// `TransFlag` allows.
     pub async fn enroll_user(&self, user: User) -> Flush {
+        let _uploading = self.link.0.upload_lock.lock().await;
         {
             let mut state = self.link.state();
             let records = state.terminal.enroll_user(user);
             state.enqueue(records);
         }
-        self.link.flush().await
+        self.link.flush_locked().await
     }
 
     /// Puts a user in the table without uploading anything (a terminal that already had it).
@@ -864,6 +870,11 @@ impl Link {
 
     async fn flush(&self) -> Flush {
         let _uploading = self.0.upload_lock.lock().await;
+        self.flush_locked().await
+    }
+
+    /// [`Link::flush`] for a caller that holds `upload_lock`.
+    async fn flush_locked(&self) -> Flush {
         let mut result = Flush::default();
         let needs_handshake = {
             let state = self.state();
