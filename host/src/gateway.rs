@@ -169,6 +169,11 @@ impl Gateway {
         }))
     }
 
+    /// A receiver that changes when the gateway shuts down (for background tasks).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     /// Stops the delivery workers (they finish the attempt in flight).
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);

@@ -11,6 +11,9 @@ pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new().install_recorder().ok();
     let listen = config.config.server.listen;
     let gateway = tokio::task::block_in_place(|| Gateway::build(config))?;
+    if let Some(mqtt) = gateway.config.config.mqtt.clone() {
+        crate::ingress::mqtt::start(gateway.clone(), mqtt, gateway.shutdown_signal())?;
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -19,6 +22,7 @@ pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
     println!("biogate listening on http://{local}");
     let app = router(AppState { gateway: gateway.clone(), metrics });
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    gateway.shutdown();
     gateway.store.flush()?;
     Ok(())
 }

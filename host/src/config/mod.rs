@@ -38,6 +38,9 @@ pub struct Config {
     pub journal: JournalConfig,
     #[serde(default)]
     pub operations: crate::operations::OperationSettings,
+    /// The MQTT broker devices connect through; none: no MQTT.
+    #[serde(default)]
+    pub mqtt: Option<crate::ingress::mqtt::MqttConfig>,
 }
 
 /// `[admin]`: the admin and resource API.
@@ -193,6 +196,14 @@ impl LoadedConfig {
                     "only delivery plugins may make outbound HTTP requests",
                     "remove the key, or set kind = \"delivery\"",
                 ));
+            }
+        }
+        if let Some(mqtt) = &c.mqtt {
+            if let Err((key, problem)) = mqtt.validate() {
+                return Err(self.invalid(format!("mqtt.{key}"), problem, "see docs/mqtt.md"));
+            }
+            if let Some(dialect) = &mqtt.dialect {
+                self.expect_plugin("mqtt.dialect", dialect, PluginKind::Dialect)?;
             }
         }
         let mut mounts: BTreeMap<String, &String> = BTreeMap::new();

@@ -4,6 +4,7 @@
 pub mod accept;
 mod device_auth;
 pub mod dialect_http;
+pub mod mqtt;
 pub mod native;
 pub mod native_commands;
 
