@@ -1,9 +1,10 @@
 //! The end-to-end test kit of biogate: a real HTTP callback receiver, device simulators (the
-//! native protocol, ZKTeco ADMS push), a real Mosquitto broker, and the gateway as a real
-//! process (started, SIGKILLed, restarted).
+//! native protocol, ZKTeco ADMS push, MQTT), a real Mosquitto broker, and the gateway as a
+//! real process (started, SIGKILLed, restarted).
 //! Used by the host's end-to-end tests (`host/tests/pipeline.rs`).
 pub mod adms_device;
 pub mod gateway_process;
 pub mod mosquitto;
+pub mod mqtt_device;
 pub mod native_device;
 pub mod receiver;
