@@ -107,3 +107,20 @@ fn bad_device_declarations_name_the_key() {
     let text = error_of("[devices.D1]\nroutes = [\"nope\"]\n");
     assert!(text.contains("devices.D1.routes"), "{text}");
 }
+
+#[test]
+fn mqtt_and_dialect_mount_mistakes_name_the_key() {
+    let text = error_of("[mqtt]\nurl = \"http://broker:1883\"\n");
+    assert!(text.contains("mqtt.url") && text.contains("mqtt://"), "{text}");
+    let text = error_of("[mqtt]\ntopic_prefix = \"a/b\"\n");
+    assert!(text.contains("mqtt.topic_prefix"), "{text}");
+    let text = error_of("[mqtt]\ndialect = \"missing\"\n");
+    assert!(text.contains("mqtt.dialect"), "{text}");
+    let adms = toml_path(&plugin_wasm("zkteco-adms"));
+    let text = error_of(&format!("[plugins.a]\nkind = \"dialect\"\npath = {adms}\n[plugins.b]\nkind = \"dialect\"\npath = {adms}\nhttp_mount = \"/ICLOCK\"\n"));
+    assert!(text.contains("plugins.b.http_mount") && text.contains("already the mount of plugin"), "{text}");
+    let text = error_of(&format!("[plugins.a]\nkind = \"dialect\"\npath = {adms}\nhttp_mount = \"/v1/devices\"\n"));
+    assert!(text.contains("plugins.a.http_mount"), "{text}");
+    let text = error_of(&format!("[plugins.a]\nkind = \"transform\"\npath = {}\nhttp_mount = \"/x\"\n", toml_path(&plugin_wasm("dedupe-window"))));
+    assert!(text.contains("only dialect plugins"), "{text}");
+}

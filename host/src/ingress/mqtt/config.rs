@@ -5,7 +5,7 @@ use serde::Deserialize;
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
-    /// `mqtt://host:port` or `mqtts://host:port` (TLS with the system's roots).
+    /// `mqtt://host:port` or `mqtts://host:port` (TLS with Mozilla's roots).
     pub url: String,
     /// The gateway's client id. Keep it fixed: the broker keeps its session (and the QoS 1
     /// messages that arrive while it is away) under this id.

@@ -16,7 +16,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Publish, QoS, Transport};
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Publish, QoS, TlsConfiguration, Transport};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
@@ -79,7 +79,12 @@ fn options(cfg: &MqttConfig) -> anyhow::Result<MqttOptions> {
         opts.set_credentials(user.clone(), password.clone());
     }
     if broker.tls {
-        opts.set_transport(Transport::tls_with_default_config());
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(tls))));
     }
     Ok(opts)
 }
@@ -319,4 +324,20 @@ async fn encode(shared: &Shared, device: &Device, command: Command) -> Result<(S
         None => json,
     };
     Ok((topics::command_topic(&shared.prefix, &device.id), payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_and_plain_urls_build_options() {
+        let plain = MqttConfig { url: "mqtt://127.0.0.1:1884".into(), ..MqttConfig::default() };
+        assert_eq!(options(&plain).unwrap().broker_address(), ("127.0.0.1".to_string(), 1884));
+        let tls = MqttConfig { url: "mqtts://broker.example.com".into(), ..MqttConfig::default() };
+        let opts = options(&tls).unwrap();
+        assert_eq!(opts.broker_address(), ("broker.example.com".to_string(), 8883));
+        assert!(matches!(opts.transport(), Transport::Tls(_)));
+        assert!(options(&MqttConfig { url: "http://x".into(), ..MqttConfig::default() }).is_err());
+    }
 }
