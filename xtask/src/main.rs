@@ -1,6 +1,7 @@
 //! biogate's build and test tasks, run as `cargo xtask <task>` (an alias in
 //! `.cargo/config.toml`). See `cargo xtask --help`.
 
+mod bench;
 mod cmd;
 mod paths;
 mod plugin_list;
@@ -34,6 +35,8 @@ enum Task {
     Test(TestArgs),
     /// What CI runs (.ci/run): the same as `test`.
     Ci(TestArgs),
+    /// Build in release, run every benchmark, and write BENCHMARKS.md.
+    Bench(BenchArgs),
 }
 
 #[derive(Args)]
@@ -66,6 +69,14 @@ struct TestArgs {
     cargo_test_args: Vec<String>,
 }
 
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    toolchain: ToolchainArgs,
+    /// Only these benchmarks (plugin_call, pipeline, operations, adms, mqtt).
+    only: Vec<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = Paths::locate().and_then(|paths| match cli.task {
@@ -77,6 +88,7 @@ fn main() -> ExitCode {
             };
             plugins::build(&paths, args.toolchain.wasm_toolchain, profile).map(|_| ())
         }
+        Task::Bench(args) => bench::run(&paths, args.toolchain.wasm_toolchain, &args.only),
         Task::Test(args) | Task::Ci(args) => {
             test::run(&paths, args.toolchain.wasm_toolchain, &args.cargo_test_args)
         }

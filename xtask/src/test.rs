@@ -73,17 +73,17 @@ pub fn run(paths: &Paths, choice: Choice, extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn step(title: &str) {
+pub(crate) fn step(title: &str) {
     println!("\n==> {title}");
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(toolchain::outer_cargo())
 }
 
 /// The mosquitto broker binary (the MQTT tests start their own), installed with apt when
 /// missing and this machine allows it.
-fn ensure_mosquitto(apt: &mut Apt) -> Result<PathBuf> {
+pub(crate) fn ensure_mosquitto(apt: &mut Apt) -> Result<PathBuf> {
     let sbin = [PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")];
     if let Some(path) = system::find_program("mosquitto", &sbin) {
         return Ok(path);
