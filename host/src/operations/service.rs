@@ -463,13 +463,7 @@ impl OperationService {
         message: Option<String>,
         announcements: &mut Vec<Announcement>,
     ) -> Result<(), StoreError> {
-        record.state = state;
-        record.return_code = Some(return_code);
-        record.finished_at_ms = Some(crate::time::now_ms());
-        record.message = message;
-        record.details.insert(0, ("Status".into(), state_name(state).into()));
-        self.log.update(record)?;
-        self.wake(&record.id);
+        self.settle(record, state, return_code, message)?;
         if matches!(state, OperationState::Expired | OperationState::Cancelled) && record.parent.is_none() {
             announcements.push(Announcement { device: record.device_id.clone(), result: result_of(record) });
         }
@@ -523,6 +517,18 @@ impl OperationService {
         self.finish_parent(&mut parent, OperationState::Done, 0, None, announcements)
     }
 
+    /// Writes a record's final state and wakes whoever waits for it.
+    fn settle(&self, record: &mut OperationRecord, state: OperationState, code: i32, message: Option<String>) -> Result<(), StoreError> {
+        record.state = state;
+        record.return_code = Some(code);
+        record.finished_at_ms = Some(crate::time::now_ms());
+        record.message = message;
+        record.details.insert(0, ("Status".into(), state_name(state).into()));
+        self.log.update(record)?;
+        self.wake(&record.id);
+        Ok(())
+    }
+
     fn finish_parent(
         &self,
         parent: &mut OperationRecord,
@@ -531,13 +537,7 @@ impl OperationService {
         message: Option<String>,
         announcements: &mut Vec<Announcement>,
     ) -> Result<(), StoreError> {
-        parent.state = state;
-        parent.return_code = Some(code);
-        parent.finished_at_ms = Some(crate::time::now_ms());
-        parent.message = message;
-        parent.details.insert(0, ("Status".into(), state_name(state).into()));
-        self.log.update(parent)?;
-        self.wake(&parent.id);
+        self.settle(parent, state, code, message)?;
         announcements.push(Announcement { device: parent.device_id.clone(), result: result_of(parent) });
         Ok(())
     }
@@ -555,10 +555,7 @@ impl OperationService {
                     for child in record.children.clone() {
                         if let Some(mut c) = self.log.get(&child)? {
                             if c.state == OperationState::Queued {
-                                c.state = OperationState::Cancelled;
-                                c.return_code = Some(RETURN_CANCELLED);
-                                c.finished_at_ms = Some(crate::time::now_ms());
-                                self.log.update(&c)?;
+                                self.settle(&mut c, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()))?;
                             }
                         }
                     }
