@@ -1070,7 +1070,11 @@ mod tests {
         // `Disable=` is not an attendance-terminal field: kept verbatim, no effect.
         assert_eq!(run(&mut t, "DATA UPDATE USERINFO PIN=1\tDisable=1"), 0);
         assert!(t.users["1"].enabled());
-        assert!(t.users["1"].other_fields.contains(&("Disable".to_string(), "1".to_string())));
+        assert!(
+            t.users["1"]
+                .other_fields
+                .contains(&("Disable".to_string(), "1".to_string()))
+        );
     }
 
     #[test]

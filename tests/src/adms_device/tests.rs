@@ -656,3 +656,18 @@ async fn raw_bodies_and_pings_reach_the_server_as_is() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_punch_reports_its_own_upload_while_the_loop_polls() {
+    let server = FakeServer::start().await;
+    let device =
+        AdmsDevice::start_with(&server.base, config().poll_every(Duration::from_millis(1))).await;
+    for i in 0..100 {
+        let time = format!("2026-06-21 10:{:02}:{:02}", i / 60, i % 60);
+        let sent = device.punch("1", &time, 0, 1).await;
+        assert_eq!((sent.delivered, sent.buffered), (1, 0), "{i}: {sent:?}");
+        assert!(sent.attempts[0].lines[0].contains(&time), "{i}: {sent:?}");
+    }
+    device.stop().await;
+    assert_eq!(server.uploads("ATTLOG").len(), 100);
+}
