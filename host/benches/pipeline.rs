@@ -17,6 +17,10 @@ use biogate_e2e::receiver::Receiver;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_biogate");
+/// Set `BIOGATE_BIN` to bench another build of the gateway (A/B against an older one).
+fn binary() -> String {
+    std::env::var("BIOGATE_BIN").unwrap_or_else(|_| BIN.to_string())
+}
 const TOKEN: &str = "tok0123456789abcdef0123456789abc";
 const DEVICES: usize = 64;
 const RUN: Duration = Duration::from_secs(5);
@@ -52,6 +56,47 @@ async fn throughput(url: String, concurrency: usize, per_request: usize, body: i
     (total * per_request) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Prints the group-commit figures of the gateway (flush time, writers per flush) to
+/// stderr, so the table on stdout stays clean.
+async fn group_commit_stats(base: &str, phase: &str) {
+    let Ok(response) = reqwest::get(format!("{base}/metrics")).await else { return };
+    let text = response.text().await.unwrap_or_default();
+    let value = |name: &str| {
+        text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' ')).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    let (Some(flushes), Some(seconds), Some(writers)) = (
+        value("biogate_group_commit_flush_seconds_count"),
+        value("biogate_group_commit_flush_seconds_sum"),
+        value("biogate_group_commit_writers_sum"),
+    ) else {
+        return;
+    };
+    eprintln!(
+        "{phase}: {flushes:.0} flushes, {seconds:.3} s flushing, {writers:.0} writers (cumulative); mean flush {:.2} ms, {:.1} writers per flush",
+        seconds / flushes * 1000.0,
+        writers / flushes
+    );
+}
+
+/// The pid of the process whose command line mentions `needle` (the gateway, found by its
+/// config path).
+fn pid_of(needle: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        String::from_utf8_lossy(&cmdline).contains(needle).then_some(pid)
+    })
+}
+
+/// CPU seconds (user + system) used so far by `pid`.
+fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let Some(stat) = pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok()) else { return 0.0 };
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // After the command name: state is field 0, utime 11, stime 12 (in 1/100 s).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -77,14 +122,24 @@ async fn main() {
         (0..DEVICES).map(|i| format!("\"L{i}\"")).collect::<Vec<_>>().join(","),
         receiver.url
     ));
-    let gw = GatewayProcess::start(Path::new(BIN), &write_config(dir.path(), &config));
+    let config_path = write_config(dir.path(), &config);
+    let gw = GatewayProcess::start(Path::new(&binary()), &config_path);
+    let pid = pid_of(&config_path.to_string_lossy());
     let ingest = format!("{}/device/v1/events?stgid={{device}}", gw.base);
 
     let base_single = throughput(noop_url.clone(), 64, 1, |_, _| json!({"events": [punch(1, 0)]}).to_string()).await;
+    let cpu = cpu_seconds(pid);
     let single = throughput(ingest.clone(), 64, 1, |w, n| json!({"events": [punch(w, n)]}).to_string()).await;
+    let single_cpu = (cpu_seconds(pid) - cpu) / (single * RUN.as_secs_f64()) * 1e6;
+    eprintln!("single punches: gateway CPU {single_cpu:.1} us per request");
+    group_commit_stats(&gw.base, "after single punches").await;
     let batch = |w: usize, n: usize| json!({"events": (0..100).map(|k| punch(w * 1000 + k, 100_000 + n)).collect::<Vec<_>>()}).to_string();
     let base_batch = throughput(noop_url.clone(), 16, 100, batch).await;
+    let cpu = cpu_seconds(pid);
     let batches = throughput(ingest.clone(), 16, 100, batch).await;
+    let batch_cpu = (cpu_seconds(pid) - cpu) / (batches * RUN.as_secs_f64()) * 1e6;
+    eprintln!("batches of 100: gateway CPU {batch_cpu:.1} us per punch");
+    group_commit_stats(&gw.base, "after batches (cumulative)").await;
 
     // Latency at a steady 1,000 punches/s spread over DEVICES devices.
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
