@@ -183,6 +183,23 @@ impl Journal {
         bodies: Vec<EventBody>,
         received_at_ms: u64,
     ) -> Result<Appended, StoreError> {
+        // The batch is applied on the group-commit thread and the sequence recorded once
+        // it is: run that in a task of its own, so a caller dropped half-way (a device
+        // hanging up) never leaves a batch applied with its sequences handed out again.
+        let (journal, device) = (self.clone(), device.to_string());
+        match tokio::spawn(async move { journal.append_to_completion(&device, bodies, received_at_ms).await }).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Flush(format!("the append was cancelled: {e}"))),
+        }
+    }
+
+    async fn append_to_completion(
+        &self,
+        device: &str,
+        bodies: Vec<EventBody>,
+        received_at_ms: u64,
+    ) -> Result<Appended, StoreError> {
         let log = self.device(device)?;
         let mut next = log.next.lock().await;
         let mut batch = sled::Batch::default();
@@ -224,14 +241,24 @@ impl Journal {
             seq += 1;
         }
         let last_new = seq - 1;
-        if seq != *next {
+        let pending = if seq != *next {
             batch.insert(seq_key(device), &last_new.to_be_bytes());
             self.count_hours(&mut batch, device, &hours, true)?;
-            self.tree.apply_batch(batch)?;
+            // Applied between two flushes by the group-commit thread (see group_commit.rs
+            // for why not here); still one atomic batch.
+            let pending = self.commit.apply(self.tree.clone(), batch).await.map_err(StoreError::Flush)?;
             *next = seq;
-        }
+            Some(pending)
+        } else {
+            None
+        };
         drop(next);
-        self.commit.durable().await.map_err(StoreError::Flush)?;
+        match pending {
+            Some(pending) => pending.durable().await,
+            // Only duplicates: the events they point at may still be on their way to disk.
+            None => self.commit.durable().await,
+        }
+        .map_err(StoreError::Flush)?;
         log.durable.send_if_modified(|durable| {
             let advance = last_new > *durable;
             if advance {
