@@ -86,6 +86,45 @@ impl Setup {
     fn start(&self, dir: &Path) -> GatewayProcess {
         GatewayProcess::start(Path::new(BIN), &write_config(dir, &self.text()))
     }
+
+    /// The gateway with its log (stderr, `warn` and above) going to `dir/gateway.log`.
+    fn start_logged(&self, dir: &Path) -> LoggedGateway {
+        use std::io::{BufRead, BufReader};
+        let config = write_config(dir, &self.text());
+        let log = dir.join("gateway.log");
+        let mut child = std::process::Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("BIOGATE_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting biogate");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("biogate listening on ").unwrap_or_else(|| panic!("biogate did not start: {line:?}")).to_string();
+        LoggedGateway { child, base, log }
+    }
+}
+
+/// A gateway whose log the test reads.
+struct LoggedGateway {
+    child: std::process::Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl LoggedGateway {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for LoggedGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A fast terminal: polls and retries every [`POLL`].
@@ -408,7 +447,7 @@ async fn a_gateway_down_for_a_while_gets_the_buffered_punches_in_order_once() {
 async fn malformed_attlog_lines_are_counted_out_of_ok_n_and_the_good_ones_stored() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let gw = Setup::new(&["SN3003"]).callback(&receiver).start(dir.path());
+    let gw = Setup::new(&["SN3003"]).callback(&receiver).start_logged(dir.path());
     let device = AdmsDevice::start_with(&gw.base, terminal("SN3003")).await;
 
     let body = [
@@ -442,6 +481,20 @@ async fn malformed_attlog_lines_are_counted_out_of_ok_n_and_the_good_ones_stored
     let stored = Client::new(&gw.base).stored_punches("SN3003").await;
     let users: Vec<&str> = stored.iter().filter_map(|p| p["user_id"].as_str()).collect();
     assert_eq!(users, ["501", "504", "505", "506"]);
+    // Each bad line is logged with its number and why; the request gets a summary line.
+    let log = wait_for("the bad lines in the gateway's log", || {
+        let log = gw.log();
+        (log.matches("bad upload line skipped").count() >= 4 && log.contains("upload had bad lines")).then_some(log)
+    })
+    .await;
+    let bad: Vec<&str> = log.lines().filter(|l| l.contains("bad upload line skipped")).collect();
+    assert_eq!(bad.len(), 4, "{log}");
+    for (line, why) in [(2, "empty PIN"), (3, "2026-21-06 08:00:02"), (4, "status `IN` is not a number"), (8, "no time field")] {
+        assert!(
+            bad.iter().any(|l| l.contains("SN3003") && l.contains(&format!("line=\"{line}\"")) && l.contains(why)),
+            "line {line} ({why}) is not logged: {bad:#?}"
+        );
+    }
 
     // A body of bad lines only is still a success (the device must not re-send it forever).
     let answer = device.send_raw_attlog("x\ny\n").await;
