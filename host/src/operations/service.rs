@@ -82,6 +82,8 @@ pub struct OperationService {
     transitions: Mutex<()>,
     queues: Mutex<HashMap<String, watch::Sender<u64>>>,
     waiters: Mutex<HashMap<String, watch::Sender<()>>>,
+    /// Records closed but not yet known to be durable.
+    settled: Mutex<Vec<String>>,
     queued: broadcast::Sender<String>,
 }
 
@@ -130,6 +132,7 @@ impl OperationService {
             transitions: Mutex::new(()),
             queues: Mutex::default(),
             waiters: Mutex::default(),
+            settled: Mutex::default(),
             queued: broadcast::channel(1024).0,
         }
     }
@@ -398,6 +401,7 @@ impl OperationService {
         }
         if changed {
             self.journal.durable().await?;
+            self.wake_settled();
         }
         self.announce(announcements).await;
         Ok(())
@@ -525,8 +529,18 @@ impl OperationService {
         record.message = message;
         record.details.insert(0, ("Status".into(), state_name(state).into()));
         self.log.update(record)?;
-        self.wake(&record.id);
+        // Waiters hear of it once the change is durable (`wake_settled`).
+        lock(&self.settled).push(record.id.clone());
         Ok(())
+    }
+
+    /// Wakes the waiters of every record settled so far. Call after `journal.durable()`:
+    /// a client is never told "done" before the record says so on disk.
+    fn wake_settled(&self) {
+        let ids = std::mem::take(&mut *lock(&self.settled));
+        for id in ids {
+            self.wake(&id);
+        }
     }
 
     fn finish_parent(
@@ -565,6 +579,7 @@ impl OperationService {
             record
         };
         self.journal.durable().await?;
+        self.wake_settled();
         self.announce(announcements).await;
         Ok(Some(record))
     }
@@ -591,6 +606,7 @@ impl OperationService {
         }
         if expired > 0 {
             self.journal.durable().await?;
+            self.wake_settled();
             self.announce(announcements).await;
         }
         Ok(expired)

@@ -64,8 +64,9 @@ fn stopped() -> String {
 }
 
 impl GroupCommit {
-    /// Starts the committer thread for `db`.
-    pub fn start(db: sled::Db) -> Self {
+    /// Starts the committer thread for `db`. `data_file`, when given, is `fdatasync`ed
+    /// after each flush (see `Store`).
+    pub fn start(db: sled::Db, data_file: Option<Arc<std::fs::File>>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("biogate-group-commit".into())
@@ -91,7 +92,10 @@ impl GroupCommit {
                         continue;
                     }
                     let started = Instant::now();
-                    let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
+                    let result = db.flush().map(|_| ()).map_err(|e| e.to_string()).and_then(|()| match &data_file {
+                        Some(file) => file.sync_data().map_err(|e| format!("fdatasync: {e}")),
+                        None => Ok(()),
+                    });
                     metrics::histogram!("biogate_group_commit_flush_seconds").record(started.elapsed().as_secs_f64());
                     metrics::histogram!("biogate_group_commit_writers").record(waiting.len() as f64);
                     metrics::histogram!("biogate_group_commit_batches").record(batches as f64);
