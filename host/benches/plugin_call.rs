@@ -67,6 +67,7 @@ fn load(
         },
         config,
         allowed_hosts: vec![],
+        http_mount: None,
     };
     match runtime.load(name, &config, std::path::Path::new(".")) {
         Ok((LoadedPlugin::Transform(p), _)) => p,

@@ -227,6 +227,7 @@ fn the_compile_cache_is_hit_on_a_second_start() {
         limits: Default::default(),
         config: Default::default(),
         allowed_hosts: vec![],
+        http_mount: None,
     };
     let runtime = || {
         let engine = biogate::plugin::PluginEngine::new(Default::default()).unwrap();
