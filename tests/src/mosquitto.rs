@@ -156,6 +156,7 @@ fn config(dir: &Path, port: u16) -> String {
         "# written by biogate-e2e (tests/src/mosquitto.rs)\n\
          listener {port} 127.0.0.1\n\
          allow_anonymous true\n\
+         set_tcp_nodelay true\n\
          persistence true\n\
          persistence_location {data}/\n\
          autosave_interval 1\n\

@@ -555,7 +555,11 @@ impl<R: Role> Session<R> {
     async fn start(&mut self) {
         assert!(self.task.is_none(), "the MQTT client is already running");
         let before = self.status();
-        let (client, eventloop) = AsyncClient::new(self.options.clone(), CHANNEL_CAPACITY);
+        let (client, mut eventloop) = AsyncClient::new(self.options.clone(), CHANNEL_CAPACITY);
+        // Devices send small packets and wait for answers: no Nagle delay.
+        let mut network = eventloop.network_options();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         {
             let mut link = lock(&self.core.link);
             link.client = Some(client);

@@ -99,6 +99,11 @@ pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>)
         None => None,
     };
     let (client, mut eventloop) = AsyncClient::new(options(&cfg)?, 4096);
+    // Commands and acks are small packets: without TCP_NODELAY, Nagle and delayed ACKs
+    // add ~40 ms per hop.
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     let (came_online, online_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         gw,
