@@ -1,0 +1,2 @@
+//! Scale scenarios with the load simulator (issue 7): being written.
+fn main() {}
