@@ -29,6 +29,11 @@ impl GatewayProcess {
         GatewayProcess { child, base }
     }
 
+    /// The process id (for `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown, no flush.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -4,6 +4,7 @@
 //! Used by the host's end-to-end tests (`host/tests/pipeline.rs`).
 pub mod adms_device;
 pub mod gateway_process;
+pub mod loadsim;
 pub mod mosquitto;
 pub mod mqtt_device;
 pub mod native_device;
