@@ -167,17 +167,20 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// A schedule of `per_minute` punches per device per minute.
+    /// A schedule of `per_minute` punches per device per minute (none at all when 0).
     pub fn per_minute(start: Instant, per_minute: f64, limit: Option<u64>) -> Schedule {
-        let interval = if per_minute > 0.0 {
-            Duration::from_secs_f64(60.0 / per_minute)
+        if per_minute > 0.0 {
+            Schedule {
+                start,
+                interval: Duration::from_secs_f64(60.0 / per_minute),
+                limit,
+            }
         } else {
-            Duration::from_secs(86_400 * 365)
-        };
-        Schedule {
-            start,
-            interval,
-            limit,
+            Schedule {
+                start,
+                interval: Duration::from_secs(86_400),
+                limit: Some(0),
+            }
         }
     }
 
