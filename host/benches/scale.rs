@@ -7,9 +7,10 @@
 //!    ingest throughput, punch-to-callback latency p50/p99, REST-to-device-confirmation
 //!    latency by protocol, gateway VmRSS/VmHWM; baselines: the gateway idle with no
 //!    devices, a no-op HTTP round trip measured during the same window;
-//! 2. the receiver down (503) for a minute while the devices keep punching: time to drain
+//! 2. what idle connected devices cost the gateway, per protocol (10,000 of one protocol);
+//! 3. the receiver down (503) for a minute while the devices keep punching: time to drain
 //!    the backlog once it is back, and the checker (once, in order);
-//! 3. a million undelivered punches (filled through the native protocol in batches of
+//! 4. a million undelivered punches (filled through the native protocol in batches of
 //!    100 while the receiver is down), the gateway SIGKILLed and started again with the
 //!    receiver up: time from process start to the first delivery, and the delivery rate;
 //!    baseline: process start to listening with an empty data dir.
@@ -21,7 +22,8 @@
 //! (operations/s, 3), `BIOGATE_SCALE_OUTAGE_SECONDS` (60), `BIOGATE_SCALE_OUTAGE_DEVICES`
 //! (1000), `BIOGATE_SCALE_RESTART_PUNCHES` (1000000, 0 skips),
 //! `BIOGATE_SCALE_RESTART_WINDOW` (seconds of delivery measured after the restart, 60),
-//! `BIOGATE_SCALE_SCENARIOS` (`scale,outage,restart`), `BIOGATE_SCALE_CACHE_MB` (the
+//! `BIOGATE_SCALE_MEMORY_DEVICES` (idle devices per protocol for the memory breakdown,
+//! 10000), `BIOGATE_SCALE_SCENARIOS` (`scale,memory,outage,restart`), `BIOGATE_SCALE_CACHE_MB` (the
 //! gateway's `[journal] cache_mb`, default: the gateway's).
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,9 @@ use biogate_e2e::mosquitto::Broker;
 
 const BIN: &str = env!("CARGO_BIN_EXE_biogate");
 const ADMIN: &str = "bench-admin-key-0123456789";
+/// How long after start an idle gateway is left before its memory is read (the start
+/// itself allocates and frees: config parsing, plugin loading).
+const IDLE_SETTLE: Duration = Duration::from_secs(3);
 
 fn binary() -> PathBuf {
     PathBuf::from(std::env::var("BIOGATE_BIN").unwrap_or_else(|_| BIN.to_string()))
@@ -179,7 +184,7 @@ async fn scale_point(
         .expect("the receiver");
     let broker = bench.broker();
     let (gw, _) = bench.gateway(dir.path(), devices, &receiver.url, broker.as_ref());
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(IDLE_SETTLE).await;
     let (idle_rss, _) = memory(&gw);
     let mut config = bench.fleet_config(&gw.base, devices, broker.as_ref());
     config.punches_per_minute = rate * 60.0 / devices as f64;
@@ -270,6 +275,77 @@ async fn scale_point(
     ));
     drop(fleet);
     drop(gw);
+}
+
+/// What connected devices of one protocol cost the gateway: `devices` devices of each
+/// protocol in turn, connected and idle (native: long-polls parked; ADMS: polling every
+/// 5 s; MQTT: sessions on the broker), no punches.
+async fn memory_per_protocol(bench: &Bench, devices: usize, idle_none: f64, out: &mut Vec<String>) {
+    for protocol in Protocol::ALL {
+        if protocol == Protocol::Mqtt && !bench.with_mqtt {
+            continue;
+        }
+        let mix = match protocol {
+            Protocol::Native => Mix {
+                native: 1,
+                adms: 0,
+                mqtt: 0,
+            },
+            Protocol::Adms => Mix {
+                native: 0,
+                adms: 1,
+                mqtt: 0,
+            },
+            Protocol::Mqtt => Mix {
+                native: 0,
+                adms: 0,
+                mqtt: 1,
+            },
+        };
+        let bench = Bench {
+            noop_url: bench.noop_url.clone(),
+            with_mqtt: protocol == Protocol::Mqtt,
+            plugin: bench.plugin.clone(),
+            mix,
+        };
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let checker = Arc::new(Checker::new(devices));
+        let receiver =
+            LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address"))
+                .await
+                .expect("the receiver");
+        let broker = bench.broker();
+        let (gw, _) = bench.gateway(dir.path(), devices, &receiver.url, broker.as_ref());
+        tokio::time::sleep(IDLE_SETTLE).await;
+        let (idle, _) = memory(&gw);
+        let mut config = bench.fleet_config(&gw.base, devices, broker.as_ref());
+        config.punches_per_minute = 0.0;
+        let fleet = Fleet::start(&config, checker).await;
+        tokio::time::sleep_until((fleet.punching_from() + Duration::from_secs(10)).into()).await;
+        let (rss, hwm) = memory(&gw);
+        let sockets = std::fs::read_dir(format!("/proc/{}/fd", gw.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        eprintln!(
+            "memory: {devices} {} devices: {rss:.0} MiB ({hwm:.0} HWM), {sockets} fds; {}",
+            protocol.name(),
+            fleet.stats().line()
+        );
+        let what = match protocol {
+            Protocol::Native => "native devices, long-polls parked",
+            Protocol::Adms => "ADMS terminals polling every 5 s",
+            Protocol::Mqtt => "MQTT devices online (one broker connection)",
+        };
+        out.push(format!(
+            "| {} idle {what}: gateway VmRSS / VmHWM (MiB), per device above idle without devices; gateway fds | {rss:.0} / {hwm:.0}, {:.1} KiB per device; {sockets} fds | {idle_none:.0} idle without devices; {idle:.0} idle with them registered | {:.1}x |",
+            fmt(devices as f64),
+            (rss - idle_none) * 1024.0 / devices as f64,
+            rss / idle_none
+        ));
+        fleet.stop();
+        drop(fleet);
+        drop(gw);
+    }
 }
 
 /// The receiver down for `outage` while `devices` keep punching at `rate`/s in all.
@@ -526,8 +602,8 @@ async fn main() {
     let outage_devices: usize = env("BIOGATE_SCALE_OUTAGE_DEVICES", 1000);
     let restart_punches: u64 = env("BIOGATE_SCALE_RESTART_PUNCHES", 1_000_000);
     let restart_window = Duration::from_secs(env("BIOGATE_SCALE_RESTART_WINDOW", 60));
-    let scenarios =
-        std::env::var("BIOGATE_SCALE_SCENARIOS").unwrap_or_else(|_| "scale,outage,restart".into());
+    let scenarios = std::env::var("BIOGATE_SCALE_SCENARIOS")
+        .unwrap_or_else(|_| "scale,memory,outage,restart".into());
 
     let with_mqtt = loadsim::mosquitto_available();
     if !with_mqtt {
@@ -560,7 +636,7 @@ async fn main() {
         "http://127.0.0.1:9/callback",
         broker.as_ref(),
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(IDLE_SETTLE).await;
     let (idle_none, idle_hwm) = memory(&gw);
     drop(gw);
     drop(broker);
@@ -584,6 +660,15 @@ async fn main() {
             scale_point(&bench, devices, rate, window, commands, idle_none, &mut out).await;
         }
     }
+    if scenarios.contains("memory") {
+        memory_per_protocol(
+            &bench,
+            env("BIOGATE_SCALE_MEMORY_DEVICES", 10_000),
+            idle_none,
+            &mut out,
+        )
+        .await;
+    }
     if scenarios.contains("outage") {
         outage(&bench, outage_devices, rate, outage_len, &mut out).await;
     }
@@ -593,5 +678,11 @@ async fn main() {
     for line in &out {
         println!("{line}");
     }
-    eprintln!("scale bench took {:?}", started.elapsed());
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-scale.md");
+    std::fs::write(&file, out.join("\n") + "\n").ok();
+    eprintln!(
+        "scale bench took {:?}; table also in {}",
+        started.elapsed(),
+        file.display()
+    );
 }
