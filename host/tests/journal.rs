@@ -39,6 +39,17 @@ async fn appends_in_order_dedupes_and_survives_reopen() {
     let events = journal.read("D1", 0, u64::MAX, 10).unwrap();
     assert_eq!(events.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), ids);
     assert_eq!(journal.devices().unwrap(), vec!["D1".to_string()]);
+    // After the reopen a punch sent again is still found (by user, log time and type among
+    // the punches of that second); another punch type at the same second is a new punch.
+    let again = journal.append("D1", vec![punch("3", 101), punch("1", 100)], 3).await.unwrap();
+    assert_eq!(again.duplicates(), 2);
+    assert_eq!((again.events[0].0.as_str(), again.events[0].1), (ids[2].as_str(), 3));
+    let mut check_out = punch("3", 101);
+    if let EventBody::Punch(p) = &mut check_out {
+        p.punch_type = PunchType::CheckOut;
+    }
+    let other_type = journal.append("D1", vec![check_out], 4).await.unwrap();
+    assert_eq!((other_type.stored(), other_type.events[0].1), (1, 4));
 }
 
 /// Pruning blocks on the device's writer lock, so it runs off the async workers.

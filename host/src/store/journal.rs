@@ -3,11 +3,15 @@
 //!
 //! Layout in the `journal` tree (device ids never contain NUL):
 //! - `e\0<device>\0<seq: u64 BE>` -> the event (JSON);
-//! - `k\0<device>\0<dedupe key>` -> `<seq: u64 BE>`: a punch sent again (same device,
-//!   user, log time, punch type) maps to the event already stored;
 //! - `s\0<device>` -> `<last seq: u64 BE>`: sequences never restart, even after pruning;
-//! - `t\0<device>\0<log time: i64 as ordered u64 BE><seq: u64 BE>` -> (): punches by
-//!   their log time (LoadLog pages by this index);
+//! - `t\0<device>\0<log time: i64 as ordered u64 BE><seq: u64 BE>` -> `<punch type: u8>
+//!   <user id>`: punches by their log time (LoadLog pages by this index). The value is the
+//!   rest of the punch's identity, so a punch sent again (same device, user, log time,
+//!   punch type) is found by scanning the few punches of that second, without a key of
+//!   its own: one insert per punch less on the (serial) commit path;
+//! - `k\0<device>\0<user>\0<log time><punch type>` -> `<seq: u64 BE>`: the identity key
+//!   of earlier versions (their time-index values are empty); still honoured and pruned,
+//!   no longer written.
 //! - `h\0<device>\0<log hour: i64 as ordered u64 BE>` -> `<count: u64 BE>`: punches per
 //!   hour of log time, so a range is counted without reading every punch in it.
 //!
@@ -73,7 +77,8 @@ fn seq_key(device: &str) -> Vec<u8> {
     key
 }
 
-/// The identity of a punch for de-duplication; other events are never duplicates.
+/// The identity of a punch for de-duplication (also the legacy `k` key); other events
+/// are never duplicates.
 fn dedupe_key(device: &str, body: &EventBody) -> Option<Vec<u8>> {
     let EventBody::Punch(p) = body else {
         return None;
@@ -107,6 +112,17 @@ fn time_key(device: &str, unix_seconds: i64, seq: u64) -> Vec<u8> {
     key.extend_from_slice(&ordered(unix_seconds));
     key.extend_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// The time-index value of a punch: the rest of its identity (punch type, user id).
+fn identity_value(body: &EventBody) -> Option<Vec<u8>> {
+    let EventBody::Punch(p) = body else {
+        return None;
+    };
+    let mut value = Vec::with_capacity(1 + p.user_id.len());
+    value.push(p.punch_type as u8);
+    value.extend_from_slice(p.user_id.as_bytes());
+    Some(value)
 }
 
 fn hour_key(device: &str, hour: i64) -> Vec<u8> {
@@ -214,7 +230,7 @@ impl Journal {
                     events.push((id.clone(), *s, true));
                     continue;
                 }
-                if let Some((id, s)) = self.stored_duplicate(device, key)? {
+                if let Some((id, s)) = self.stored_duplicate(device, &body, key)? {
                     events.push((id, s, true));
                     continue;
                 }
@@ -229,12 +245,11 @@ impl Journal {
             let bytes =
                 serde_json::to_vec(&event).map_err(|e| StoreError::Decode(e.to_string()))?;
             batch.insert(event_key(device, seq), bytes);
-            if let Some(secs) = log_seconds(&event.body) {
-                batch.insert(time_key(device, secs, seq), &[]);
+            if let (Some(secs), Some(identity)) = (log_seconds(&event.body), identity_value(&event.body)) {
+                batch.insert(time_key(device, secs, seq), identity);
                 *hours.entry(secs.div_euclid(3600)).or_insert(0) += 1;
             }
             if let Some(key) = dedupe {
-                batch.insert(key.clone(), &seq.to_be_bytes());
                 in_batch.insert(key, (event.id.clone(), seq));
             }
             events.push((event.id, seq, false));
@@ -269,13 +284,32 @@ impl Journal {
         Ok(Appended { events })
     }
 
-    /// The stored event a dedupe key points at, if that event still exists.
+    /// The stored punch with the identity of `body` (same user, log time, punch type), if
+    /// any: found among the punches of that second in the time index, or (for punches
+    /// stored by earlier versions) by the legacy identity key `legacy_key`.
     fn stored_duplicate(
         &self,
         device: &str,
-        key: &[u8],
+        body: &EventBody,
+        legacy_key: &[u8],
     ) -> Result<Option<(String, u64)>, StoreError> {
-        let Some(seq) = self.tree.get(key)? else {
+        let (Some(secs), Some(identity)) = (log_seconds(body), identity_value(body)) else {
+            return Ok(None);
+        };
+        let mut legacy_entries = false;
+        for entry in self.tree.range(time_key(device, secs, 0)..=time_key(device, secs, u64::MAX)) {
+            let (key, value) = entry?;
+            if value.is_empty() {
+                legacy_entries = true;
+            } else if *value == *identity {
+                let Some(seq) = seq_of_key(&key) else { continue };
+                return Ok(self.get(device, seq)?.map(|e| (e.id, seq)));
+            }
+        }
+        if !legacy_entries {
+            return Ok(None);
+        }
+        let Some(seq) = self.tree.get(legacy_key)? else {
             return Ok(None);
         };
         let Some(seq) = seq_of_key(&seq) else {
@@ -345,6 +379,7 @@ impl Journal {
             if event.received_at_ms >= before_ms {
                 break;
             }
+            // The identity key of earlier versions, if this punch has one.
             if let Some(dedupe) = dedupe_key(device, &event.body) {
                 batch.remove(dedupe);
             }
@@ -465,4 +500,45 @@ impl Journal {
 
 fn decode(bytes: &[u8]) -> Result<Event, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bindings::types::{DeviceTime, InputType, Punch, PunchType};
+
+    fn punch(user: &str, t: i64) -> EventBody {
+        EventBody::Punch(Punch {
+            user_id: user.into(),
+            log_time: DeviceTime { unix_seconds: t, utc_offset_minutes: 0 },
+            punch_type: PunchType::CheckIn,
+            input_type: InputType::Card,
+            temperature: None,
+            face_mask: None,
+            work_code: None,
+            photo: None,
+        })
+    }
+
+    /// A punch stored by an earlier version (empty time-index value, identity under its
+    /// own `k` key) is still recognised when the device sends it again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn punches_in_the_earlier_layout_are_still_deduplicated() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::store::Store::open(dir.path()).expect("store");
+        let journal = store.journal().expect("journal");
+        let stored = journal.append("D1", vec![punch("7", 500)], 1).await.expect("append");
+        let (id, seq, _) = stored.events[0].clone();
+        // Rewrite it the way earlier versions stored it.
+        let body = punch("7", 500);
+        journal.tree.insert(time_key("D1", 500, seq), &[]).expect("insert");
+        journal.tree.insert(dedupe_key("D1", &body).expect("a punch"), &seq.to_be_bytes()).expect("insert");
+        let again = journal.append("D1", vec![punch("7", 500), punch("8", 500)], 2).await.expect("append");
+        assert_eq!(again.events[0], (id, seq, true));
+        assert_eq!(again.stored(), 1, "another user at the same second is new");
+        // Pruning removes the earlier identity key with the event.
+        let removed = tokio::task::block_in_place(|| journal.prune("D1", u64::MAX, u64::MAX)).expect("prune");
+        assert_eq!(removed, 2);
+        assert!(journal.tree.get(dedupe_key("D1", &body).expect("a punch")).expect("get").is_none());
+    }
 }
