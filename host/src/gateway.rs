@@ -45,7 +45,7 @@ impl Gateway {
     pub fn build(config: LoadedConfig) -> anyhow::Result<Arc<Gateway>> {
         let data_dir = config.data_dir();
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating the data folder {}", data_dir.display()))?;
-        let store = Store::open(&data_dir.join("store")).with_context(|| format!("opening the store in {}", data_dir.display()))?;
+        let store = Store::open_with_cache(&data_dir.join("store"), config.config.journal.cache_mb.saturating_mul(1024 * 1024)).with_context(|| format!("opening the store in {}", data_dir.display()))?;
         let journal = store.journal()?;
         let registry = store.registry()?;
         let delivery_log = store.delivery_log()?;

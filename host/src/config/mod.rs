@@ -53,17 +53,20 @@ pub struct AdminConfig {
     pub api_keys: Vec<String>,
 }
 
-/// `[journal]`: how long events are kept.
+/// `[journal]`: how long events are kept, and the store's page cache.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JournalConfig {
     /// Events older than this are pruned once every route has settled them.
     pub retention_days: u32,
+    /// The store's page cache, in MiB (sled's cache of decoded pages; the OS page cache
+    /// comes on top).
+    pub cache_mb: u64,
 }
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig { retention_days: 30 }
+        JournalConfig { retention_days: 30, cache_mb: crate::store::DEFAULT_CACHE_BYTES / (1024 * 1024) }
     }
 }
 
