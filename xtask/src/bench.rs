@@ -41,6 +41,11 @@ const BENCHES: &[(&str, &str, &str)] = &[
         "MQTT devices (issue 6)",
         "Devices publishing through a real Mosquitto on loopback, stored durably before PUBACK; REST call to an MQTT device's confirmation. Baselines: the broker alone (a plain subscriber), a no-op HTTP round trip.",
     ),
+    (
+        "scale",
+        "Scale: many devices, receiver outage, restart with a backlog (issue 7)",
+        "The load simulator (`biogate-loadsim`, tests/src/loadsim) runs native, ADMS and MQTT devices (4:3:3) against a real gateway, a real Mosquitto and a callback receiver whose checker verifies every punch arrived once and in order. Baselines: a no-op HTTP round trip, the idle gateway's memory, the start of an empty gateway.",
+    ),
 ];
 
 /// Runs the benchmarks and writes BENCHMARKS.md. `only` limits them by name; a partial

@@ -73,7 +73,7 @@ struct TestArgs {
 struct BenchArgs {
     #[command(flatten)]
     toolchain: ToolchainArgs,
-    /// Only these benchmarks (plugin_call, pipeline, operations, adms, mqtt).
+    /// Only these benchmarks (plugin_call, pipeline, operations, adms, mqtt, scale).
     only: Vec<String>,
 }
 
