@@ -10,7 +10,7 @@
 //!
 //! Run: `cargo xtask plugins && cargo bench -p biogate --bench adms`. Prints a Markdown
 //! table and writes it to `target/bench-adms.md`.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,15 +36,6 @@ const ROUNDS: usize = 2;
 const SEQUENTIAL: usize = 400;
 /// 2026-06-21 00:00:00 UTC: punch times count seconds from here.
 const DAY0: u64 = 1_782_000_000;
-
-fn plugin_path() -> PathBuf {
-    let dir = std::env::var_os("BIOGATE_PLUGINS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
-    let path = dir.join("zkteco-adms.wasm");
-    assert!(path.is_file(), "{} is missing: build it with `cargo xtask plugins`", path.display());
-    path
-}
 
 /// Device-local wall time `second` seconds after DAY0 (the devices are at UTC+00:00).
 fn wall(second: u64) -> String {
@@ -179,7 +170,7 @@ async fn main() {
     let mut config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n\
          [plugins.zkteco]\nkind = \"dialect\"\npath = {:?}\n[plugins.zkteco.limits]\nmax_output_events = 2000\n",
-        plugin_path().display().to_string()
+        biogate_e2e::plugins::component("zkteco-adms").display().to_string()
     );
     for prefix in ["A", "N"] {
         for i in 0..=DEVICES {

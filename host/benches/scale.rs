@@ -47,19 +47,6 @@ fn binary() -> PathBuf {
     PathBuf::from(std::env::var("BIOGATE_BIN").unwrap_or_else(|_| BIN.to_string()))
 }
 
-fn plugin_path() -> PathBuf {
-    let dir = std::env::var_os("BIOGATE_PLUGINS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
-    let path = dir.join("zkteco-adms.wasm");
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo xtask plugins`",
-        path.display()
-    );
-    path
-}
-
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -87,6 +74,17 @@ fn fmt(n: f64) -> String {
         out.push(c);
     }
     out
+}
+
+/// One fleet scenario's parts (see [`Bench::setup`]); bound in this order, so they are
+/// dropped fleet config first, data folder last.
+struct Setup {
+    dir: tempfile::TempDir,
+    checker: Arc<Checker>,
+    receiver: LoadReceiver,
+    broker: Option<Broker>,
+    gw: GatewayProcess,
+    config: FleetConfig,
 }
 
 /// The shared pieces of the run: the no-op baseline server, the broker, the plugin.
@@ -137,6 +135,21 @@ impl Bench {
         self.with_mqtt.then(Broker::start)
     }
 
+    /// What a fleet scenario runs against: a checker and its receiver, a broker (when
+    /// MQTT is in the mix), a gateway for `devices` in a fresh folder, and the fleet's
+    /// config for it.
+    async fn setup(&self, devices: usize) -> Setup {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let checker = Arc::new(Checker::new(devices));
+        let receiver = LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("the receiver");
+        let broker = self.broker();
+        let (gw, _) = self.gateway(dir.path(), devices, &receiver.url, broker.as_ref());
+        let config = self.fleet_config(&gw.base, devices, broker.as_ref());
+        Setup { dir, checker, receiver, broker, gw, config }
+    }
+
     fn fleet_config(&self, base: &str, devices: usize, broker: Option<&Broker>) -> FleetConfig {
         let mut config = FleetConfig::new(base, devices);
         config.mix = self.mix;
@@ -177,16 +190,9 @@ async fn scale_point(
     idle_none: f64,
     out: &mut Vec<String>,
 ) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let checker = Arc::new(Checker::new(devices));
-    let receiver = LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address"))
-        .await
-        .expect("the receiver");
-    let broker = bench.broker();
-    let (gw, _) = bench.gateway(dir.path(), devices, &receiver.url, broker.as_ref());
+    let Setup { dir: _dir, checker, receiver: _receiver, broker: _broker, gw, mut config } = bench.setup(devices).await;
     tokio::time::sleep(IDLE_SETTLE).await;
     let (idle_rss, _) = memory(&gw);
-    let mut config = bench.fleet_config(&gw.base, devices, broker.as_ref());
     config.punches_per_minute = rate * 60.0 / devices as f64;
     config.commands_per_second = commands;
     let fleet = Fleet::start(&config, checker.clone()).await;
@@ -308,17 +314,9 @@ async fn memory_per_protocol(bench: &Bench, devices: usize, idle_none: f64, out:
             plugin: bench.plugin.clone(),
             mix,
         };
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let checker = Arc::new(Checker::new(devices));
-        let receiver =
-            LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address"))
-                .await
-                .expect("the receiver");
-        let broker = bench.broker();
-        let (gw, _) = bench.gateway(dir.path(), devices, &receiver.url, broker.as_ref());
+        let Setup { dir: _dir, checker, receiver: _receiver, broker: _broker, gw, mut config } = bench.setup(devices).await;
         tokio::time::sleep(IDLE_SETTLE).await;
         let (idle, _) = memory(&gw);
-        let mut config = bench.fleet_config(&gw.base, devices, broker.as_ref());
         config.punches_per_minute = 0.0;
         let fleet = Fleet::start(&config, checker).await;
         tokio::time::sleep_until((fleet.punching_from() + Duration::from_secs(10)).into()).await;
@@ -350,14 +348,7 @@ async fn memory_per_protocol(bench: &Bench, devices: usize, idle_none: f64, out:
 
 /// The receiver down for `outage` while `devices` keep punching at `rate`/s in all.
 async fn outage(bench: &Bench, devices: usize, rate: f64, outage: Duration, out: &mut Vec<String>) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let checker = Arc::new(Checker::new(devices));
-    let receiver = LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address"))
-        .await
-        .expect("the receiver");
-    let broker = bench.broker();
-    let (gw, _) = bench.gateway(dir.path(), devices, &receiver.url, broker.as_ref());
-    let mut config = bench.fleet_config(&gw.base, devices, broker.as_ref());
+    let Setup { dir: _dir, checker, receiver, broker: _broker, gw, mut config } = bench.setup(devices).await;
     config.punches_per_minute = rate * 60.0 / devices as f64;
     config.commands_per_second = 1.0;
     let fleet = Fleet::start(&config, checker.clone()).await;
@@ -623,7 +614,7 @@ async fn main() {
     let bench = Bench {
         noop_url,
         with_mqtt,
-        plugin: Some(plugin_path()),
+        plugin: Some(biogate_e2e::plugins::component("zkteco-adms")),
         mix,
     };
 

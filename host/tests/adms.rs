@@ -26,16 +26,6 @@ const WAIT: Duration = Duration::from_secs(30);
 /// How often the simulated terminals poll and retry (a real one: `Delay`, 3-10 s).
 const POLL: Duration = Duration::from_millis(50);
 
-/// The plugin component built by `cargo xtask plugins`.
-fn plugin_path() -> PathBuf {
-    let dir = std::env::var_os("BIOGATE_PLUGINS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
-    let path = dir.join("zkteco-adms.wasm");
-    assert!(path.is_file(), "{} is missing: build it with `cargo xtask plugins`", path.display());
-    path
-}
-
 /// A free loopback port: bound, then released, so that a restarted gateway can listen on
 /// the same address and the terminal finds it again.
 fn free_port() -> u16 {
@@ -69,7 +59,7 @@ impl Setup {
              [plugins.zkteco.config]\ndelay = 1\nerror_delay = 1\n",
             self.listen,
             self.auto_register,
-            plugin_path().display().to_string()
+            biogate_e2e::plugins::component("zkteco-adms").display().to_string()
         );
         for id in &self.devices {
             text.push_str(&format!("[devices.{id}]\nauth_token = \"{TOKEN}\"\ntime_zone = \"+05:30\"\n"));

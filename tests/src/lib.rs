@@ -8,4 +8,5 @@ pub mod loadsim;
 pub mod mosquitto;
 pub mod mqtt_device;
 pub mod native_device;
+pub mod plugins;
 pub mod receiver;

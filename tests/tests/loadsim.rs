@@ -43,19 +43,6 @@ fn gateway_binary() -> PathBuf {
         })
 }
 
-fn plugin() -> PathBuf {
-    let dir = std::env::var_os("BIOGATE_PLUGINS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("plugins"));
-    let path = dir.join("zkteco-adms.wasm");
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo xtask plugins`",
-        path.display()
-    );
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_fleet_delivers_every_punch_once_in_order_and_confirms_every_command() {
     if !loadsim::mosquitto_available() {
@@ -79,7 +66,7 @@ async fn a_mixed_fleet_delivers_every_punch_once_in_order_and_confirms_every_com
         mix,
         &receiver.url,
         &["100ms", "500ms", "1s", "1s", "1s"],
-        Some(&plugin()),
+        Some(&biogate_e2e::plugins::component("zkteco-adms")),
         Some(&broker.url()),
         ADMIN,
     );

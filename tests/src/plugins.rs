@@ -1,0 +1,14 @@
+//! Where the tests and benchmarks find the plugin components that `cargo xtask plugins`
+//! builds.
+use std::path::{Path, PathBuf};
+
+/// The component `<name>.wasm`: from `$BIOGATE_PLUGINS_DIR`, else the workspace's
+/// `target/plugins`. Panics, saying how to build it, when it is missing.
+pub fn component(name: &str) -> PathBuf {
+    let dir = std::env::var_os("BIOGATE_PLUGINS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} is missing: build it with `cargo xtask plugins`", path.display());
+    path
+}
