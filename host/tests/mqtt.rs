@@ -62,6 +62,20 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+async fn wait_until_async<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `biogate_mqtt_rejected_total` counter for `reason` in a Prometheus text page.
+fn rejected(metrics: &str, reason: &str) -> f64 {
+    let label = format!("biogate_mqtt_rejected_total{{reason=\"{reason}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(label.as_str())).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+}
+
 async fn v1(gw: &GatewayProcess, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut request = reqwest::Client::new().request(method, format!("{}{path}", gw.base)).bearer_auth(ADMIN);
     if let Some(body) = body {
@@ -161,12 +175,20 @@ async fn wrong_token_and_unknown_devices_are_dropped_not_stored() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let gw = GatewayProcess::start(Path::new(BIN), &config(dir.path(), &broker, &receiver.url));
+    // The good device first: once its online status is stored, the gateway is subscribed,
+    // so what the others publish afterwards is seen (and must be dropped), not missed.
+    let good = MqttDevice::connect(&broker, "M1", TOKEN, PREFIX).await;
+    wait_online(&gw, "M1").await;
     let intruder = MqttDevice::connect(&broker, "M2", "wrong-token-wrong-token-wrong-tok", PREFIX).await;
     intruder.punch("1", &log_time(1), "CheckIn").await;
     let stranger = MqttDevice::connect(&broker, "NOPE", TOKEN, PREFIX).await;
     stranger.punch("1", &log_time(1), "CheckIn").await;
-    // A good device after them proves the gateway processed (and dropped) both.
-    let good = MqttDevice::connect(&broker, "M1", TOKEN, PREFIX).await;
+    // Each sent an online status and a punch; the gateway counts both refusals of each.
+    wait_until_async("both refusals of each counted", || async {
+        let text = reqwest::get(format!("{}/metrics", gw.base)).await.expect("metrics").text().await.unwrap_or_default();
+        rejected(&text, "auth") >= 2.0 && rejected(&text, "device") >= 2.0
+    })
+    .await;
     good.punch("9", &log_time(9), "CheckIn").await;
     wait_until("the good punch", || punches(&receiver, "M1").len() == 1).await;
     let (_, events) = v1(&gw, reqwest::Method::GET, "/v1/devices/M2/events", None).await;

@@ -206,7 +206,7 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
             let plaintext = decrypt_body(&device, &publish.payload).map_err(|e| Refusal::Permanent("encryption", e.message))?;
             match channel {
                 Channel::Punch | Channel::Result => {
-                    parse_upload(&device, &plaintext, None).map_err(|e| Refusal::Permanent("payload", describe(e)))?
+                    parse_upload(&device, &plaintext, None).map_err(|e| Refusal::Permanent(upload_reason(&e), describe(e)))?
                 }
                 Channel::Status => {
                     let status: StatusPayload = serde_json::from_slice(&plaintext)
@@ -235,6 +235,12 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
         None => {}
     }
     Ok(())
+}
+
+/// The `reason` label of a refused upload: a wrong AuthToken counts as `auth`, as it
+/// does on the status channel, anything else as `payload`.
+fn upload_reason(error: &crate::api::error::ApiError) -> &'static str {
+    if error.http == axum::http::StatusCode::UNAUTHORIZED { "auth" } else { "payload" }
 }
 
 fn describe(error: crate::api::error::ApiError) -> String {
