@@ -102,6 +102,7 @@ async fn main() {
     }
     config.push_str(&format!("[devices.C1]\nauth_token = \"{TOKEN}\"\n"));
     let gw = GatewayProcess::start(Path::new(BIN), &write_config(dir.path(), &config));
+    gw.wait_mqtt_subscribed().await;
 
     let (single, single_broker) = ingest(&broker, &gw, 20_000, 1, 1).await;
     let (batched, batched_broker) = ingest(&broker, &gw, 2_000, 100, 2).await;

@@ -146,6 +146,9 @@ impl Bench {
             .expect("the receiver");
         let broker = self.broker();
         let (gw, _) = self.gateway(dir.path(), devices, &receiver.url, broker.as_ref());
+        if broker.is_some() {
+            gw.wait_mqtt_subscribed().await;
+        }
         let config = self.fleet_config(&gw.base, devices, broker.as_ref());
         Setup { dir, checker, receiver, broker, gw, config }
     }

@@ -11,16 +11,17 @@ pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new().install_recorder().ok();
     let listen = config.config.server.listen;
     let gateway = tokio::task::block_in_place(|| Gateway::build(config))?;
-    if let Some(mqtt) = gateway.config.config.mqtt.clone() {
-        crate::ingress::mqtt::start(gateway.clone(), mqtt, gateway.shutdown_signal())?;
-    }
+    let mqtt = match gateway.config.config.mqtt.clone() {
+        Some(cfg) => Some(crate::ingress::mqtt::start(gateway.clone(), cfg, gateway.shutdown_signal())?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, data_dir = %gateway.config.data_dir().display(), "biogate listening");
     println!("biogate listening on http://{local}");
-    let app = router(AppState { gateway: gateway.clone(), metrics });
+    let app = router(AppState { gateway: gateway.clone(), metrics, mqtt });
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     gateway.shutdown();
     gateway.store.flush()?;

@@ -175,10 +175,9 @@ async fn wrong_token_and_unknown_devices_are_dropped_not_stored() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let gw = GatewayProcess::start(Path::new(BIN), &config(dir.path(), &broker, &receiver.url));
-    // The good device first: once its online status is stored, the gateway is subscribed,
-    // so what the others publish afterwards is seen (and must be dropped), not missed.
+    // Once subscribed, what the devices publish is seen (and must be dropped), not missed.
+    gw.wait_mqtt_subscribed().await;
     let good = MqttDevice::connect(&broker, "M1", TOKEN, PREFIX).await;
-    wait_online(&gw, "M1").await;
     let intruder = MqttDevice::connect(&broker, "M2", "wrong-token-wrong-token-wrong-tok", PREFIX).await;
     intruder.punch("1", &log_time(1), "CheckIn").await;
     let stranger = MqttDevice::connect(&broker, "NOPE", TOKEN, PREFIX).await;
@@ -197,6 +196,28 @@ async fn wrong_token_and_unknown_devices_are_dropped_not_stored() {
     for d in [intruder, stranger, good] {
         d.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_tells_whether_the_gateway_is_subscribed() {
+    let mut broker = Broker::start();
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = GatewayProcess::start(Path::new(BIN), &config(dir.path(), &broker, &receiver.url));
+    gw.wait_mqtt_subscribed().await;
+    broker.stop();
+    wait_until_async("health to say unsubscribed while the broker is down", || async {
+        let health: Value = reqwest::get(format!("{}/health", gw.base)).await.expect("health").json().await.unwrap_or_default();
+        health["mqtt"]["subscribed"] == false
+    })
+    .await;
+    broker.restart();
+    gw.wait_mqtt_subscribed().await;
+    // Subscribed again means received again: a punch published now reaches the callback.
+    let device = MqttDevice::connect(&broker, "M1", TOKEN, PREFIX).await;
+    device.punch("3", &log_time(3), "CheckIn").await;
+    wait_until("the punch after the broker came back", || punches(&receiver, "M1").len() == 1).await;
+    device.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,23 @@ impl GatewayProcess {
         self.child.id()
     }
 
+    /// Waits (up to 30 s) until `/health` says the gateway is subscribed to its MQTT
+    /// broker: only then is a punch a device publishes sure to be kept for the gateway.
+    pub async fn wait_mqtt_subscribed(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let health: serde_json::Value = match reqwest::get(format!("{}/health", self.base)).await {
+                Ok(response) => response.json().await.unwrap_or_default(),
+                Err(_) => serde_json::Value::Null,
+            };
+            if health["mqtt"]["subscribed"] == true {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the gateway never subscribed to its MQTT broker: {health}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILL: no shutdown, no flush.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -71,6 +71,7 @@ async fn a_mixed_fleet_delivers_every_punch_once_in_order_and_confirms_every_com
         ADMIN,
     );
     let gw = GatewayProcess::start(&gateway_binary(), &write_config(dir.path(), &config));
+    gw.wait_mqtt_subscribed().await;
 
     let mut fleet_config = FleetConfig::new(&gw.base, DEVICES);
     fleet_config.mix = mix;

@@ -28,6 +28,8 @@ use crate::ingress::{native, native_commands};
 pub struct AppState {
     pub gateway: Arc<Gateway>,
     pub metrics: Option<PrometheusHandle>,
+    /// The MQTT link, when `[mqtt]` is configured.
+    pub mqtt: Option<crate::ingress::mqtt::LinkState>,
 }
 
 #[derive(OpenApi)]
@@ -108,6 +110,7 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "plugins": state.gateway.plugins.keys().collect::<Vec<_>>(),
         "routes": state.gateway.chains.keys().collect::<Vec<_>>(),
+        "mqtt": state.mqtt.as_ref().map(|link| serde_json::json!({ "subscribed": link.subscribed() })),
     }))
 }
 

@@ -13,6 +13,7 @@ pub mod topics;
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +48,24 @@ struct StatusPayload {
     online: bool,
     #[serde(default)]
     info: std::collections::BTreeMap<String, String>,
+}
+
+/// Whether the gateway is connected to the broker with every device topic subscribed:
+/// until then a device's punch may be held by the broker but is not yet received.
+/// Shown by `/health` and the `biogate_mqtt_subscribed` gauge.
+#[derive(Clone, Default)]
+pub struct LinkState(Arc<AtomicBool>);
+
+impl LinkState {
+    /// True once the broker acknowledged every subscription of the current connection.
+    pub fn subscribed(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, subscribed: bool) {
+        self.0.store(subscribed, Ordering::Relaxed);
+        metrics::gauge!("biogate_mqtt_subscribed").set(if subscribed { 1.0 } else { 0.0 });
+    }
 }
 
 /// Why a message was not stored.
@@ -89,8 +108,9 @@ fn options(cfg: &MqttConfig) -> anyhow::Result<MqttOptions> {
     Ok(opts)
 }
 
-/// Connects to the broker and runs the MQTT device path until `shutdown`.
-pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Connects to the broker and runs the MQTT device path until `shutdown`; the returned
+/// state tells whether the gateway is currently subscribed.
+pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<LinkState> {
     let dialect = match &cfg.dialect {
         Some(name) => match gw.plugins.get(name) {
             Some(LoadedPlugin::Dialect(p)) => Some(p.clone()),
@@ -125,8 +145,13 @@ pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>)
     let subscriptions = topics::subscriptions(&cfg.topic_prefix, cfg.shared_group.as_deref());
     let url = cfg.url.clone();
     let mut shutdown = shutdown;
+    let link = LinkState::default();
+    link.set(false);
+    let state = link.clone();
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
+        // Subscriptions the broker granted on the current connection.
+        let mut granted = 0;
         loop {
             let event = tokio::select! {
                 e = eventloop.poll() => e,
@@ -140,9 +165,21 @@ pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>)
                     tracing::info!(broker = %url, session_present = ack.session_present, "connected to the MQTT broker");
                     metrics::counter!("biogate_mqtt_connections_total").increment(1);
                     backoff = Duration::from_millis(100);
+                    granted = 0;
                     for topic in &subscriptions {
                         if let Err(error) = client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
                             tracing::error!(%error, topic, "subscribing failed");
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Incoming::SubAck(ack))) => {
+                    if ack.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) {
+                        tracing::error!(broker = %url, "the broker refused a subscription; check its ACL for the gateway's client");
+                    } else {
+                        granted += 1;
+                        if granted == subscriptions.len() {
+                            tracing::info!(broker = %url, topics = ?subscriptions, "subscribed to the device topics");
+                            state.set(true);
                         }
                     }
                 }
@@ -160,6 +197,7 @@ pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>)
                 }
                 Ok(_) => {}
                 Err(error) => {
+                    state.set(false);
                     tracing::warn!(%error, broker = %url, retry_in_ms = backoff.as_millis() as u64, "MQTT connection failed");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -170,7 +208,7 @@ pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>)
             }
         }
     });
-    Ok(())
+    Ok(link)
 }
 
 /// Stores the messages of its devices one at a time, acknowledging each once durable.
