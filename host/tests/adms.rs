@@ -55,7 +55,7 @@ impl Setup {
     fn text(&self) -> String {
         let mut text = format!(
             "[server]\nlisten = \"{}\"\ndata_dir = \"data\"\nauto_register = {}\n[admin]\napi_keys = [\"{ADMIN}\"]\n\
-             [plugins.zkteco]\nkind = \"dialect\"\npath = {:?}\n[plugins.zkteco.limits]\nmax_output_events = 2000\n\
+             [plugins.zkteco]\nkind = \"dialect\"\npath = {:?}\n\
              [plugins.zkteco.config]\ndelay = 1\nerror_delay = 1\n",
             self.listen,
             self.auto_register,
@@ -431,6 +431,25 @@ async fn a_gateway_down_for_a_while_gets_the_buffered_punches_in_order_once() {
     assert_eq!(distinct.len(), 41);
     device.stop().await;
     drop(gw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_thousands_of_lines_in_one_upload_is_stored_whole_under_the_default_limits() {
+    // A terminal back after days offline uploads its backlog in big batches. Refused, a
+    // batch would be re-sent forever and the device's punches stuck behind it.
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Setup::new(&["SN3004"]).callback(&receiver).start(dir.path());
+    let device = AdmsDevice::start_with(&gw.base, terminal("SN3004")).await;
+    const LINES: usize = 10_000;
+    let time = |i: usize| format!("2026-06-21 {:02}:{:02}:{:02}", 8 + i / 3600, (i / 60) % 60, i % 60);
+    let body: String = (0..LINES).map(|i| format!("{}\t{}\t0\t1\t0\t0\t0\n", 1000 + i % 7, time(i))).collect();
+    let answer = device.send_raw_attlog(&body).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, "OK: 10000"), "the whole batch is accepted at once");
+    let logs = wait_punches(&receiver, LINES).await;
+    let expected: Vec<(String, String)> = (0..LINES).map(|i| (format!("{}", 1000 + i % 7), format!("{} GMT +0530", time(i)))).collect();
+    assert_eq!(who_when(&logs), expected, "every line once, in the order uploaded");
+    device.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

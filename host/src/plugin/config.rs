@@ -49,20 +49,42 @@ pub enum FailurePolicy {
     FailClosed,
 }
 
-/// Resource limits of one plugin. Every field has a safe default.
+/// Defaults that depend on the plugin's kind. A transform runs once per event on the
+/// delivery path: short. A dialect handles a whole device request, and a terminal back
+/// online uploads its backlog in batches of thousands of lines; a batch refused would be
+/// re-sent forever with the device's punches stuck behind it, so it gets room.
+pub mod kind_defaults {
+    /// `cpu_ms` of transforms and delivery plugins.
+    pub const CPU_MS: u64 = 50;
+    /// `cpu_ms` of dialects: a 10,000-line ATTLOG upload takes the ADMS dialect ~60 ms.
+    pub const DIALECT_CPU_MS: u64 = 2_000;
+    /// `max_output_events` of transforms: events one input event may become.
+    pub const MAX_OUTPUT_EVENTS: usize = 100;
+    /// `max_output_events` of dialects: events one device request may carry (10,000
+    /// ATTLOG lines are about 500 KB, within `max_input_bytes`).
+    pub const DIALECT_MAX_OUTPUT_EVENTS: usize = 10_000;
+    /// `memory_mib` of transforms and delivery plugins.
+    pub const MEMORY_MIB: u64 = 16;
+    /// `memory_mib` of dialects: a big upload's events are held in the guest at once.
+    pub const DIALECT_MEMORY_MIB: u64 = 64;
+}
+
+/// Resource limits of one plugin. Every field has a safe default; the ones left unset
+/// (`None`) take their kind's default when the plugin is loaded ([`Limits::for_kind`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Time a call may run in the guest (host calls excluded), in milliseconds.
-    pub cpu_ms: u64,
+    pub cpu_ms: Option<u64>,
     /// Linear memory cap of one instance, in MiB.
-    pub memory_mib: u64,
+    pub memory_mib: Option<u64>,
     /// Largest input of one call (the event, its strings and photo), in bytes.
     pub max_input_bytes: usize,
     /// Largest output of one call, in bytes.
     pub max_output_bytes: usize,
-    /// Most events a transform may return for one input.
-    pub max_output_events: usize,
+    /// Most events one call may return (a transform for one event, a dialect for one
+    /// device request).
+    pub max_output_events: Option<usize>,
     /// Idle instances kept for reuse.
     pub max_idle_instances: usize,
     /// Time limit of one outbound HTTP request (delivery plugins), in milliseconds.
@@ -72,11 +94,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            cpu_ms: 50,
-            memory_mib: 16,
+            cpu_ms: None,
+            memory_mib: None,
             max_input_bytes: 1 << 20,
             max_output_bytes: 1 << 20,
-            max_output_events: 100,
+            max_output_events: None,
             max_idle_instances: 4,
             http_timeout_ms: 15_000,
         }
@@ -84,22 +106,39 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// These limits with every unset value taken from `kind`'s defaults.
+    pub fn for_kind(&self, kind: PluginKind) -> Limits {
+        use kind_defaults::*;
+        let dialect = kind == PluginKind::Dialect;
+        Limits {
+            cpu_ms: Some(self.cpu_ms.unwrap_or(if dialect { DIALECT_CPU_MS } else { CPU_MS })),
+            memory_mib: Some(self.memory_mib.unwrap_or(if dialect { DIALECT_MEMORY_MIB } else { MEMORY_MIB })),
+            max_output_events: Some(self.max_output_events.unwrap_or(if dialect { DIALECT_MAX_OUTPUT_EVENTS } else { MAX_OUTPUT_EVENTS })),
+            ..self.clone()
+        }
+    }
+
     /// The CPU deadline as a duration.
     pub fn cpu(&self) -> Duration {
-        Duration::from_millis(self.cpu_ms)
+        Duration::from_millis(self.cpu_ms.unwrap_or(kind_defaults::CPU_MS))
     }
 
     /// The memory cap in bytes.
     pub fn memory_bytes(&self) -> usize {
-        (self.memory_mib as usize).saturating_mul(1 << 20)
+        (self.memory_mib.unwrap_or(kind_defaults::MEMORY_MIB) as usize).saturating_mul(1 << 20)
+    }
+
+    /// The most events one call may return.
+    pub fn output_events(&self) -> usize {
+        self.max_output_events.unwrap_or(kind_defaults::MAX_OUTPUT_EVENTS)
     }
 
     /// Checks the values, returning the offending key and what is wrong.
     pub fn validate(&self, max_memory_mib: u64) -> Result<(), (&'static str, String)> {
-        if self.cpu_ms == 0 || self.cpu_ms > 60_000 {
+        if self.cpu_ms.is_some_and(|ms| ms == 0 || ms > 60_000) {
             return Err(("cpu_ms", "must be between 1 and 60000 (milliseconds)".into()));
         }
-        if self.memory_mib == 0 || self.memory_mib > max_memory_mib {
+        if self.memory_mib.is_some_and(|mib| mib == 0 || mib > max_memory_mib) {
             return Err((
                 "memory_mib",
                 format!("must be between 1 and {max_memory_mib} (MiB; the engine's maximum)"),
@@ -108,7 +147,7 @@ impl Limits {
         if self.max_input_bytes == 0 || self.max_output_bytes == 0 {
             return Err(("max_input_bytes", "sizes must be at least 1 byte".into()));
         }
-        if self.max_output_events == 0 {
+        if self.max_output_events == Some(0) {
             return Err(("max_output_events", "must be at least 1".into()));
         }
         if self.http_timeout_ms == 0 {
@@ -192,5 +231,23 @@ impl ConfigValue {
             }
         };
         out.insert(key.to_string(), text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_limits_take_their_kinds_defaults_and_set_ones_win() {
+        let unset: Limits = toml::from_str("").expect("empty limits");
+        let dialect = unset.for_kind(PluginKind::Dialect);
+        assert_eq!((dialect.output_events(), dialect.cpu(), dialect.memory_bytes()), (10_000, Duration::from_secs(2), 64 << 20));
+        let transform = unset.for_kind(PluginKind::Transform);
+        assert_eq!((transform.output_events(), transform.cpu(), transform.memory_bytes()), (100, Duration::from_millis(50), 16 << 20));
+        let set: Limits = toml::from_str("max_output_events = 7\ncpu_ms = 9\nmemory_mib = 3").expect("limits");
+        let dialect = set.for_kind(PluginKind::Dialect);
+        assert_eq!((dialect.output_events(), dialect.cpu(), dialect.memory_bytes()), (7, Duration::from_millis(9), 3 << 20));
+        assert_eq!(toml::from_str::<Limits>("max_output_events = 0").expect("limits").validate(128).map_err(|e| e.0), Err("max_output_events"));
     }
 }

@@ -58,10 +58,10 @@ impl DialectPlugin {
 
     fn check_output(&self, events: usize, bytes: usize) -> Result<(), PluginFault> {
         let limits = self.pool.limits();
-        if events > limits.max_output_events {
+        if events > limits.output_events() {
             return Err(self.pool.fault(
                 FaultKind::OutputTooLarge,
-                format!("{events} events exceed max_output_events = {}", limits.max_output_events),
+                format!("{events} events exceed max_output_events = {}", limits.output_events()),
             ));
         }
         if bytes > limits.max_output_bytes {

@@ -64,6 +64,8 @@ pub struct InstancePool<W: World> {
     limits: Limits,
     idle: Mutex<Vec<Slot<W>>>,
     stats: Arc<PluginStats>,
+    /// `biogate_plugin_call_seconds{plugin}`: how long calls take, against `cpu_ms`.
+    call_seconds: metrics::Histogram,
 }
 
 impl<W: World> InstancePool<W> {
@@ -75,7 +77,8 @@ impl<W: World> InstancePool<W> {
         limits: Limits,
         stats: Arc<PluginStats>,
     ) -> Self {
-        InstancePool { engine, pre, ctx, limits, idle: Mutex::new(Vec::new()), stats }
+        let call_seconds = metrics::histogram!("biogate_plugin_call_seconds", "plugin" => ctx.name.to_string());
+        InstancePool { engine, pre, ctx, limits, idle: Mutex::new(Vec::new()), stats, call_seconds }
     }
 
     /// The plugin's name.
@@ -113,7 +116,9 @@ impl<W: World> InstancePool<W> {
         self.stats.record_call();
         slot.store.data_mut().begin_call(self.limits.cpu());
         slot.store.set_epoch_deadline(ticks(self.limits.cpu()));
+        let started = std::time::Instant::now();
         let result = f(&slot.world, &mut slot.store);
+        self.call_seconds.record(started.elapsed().as_secs_f64());
         match result {
             Ok(value) if !slot.store.data().memory_limit_hit => {
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());

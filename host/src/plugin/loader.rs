@@ -198,6 +198,6 @@ impl PluginRuntime {
         W::add_to_linker(&mut linker).map_err(link)?;
         let instance_pre = linker.instantiate_pre(component).map_err(link)?;
         let pre = W::pre(instance_pre).map_err(link)?;
-        Ok(InstancePool::new(engine.clone(), pre, ctx, config.limits.clone(), stats))
+        Ok(InstancePool::new(engine.clone(), pre, ctx, config.limits.for_kind(config.kind), stats))
     }
 }

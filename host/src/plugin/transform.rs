@@ -82,10 +82,10 @@ impl TransformPlugin {
 
     /// Enforces the output limits and the contract: same device, same sequence, unique ids.
     fn check_output(&self, input: &Event, mut events: Vec<Event>, limits: &Limits) -> Result<Vec<Event>, PluginFault> {
-        if events.len() > limits.max_output_events {
+        if events.len() > limits.output_events() {
             return Err(self.pool.fault(
                 FaultKind::OutputTooLarge,
-                format!("{} events exceed max_output_events = {}", events.len(), limits.max_output_events),
+                format!("{} events exceed max_output_events = {}", events.len(), limits.output_events()),
             ));
         }
         let size: usize = events.iter().map(event_size).sum();

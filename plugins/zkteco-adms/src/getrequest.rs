@@ -25,7 +25,7 @@ use crate::state::{self, Progress, Sent};
 const MAX_QUEUED_LINE: usize = 60_000;
 
 /// At most this many events per poll reply (refused commands, device status): well
-/// under the gateway's default `max_output_events` (100), whose excess would lose the
+/// under any sane `max_output_events` (a dialect's default is 10,000), whose excess would lose the
 /// reply and with it the commands already taken.
 pub(crate) const MAX_POLL_EVENTS: usize = 50;
 

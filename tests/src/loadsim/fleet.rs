@@ -92,7 +92,7 @@ pub fn gateway_config(
     }
     if let Some(plugin) = plugin {
         text.push_str(&format!(
-            "[plugins.zkteco]\nkind = \"dialect\"\npath = {:?}\n[plugins.zkteco.config]\ndelay = 5\n[plugins.zkteco.limits]\nmax_output_events = 2000\n",
+            "[plugins.zkteco]\nkind = \"dialect\"\npath = {:?}\n[plugins.zkteco.config]\ndelay = 5\n",
             plugin.display().to_string()
         ));
     }
