@@ -157,11 +157,15 @@ async fn backlog(target: &Arc<Target>, proto: Proto, device: usize, first: &mut 
     };
     let before = plugin_seconds().await;
     let mut total = 0.0;
+    // The native protocol takes at most 1,000 events per request: ten requests in a row.
+    let (requests, lines) = if proto == Proto::Native { (BACKLOG / 1_000, 1_000) } else { (1, BACKLOG) };
     for _ in 0..BACKLOG_UPLOADS {
         let start = Instant::now();
-        check(proto, target.request(&client, proto, device, *first, BACKLOG).send().await.unwrap(), BACKLOG).await;
+        for _ in 0..requests {
+            check(proto, target.request(&client, proto, device, *first, lines).send().await.unwrap(), lines).await;
+            *first += 1;
+        }
         total += start.elapsed().as_secs_f64() * 1000.0;
-        *first += 1;
     }
     // The one upload's plugin time: the sum's growth over the uploads (polls excluded:
     // this device does not poll).
@@ -316,7 +320,7 @@ async fn main() {
         adms_one.0, adms_one.1, native_one.0, native_one.1, adms_one.1 - native_one.1
     ));
     out.push_str(&format!(
-        "| one {}-line backlog upload (a terminal back online; default limits): request / plugin call | {:.0} / {:.0} ms | {:.0} ms | {:+.0} ms | | plugin call under `cpu_ms` (2,000 ms) |\n",
+        "| one {}-line backlog upload (a terminal back online; default limits): request / plugin call (native: 10 requests of 1,000) | {:.0} / {:.0} ms | {:.0} ms | {:+.0} ms | | plugin call under `cpu_ms` (2,000 ms) |\n",
         fmt(BACKLOG as f64),
         adms_backlog.0,
         adms_backlog.1,
