@@ -64,6 +64,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::anyhow!("writing to stdout: {e}")),
+        _ => Ok(()),
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config, listen, data_dir } => {
@@ -94,8 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (component, _) = cache
                 .load_or_compile(engine.engine(), &wasm)
                 .map_err(|e| anyhow::anyhow!("{}: not a Wasm component: {e:#}", file.display()))?;
-            print!("{}", biogate::plugin::inspect::describe(engine.engine(), &component));
-            Ok(())
+            write_stdout(&biogate::plugin::inspect::describe(engine.engine(), &component).to_string())
         }
     }
 }

@@ -73,4 +73,17 @@ fn plugin_inspect_prints_the_world_imports_and_exports() {
     let out = Command::new(BIN).args(["plugin", "inspect"]).arg(junk.path()).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a Wasm component"));
+
+    // A reader that went away (`| head`) is not a crash: the pipe is closed before the
+    // component is even compiled, so the output meets a closed pipe.
+    let mut child = Command::new(BIN)
+        .args(["plugin", "inspect"])
+        .arg(plugin_wasm("zkteco-adms"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "a closed stdout: {}", String::from_utf8_lossy(&out.stderr));
 }
