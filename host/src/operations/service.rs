@@ -23,6 +23,9 @@ use crate::store::{
 pub const RETURN_EXPIRED: i32 = -9001;
 /// Return code of an operation a client cancelled.
 pub const RETURN_CANCELLED: i32 = -9002;
+/// Return code of an operation the gateway could not hand to its device (its dialect
+/// refused to encode the command for the transport, or encrypting it failed).
+pub const RETURN_UNDELIVERABLE: i32 = -9003;
 
 /// `[operations]` settings.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -575,6 +578,29 @@ impl OperationService {
                     }
                     self.finish_parent(&mut record, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()), &mut announcements)?;
                 }
+            }
+            record
+        };
+        self.journal.durable().await?;
+        self.wake_settled();
+        self.announce(announcements).await;
+        Ok(Some(record))
+    }
+
+    /// Closes an operation taken for a push transport that could not be handed to its
+    /// device (see [`RETURN_UNDELIVERABLE`]): failed with `reason` at once and announced,
+    /// instead of sitting `sent` until it expires.
+    pub async fn fail_undeliverable(&self, id: &str, reason: String) -> Result<Option<OperationRecord>, StoreError> {
+        let mut announcements = Vec::new();
+        let record = {
+            let _t = lock(&self.transitions);
+            let Some(mut record) = self.log.get(id)? else { return Ok(None) };
+            if !record.state.is_open() {
+                return Ok(Some(record));
+            }
+            self.close(&mut record, OperationState::Failed, RETURN_UNDELIVERABLE, Some(reason), &mut announcements)?;
+            if record.parent.is_none() {
+                announcements.push(Announcement { device: record.device_id.clone(), result: result_of(&record) });
             }
             record
         };

@@ -351,7 +351,13 @@ async fn push_device(shared: &Shared, device_id: &str) {
                     }
                     metrics::counter!("biogate_commands_sent_total").increment(1);
                 }
-                Err(error) => tracing::error!(%error, device = device_id, operation = %id, "encoding a command failed"),
+                Err(error) => {
+                    tracing::warn!(%error, device = device_id, operation = %id, "the command cannot be encoded for MQTT; the operation fails");
+                    let reason = format!("the command could not be encoded for the device: {error}");
+                    if let Err(error) = shared.gw.operations.fail_undeliverable(&id, reason).await {
+                        tracing::error!(%error, device = device_id, operation = %id, "recording the failed operation failed");
+                    }
+                }
             }
         }
     }
