@@ -9,6 +9,17 @@ use crate::gateway::Gateway;
 /// Runs the gateway.
 pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new().install_recorder().ok();
+    if let Some(handle) = metrics.clone() {
+        // Histograms keep every sample until drained: by a scrape of `/metrics`, or by
+        // this upkeep. Without it, a gateway nobody scrapes grows by every sample.
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
     let listen = config.config.server.listen;
     let gateway = tokio::task::block_in_place(|| Gateway::build(config))?;
     let mqtt = match gateway.config.config.mqtt.clone() {
