@@ -206,11 +206,7 @@ async fn health_tells_whether_the_gateway_is_subscribed() {
     let gw = GatewayProcess::start(Path::new(BIN), &config(dir.path(), &broker, &receiver.url));
     gw.wait_mqtt_subscribed().await;
     broker.stop();
-    wait_until_async("health to say unsubscribed while the broker is down", || async {
-        let health: Value = reqwest::get(format!("{}/health", gw.base)).await.expect("health").json().await.unwrap_or_default();
-        health["mqtt"]["subscribed"] == false
-    })
-    .await;
+    wait_until_async("health to say unsubscribed while the broker is down", || async { gw.health().await["mqtt"]["subscribed"] == false }).await;
     broker.restart();
     gw.wait_mqtt_subscribed().await;
     // Subscribed again means received again: a punch published now reaches the callback.

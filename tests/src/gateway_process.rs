@@ -34,15 +34,20 @@ impl GatewayProcess {
         self.child.id()
     }
 
+    /// `GET /health` as JSON (`null` when the gateway does not answer).
+    pub async fn health(&self) -> serde_json::Value {
+        match reqwest::get(format!("{}/health", self.base)).await {
+            Ok(response) => response.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        }
+    }
+
     /// Waits (up to 30 s) until `/health` says the gateway is subscribed to its MQTT
     /// broker: only then is a punch a device publishes sure to be kept for the gateway.
     pub async fn wait_mqtt_subscribed(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            let health: serde_json::Value = match reqwest::get(format!("{}/health", self.base)).await {
-                Ok(response) => response.json().await.unwrap_or_default(),
-                Err(_) => serde_json::Value::Null,
-            };
+            let health = self.health().await;
             if health["mqtt"]["subscribed"] == true {
                 return;
             }

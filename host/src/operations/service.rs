@@ -27,6 +27,14 @@ pub const RETURN_CANCELLED: i32 = -9002;
 /// refused to encode the command for the transport, or encrypting it failed).
 pub const RETURN_UNDELIVERABLE: i32 = -9003;
 
+/// Who ended an operation: its device (with a result event of its own) or the gateway
+/// (expiry, cancel, an undeliverable command), whose ending must be announced.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClosedBy {
+    Device,
+    Gateway,
+}
+
 /// `[operations]` settings.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -434,7 +442,7 @@ impl OperationService {
             }
         }
         record.details = result.details.iter().filter(|(k, _)| k != "Status").cloned().collect();
-        self.close(&mut record, state, result.return_code, None, announcements)?;
+        self.close(&mut record, (state, result.return_code, ClosedBy::Device), None, announcements)?;
         Ok(true)
     }
 
@@ -461,17 +469,17 @@ impl OperationService {
     }
 
     /// Closes an open record (the transitions lock is held) and, for a step of a move or
-    /// copy, advances its parent. Parents and gateway-decided endings are announced.
+    /// copy, advances its parent. Parents and endings the gateway decided are announced;
+    /// a device's own result reaches the routes as the event it sent.
     fn close(
         &self,
         record: &mut OperationRecord,
-        state: OperationState,
-        return_code: i32,
+        (state, return_code, by): (OperationState, i32, ClosedBy),
         message: Option<String>,
         announcements: &mut Vec<Announcement>,
     ) -> Result<(), StoreError> {
         self.settle(record, state, return_code, message)?;
-        if matches!(state, OperationState::Expired | OperationState::Cancelled) && record.parent.is_none() {
+        if by == ClosedBy::Gateway && record.parent.is_none() {
             announcements.push(Announcement { device: record.device_id.clone(), result: result_of(record) });
         }
         if let Some(parent_id) = record.parent.clone() {
@@ -495,7 +503,7 @@ impl OperationService {
             for child in &parent.children {
                 if let Some(mut c) = self.log.get(child)? {
                     if c.state == OperationState::Queued {
-                        self.close(&mut c, OperationState::Cancelled, RETURN_CANCELLED, Some("an earlier step failed".into()), &mut Vec::new())?;
+                        self.close(&mut c, (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway), Some("an earlier step failed".into()), &mut Vec::new())?;
                     }
                 }
             }
@@ -567,7 +575,7 @@ impl OperationService {
             let Some(mut record) = self.log.get(id)? else { return Ok(None) };
             if record.state == OperationState::Queued {
                 if record.children.is_empty() {
-                    self.close(&mut record, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()), &mut announcements)?;
+                    self.close(&mut record, (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway), Some("cancelled by a client".into()), &mut announcements)?;
                 } else {
                     for child in record.children.clone() {
                         if let Some(mut c) = self.log.get(&child)? {
@@ -598,10 +606,7 @@ impl OperationService {
             if !record.state.is_open() {
                 return Ok(Some(record));
             }
-            self.close(&mut record, OperationState::Failed, RETURN_UNDELIVERABLE, Some(reason), &mut announcements)?;
-            if record.parent.is_none() {
-                announcements.push(Announcement { device: record.device_id.clone(), result: result_of(&record) });
-            }
+            self.close(&mut record, (OperationState::Failed, RETURN_UNDELIVERABLE, ClosedBy::Gateway), Some(reason), &mut announcements)?;
             record
         };
         self.journal.durable().await?;
@@ -623,7 +628,7 @@ impl OperationService {
                 }
                 if record.children.is_empty() {
                     let message = format!("no confirmation from device {:?} in time", record.device_id);
-                    self.close(&mut record, OperationState::Expired, RETURN_EXPIRED, Some(message), &mut announcements)?;
+                    self.close(&mut record, (OperationState::Expired, RETURN_EXPIRED, ClosedBy::Gateway), Some(message), &mut announcements)?;
                 } else {
                     self.finish_parent(&mut record, OperationState::Expired, RETURN_EXPIRED, Some("its steps did not finish in time".into()), &mut announcements)?;
                 }

@@ -188,6 +188,12 @@ pub struct PluginConfig {
 }
 
 impl PluginConfig {
+    /// The limits the plugin runs under: the operator's, with its kind's defaults for
+    /// what they leave unset.
+    pub fn effective_limits(&self) -> Limits {
+        self.limits.for_kind(self.kind)
+    }
+
     /// The HTTP mount of a dialect plugin (`None` for other kinds).
     pub fn dialect_mount(&self) -> Option<String> {
         (self.kind == PluginKind::Dialect).then(|| self.http_mount.clone().unwrap_or_else(|| "/iclock".into()))

@@ -158,7 +158,7 @@ impl PluginRuntime {
             }
             // An explicitly listed private origin is the operator's decision.
             let allow_private = true;
-            let timeout = config.limits.cpu().max(std::time::Duration::from_millis(config.limits.http_timeout_ms));
+            let timeout = config.effective_limits().cpu().max(std::time::Duration::from_millis(config.limits.http_timeout_ms));
             let client = guarded_client(allow_private, timeout).map_err(|e| other(e.to_string()))?;
             let runtime = self
                 .runtime
@@ -198,6 +198,6 @@ impl PluginRuntime {
         W::add_to_linker(&mut linker).map_err(link)?;
         let instance_pre = linker.instantiate_pre(component).map_err(link)?;
         let pre = W::pre(instance_pre).map_err(link)?;
-        Ok(InstancePool::new(engine.clone(), pre, ctx, config.limits.for_kind(config.kind), stats))
+        Ok(InstancePool::new(engine.clone(), pre, ctx, config.effective_limits(), stats))
     }
 }
