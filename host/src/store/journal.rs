@@ -2,7 +2,8 @@
 //! acknowledged.
 //!
 //! Layout in the `journal` tree (device ids never contain NUL):
-//! - `e\0<device>\0<seq: u64 BE>` -> the event (JSON);
+//! - `e\0<device>\0<seq: u64 BE>` -> the event, in its compact form (see `encode`; JSON
+//!   in earlier versions, still read);
 //! - `s\0<device>` -> `<last seq: u64 BE>`: sequences never restart, even after pruning;
 //! - `t\0<device>\0<log time: i64 as ordered u64 BE><seq: u64 BE>` -> `<punch type: u8>
 //!   <user id>`: punches by their log time (LoadLog pages by this index). The value is the
@@ -242,8 +243,7 @@ impl Journal {
                 received_at_ms,
                 body,
             };
-            let bytes =
-                serde_json::to_vec(&event).map_err(|e| StoreError::Decode(e.to_string()))?;
+            let bytes = encode(&event)?;
             batch.insert(event_key(device, seq), bytes);
             if let (Some(secs), Some(identity)) = (log_seconds(&event.body), identity_value(&event.body)) {
                 batch.insert(time_key(device, secs, seq), identity);
@@ -498,8 +498,25 @@ impl Journal {
     }
 }
 
+/// The first byte of an event stored compactly: postcard follows. Events stored by
+/// earlier versions are JSON (they start with `{`) and are still read. postcard is not
+/// self-describing: this byte is the schema version, and a change to the WIT `event`
+/// type needs a new byte and a decoder for the old one (the golden test below fails
+/// until then).
+const COMPACT_EVENT: u8 = 1;
+
+/// An event as stored: [`COMPACT_EVENT`] then postcard, about a fifth of its JSON. sled
+/// rewrites a whole leaf (up to 16 entries) every few inserts, so the bytes written per
+/// punch, and the punches sled's cache holds, follow the size of the stored event.
+fn encode(event: &Event) -> Result<Vec<u8>, StoreError> {
+    postcard::to_extend(event, vec![COMPACT_EVENT]).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
 fn decode(bytes: &[u8]) -> Result<Event, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+    match bytes.split_first() {
+        Some((&COMPACT_EVENT, rest)) => postcard::from_bytes(rest).map_err(|e| StoreError::Decode(e.to_string())),
+        _ => serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -519,6 +536,47 @@ mod tests {
             photo: None,
         })
     }
+
+    /// New events are stored compactly; events stored as JSON by earlier versions are
+    /// still read, alone and mixed with new ones.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_stored_as_json_by_earlier_versions_are_still_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::store::Store::open(dir.path()).expect("store");
+        let journal = store.journal().expect("journal");
+        journal.append("D1", vec![punch("7", 500), punch("8", 501)], 1).await.expect("append");
+        let compact = journal.tree.get(event_key("D1", 1)).expect("get").expect("stored");
+        let first = journal.get("D1", 1).expect("get").expect("stored");
+        let json = serde_json::to_vec(&first).expect("json");
+        assert_eq!(compact[0], COMPACT_EVENT);
+        assert!(compact.len() * 3 < json.len(), "{} bytes stored for {} bytes of JSON", compact.len(), json.len());
+        // Rewrite the first the way earlier versions stored it.
+        journal.tree.insert(event_key("D1", 1), json).expect("insert");
+        let read = journal.read("D1", 0, 2, 10).expect("read");
+        assert_eq!(read[0], first);
+        assert_eq!(read[1].sequence, 2);
+        let by_time = journal.punches("D1", 0, 1000, None, u64::MAX, 10).expect("punches");
+        assert_eq!(by_time, read);
+    }
+
+    /// The stored form of an event is a format: events written by this version must stay
+    /// readable by later ones. If this fails, the event type changed: give the new form a
+    /// new first byte, keep decoding this one, then update the bytes here.
+    #[test]
+    fn the_compact_event_form_is_stable() {
+        let event = Event {
+            id: "0192f4c3-7d1e-7a00-8000-000000000001".into(),
+            device_id: "D1".into(),
+            sequence: 3,
+            received_at_ms: 1_750_000_000_000,
+            body: punch("1042", 1_750_000_000),
+        };
+        let stored = encode(&event).expect("encode");
+        assert_eq!(hex::encode(&stored), GOLDEN);
+        assert_eq!(decode(&hex::decode(GOLDEN).expect("hex")).expect("decode"), event);
+    }
+
+    const GOLDEN: &str = "012430313932663463332d376431652d376130302d383030302d3030303030303030303030310244310380b883a1f7320004313034328086f7840d00000600000000";
 
     /// A punch stored by an earlier version (empty time-index value, identity under its
     /// own `k` key) is still recognised when the device sends it again.
