@@ -71,8 +71,19 @@ async fn pruning_keeps_unsettled_and_recent_events_and_sequences_never_restart()
     assert_eq!(prune(&journal, "D1", 5_000, u64::MAX).unwrap(), 1);
     assert_eq!(prune(&journal, "D1", 5_000, u64::MAX).unwrap(), 0, "seq 4 is recent");
     assert_eq!(prune(&journal, "D1", 10_000, u64::MAX).unwrap(), 1);
+    // Reopened with no event left, the store still knows the last sequence.
+    drop((journal, store));
+    let store = Store::open(&dir.path().join("s")).unwrap();
+    let journal = store.journal().unwrap();
+    assert_eq!(journal.devices().unwrap(), vec!["D1".to_string()]);
     let next = journal.append("D1", vec![punch("5", 5)], 11_000).await.unwrap();
     assert_eq!(next.events[0].1, 5, "sequences continue after everything was pruned");
+    journal.append("D1", vec![punch("6", 6)], 12_000).await.unwrap();
+    drop((journal, store));
+    let store = Store::open(&dir.path().join("s")).unwrap();
+    let journal = store.journal().unwrap();
+    assert_eq!(journal.last_seq("D1").unwrap(), 6, "appends after the prune are counted from the events");
+    assert_eq!(journal.append("D1", vec![punch("7", 7)], 13_000).await.unwrap().events[0].1, 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,10 @@
 //! Layout in the `journal` tree (device ids never contain NUL):
 //! - `e\0<device>\0<seq: u64 BE>` -> the event, in its compact form (see `encode`; JSON
 //!   in earlier versions, still read);
-//! - `s\0<device>` -> `<last seq: u64 BE>`: sequences never restart, even after pruning;
+//! - `s\0<device>` -> `<seq: u64 BE>`: the device's marker (written with its first event,
+//!   so `devices` lists it) and, after a prune, the last sequence at that time: sequences
+//!   never restart, even when every event is pruned. The last sequence is the larger of
+//!   this and the device's last `e` key, so appends do not rewrite it (one insert less);
 //! - `t\0<device>\0<log time: i64 as ordered u64 BE><seq: u64 BE>` -> `<punch type: u8>
 //!   <user id>`: punches by their log time (LoadLog pages by this index). The value is the
 //!   rest of the punch's identity, so a punch sent again (same device, user, log time,
@@ -19,6 +22,7 @@
 //! All are written in one atomic sled batch, so a crash never leaves an index entry
 //! without its event.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -31,6 +35,8 @@ use crate::plugin::bindings::types::{Event, EventBody};
 struct DeviceLog {
     /// Next sequence to assign; the lock serialises a device's writers.
     next: tokio::sync::Mutex<u64>,
+    /// Whether the device's `s` key exists (written with its first event otherwise).
+    marked: AtomicBool,
     /// Highest sequence known to be on disk; delivery workers watch it.
     durable: watch::Sender<u64>,
 }
@@ -168,9 +174,11 @@ impl Journal {
         if let Some(log) = devices.get(device) {
             return Ok(log.clone());
         }
+        let marked = self.tree.contains_key(seq_key(device))?;
         let last = self.last_seq(device)?;
         let log = Arc::new(DeviceLog {
             next: tokio::sync::Mutex::new(last + 1),
+            marked: AtomicBool::new(marked),
             durable: watch::Sender::new(last),
         });
         devices.insert(device.to_string(), log.clone());
@@ -183,13 +191,14 @@ impl Journal {
         self.commit.durable().await.map_err(StoreError::Flush)
     }
 
-    /// The highest sequence stored for `device` (0 when none).
+    /// The highest sequence `device` ever stored (0 when none), pruned or not.
     pub fn last_seq(&self, device: &str) -> Result<u64, StoreError> {
-        Ok(self
-            .tree
-            .get(seq_key(device))?
-            .and_then(|v| seq_of_key(&v))
-            .unwrap_or(0))
+        let marker = self.tree.get(seq_key(device))?.and_then(|v| seq_of_key(&v)).unwrap_or(0);
+        let last_event = match self.tree.range(event_key(device, 0)..=event_key(device, u64::MAX)).keys().next_back() {
+            Some(key) => seq_of_key(&key?).unwrap_or(0),
+            None => 0,
+        };
+        Ok(marker.max(last_event))
     }
 
     /// Appends events of one device and returns once they are on disk. Punches already
@@ -257,12 +266,18 @@ impl Journal {
         }
         let last_new = seq - 1;
         let pending = if seq != *next {
-            batch.insert(seq_key(device), &last_new.to_be_bytes());
+            let first_event = !log.marked.load(Ordering::Acquire);
+            if first_event {
+                batch.insert(seq_key(device), &last_new.to_be_bytes());
+            }
             self.count_hours(&mut batch, device, &hours, true)?;
             // Applied between two flushes by the group-commit thread (see group_commit.rs
             // for why not here); still one atomic batch.
             let pending = self.commit.apply(self.tree.clone(), batch).await.map_err(StoreError::Flush)?;
             *next = seq;
+            if first_event {
+                log.marked.store(true, Ordering::Release);
+            }
             Some(pending)
         } else {
             None
@@ -369,7 +384,7 @@ impl Journal {
         let mut hours: HashMap<i64, u64> = HashMap::new();
         let log = self.device(device)?;
         // Counters are read-modify-write: hold the device's writer lock.
-        let _writer = log.next.blocking_lock();
+        let next = log.next.blocking_lock();
         for entry in self
             .tree
             .range(event_key(device, 0)..=event_key(device, upto))
@@ -392,6 +407,8 @@ impl Journal {
         }
         if removed > 0 {
             self.count_hours(&mut batch, device, &hours, false)?;
+            // The last sequence outlives the events: the next one never restarts.
+            batch.insert(seq_key(device), &(*next - 1).to_be_bytes());
             self.tree.apply_batch(batch)?;
         }
         Ok(removed)
