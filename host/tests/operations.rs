@@ -382,7 +382,7 @@ async fn load_log_pages_exactly_over_days_in_the_device_offset() {
 
     // /v1: one user's punches, and a bad offset.
     let (status, page) = client
-        .v1(reqwest::Method::GET, &format!("/v1/devices/D1/punches?start_time=2026-06-11%2000:00:00&end_time=2026-06-13%2023:59:59&user_id=u3&limit=5000"), None)
+        .v1(reqwest::Method::GET, "/v1/devices/D1/punches?start_time=2026-06-11%2000:00:00&end_time=2026-06-13%2023:59:59&user_id=u3&limit=5000", None)
         .await;
     assert_eq!(status, 200);
     let count = expected.iter().filter(|(u, _)| u == "u3").count();

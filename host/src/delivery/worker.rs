@@ -54,10 +54,10 @@ async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> R
         }
         // Replays first (an operator asked for them), then the journal in order.
         if let Some(seq) = ctx.log.next_replay(&route.name, device)? {
-            if let Some(event) = ctx.journal.get(device, seq)? {
-                if let Settled::Shutdown = deliver(ctx, route, &event, Trigger::Replay).await? {
-                    return Ok(());
-                }
+            if let Some(event) = ctx.journal.get(device, seq)?
+                && let Settled::Shutdown = deliver(ctx, route, &event, Trigger::Replay).await?
+            {
+                return Ok(());
             }
             ctx.log.finish_replay(&route.name, device, seq)?;
             continue;

@@ -104,11 +104,11 @@ pub async fn handle(
         Ok(reply) => reply,
         Err(reply) => return reply,
     };
-    if !reply.events.is_empty() {
-        if let Err(error) = accept_events(gw, &device, reply.events).await {
-            tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
-            return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
-        }
+    if !reply.events.is_empty()
+        && let Err(error) = accept_events(gw, &device, reply.events).await
+    {
+        tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     let mut response = (status, reply.body).into_response();

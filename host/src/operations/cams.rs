@@ -144,10 +144,10 @@ fn add(verb: &str, object: &Map<String, Value>) -> Result<CamsAction, FieldError
     if let Some(photo) = object.get("Photo") {
         let path = format!("{verb}.Photo");
         let p = photo.as_object().ok_or_else(|| (path.clone(), "must be an object".to_string()))?;
-        if let Some(kind) = optional_text(p, &path, "Type")? {
-            if !kind.eq_ignore_ascii_case("base64") {
-                return Err((format!("{path}.Type"), format!("{kind:?}: only Base64 photos are accepted")));
-            }
+        if let Some(kind) = optional_text(p, &path, "Type")?
+            && !kind.eq_ignore_ascii_case("base64")
+        {
+            return Err((format!("{path}.Type"), format!("{kind:?}: only Base64 photos are accepted")));
         }
         let owner = text(p, &path, "UserID")?;
         if user.user_id.is_empty() {

@@ -452,10 +452,10 @@ fn user_record(spec: &UserSpec, offset: i32) -> Result<User, FieldError> {
     }
     let valid_from = spec.valid_from.as_deref().map(|t| time("user.valid_from", t, offset)).transpose()?;
     let valid_until = spec.valid_until.as_deref().map(|t| time("user.valid_until", t, offset)).transpose()?;
-    if let (Some(from), Some(until)) = (valid_from, valid_until) {
-        if until.unix_seconds <= from.unix_seconds {
-            return Err(("user.valid_until".into(), "must be after valid_from".into()));
-        }
+    if let (Some(from), Some(until)) = (valid_from, valid_until)
+        && until.unix_seconds <= from.unix_seconds
+    {
+        return Err(("user.valid_until".into(), "must be after valid_from".into()));
     }
     let mut templates = Vec::with_capacity(spec.credentials.len());
     for (i, c) in spec.credentials.iter().enumerate() {

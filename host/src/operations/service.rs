@@ -381,11 +381,11 @@ impl OperationService {
     /// they are journaled, so the callback sees it.
     pub fn annotate(bodies: &mut [EventBody]) {
         for body in bodies {
-            if let EventBody::CommandResult(r) = body {
-                if !r.details.iter().any(|(k, _)| k == "Status") {
-                    let status = if r.return_code == 0 { "done" } else { "failed" };
-                    r.details.insert(0, ("Status".into(), status.into()));
-                }
+            if let EventBody::CommandResult(r) = body
+                && !r.details.iter().any(|(k, _)| k == "Status")
+            {
+                let status = if r.return_code == 0 { "done" } else { "failed" };
+                r.details.insert(0, ("Status".into(), status.into()));
             }
         }
     }
@@ -436,10 +436,10 @@ impl OperationService {
             return Ok(false);
         }
         let state = if result.return_code == 0 { OperationState::Done } else { OperationState::Failed };
-        if state == OperationState::Done {
-            if let Some(command) = &record.command {
-                self.learn(device, &command.body)?;
-            }
+        if state == OperationState::Done
+            && let Some(command) = &record.command
+        {
+            self.learn(device, &command.body)?;
         }
         record.details = result.details.iter().filter(|(k, _)| k != "Status").cloned().collect();
         self.close(&mut record, (state, result.return_code, ClosedBy::Device), None, announcements)?;
@@ -501,10 +501,10 @@ impl OperationService {
         if step.state != OperationState::Done {
             let message = format!("step {} on device {} ended {}", step.id, step.device_id, state_name(step.state));
             for child in &parent.children {
-                if let Some(mut c) = self.log.get(child)? {
-                    if c.state == OperationState::Queued {
-                        self.close(&mut c, (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway), Some("an earlier step failed".into()), &mut Vec::new())?;
-                    }
+                if let Some(mut c) = self.log.get(child)?
+                    && c.state == OperationState::Queued
+                {
+                    self.close(&mut c, (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway), Some("an earlier step failed".into()), &mut Vec::new())?;
                 }
             }
             let code = step.return_code.unwrap_or(-1);
@@ -578,10 +578,10 @@ impl OperationService {
                     self.close(&mut record, (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway), Some("cancelled by a client".into()), &mut announcements)?;
                 } else {
                     for child in record.children.clone() {
-                        if let Some(mut c) = self.log.get(&child)? {
-                            if c.state == OperationState::Queued {
-                                self.settle(&mut c, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()))?;
-                            }
+                        if let Some(mut c) = self.log.get(&child)?
+                            && c.state == OperationState::Queued
+                        {
+                            self.settle(&mut c, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()))?;
                         }
                     }
                     self.finish_parent(&mut record, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()), &mut announcements)?;
