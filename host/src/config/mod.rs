@@ -60,7 +60,8 @@ pub struct JournalConfig {
     /// Events older than this are pruned once every route has settled them.
     pub retention_days: u32,
     /// The store's page cache, in MiB (sled's cache of decoded pages; the OS page cache
-    /// comes on top).
+    /// comes on top). Counted in stored bytes: the memory it takes is a few times this.
+    /// Raise it for faster LoadLog pages over large histories, lower it on small boxes.
     pub cache_mb: u64,
 }
 
