@@ -22,7 +22,6 @@
 //! All are written in one atomic sled batch, so a crash never leaves an index entry
 //! without its event.
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -35,8 +34,6 @@ use crate::plugin::bindings::types::{Event, EventBody};
 struct DeviceLog {
     /// Next sequence to assign; the lock serialises a device's writers.
     next: tokio::sync::Mutex<u64>,
-    /// Whether the device's `s` key exists (written with its first event otherwise).
-    marked: AtomicBool,
     /// Highest sequence known to be on disk; delivery workers watch it.
     durable: watch::Sender<u64>,
 }
@@ -174,11 +171,9 @@ impl Journal {
         if let Some(log) = devices.get(device) {
             return Ok(log.clone());
         }
-        let marked = self.tree.contains_key(seq_key(device))?;
         let last = self.last_seq(device)?;
         let log = Arc::new(DeviceLog {
             next: tokio::sync::Mutex::new(last + 1),
-            marked: AtomicBool::new(marked),
             durable: watch::Sender::new(last),
         });
         devices.insert(device.to_string(), log.clone());
@@ -266,8 +261,8 @@ impl Journal {
         }
         let last_new = seq - 1;
         let pending = if seq != *next {
-            let first_event = !log.marked.load(Ordering::Acquire);
-            if first_event {
+            // No sequence handed out yet: the device's first event, which writes its marker.
+            if *next == 1 {
                 batch.insert(seq_key(device), &last_new.to_be_bytes());
             }
             self.count_hours(&mut batch, device, &hours, true)?;
@@ -275,9 +270,6 @@ impl Journal {
             // for why not here); still one atomic batch.
             let pending = self.commit.apply(self.tree.clone(), batch).await.map_err(StoreError::Flush)?;
             *next = seq;
-            if first_event {
-                log.marked.store(true, Ordering::Release);
-            }
             Some(pending)
         } else {
             None
