@@ -282,6 +282,72 @@ async fn an_offline_device_gets_its_queued_commands_in_order_and_ttls_expire() {
     assert_eq!(state.lock().unwrap().reboots, 0);
 }
 
+/// The ids of a command poll's reply, in order.
+fn ids_of(commands: &[Value]) -> Vec<&str> {
+    commands.iter().map(|c| c["operation_id"].as_str().unwrap_or_default()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_whose_reply_was_lost_is_handed_out_again_in_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n\
+         [operations]\nredeliver_after_ms = 300\nmax_deliveries = 2\n[devices.D1]\nauth_token = \"{TOKEN}\"\n"
+    );
+    let gw = GatewayProcess::start(Path::new(BIN), &write_config(dir.path(), &text));
+    let client = Client::new(&gw);
+    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+    let submit = |id: &'static str, op: Value| {
+        let client = &client;
+        async move {
+            let (status, record) = client.v1(reqwest::Method::POST, &format!("/v1/devices/D1/operations?operation_id={id}"), Some(op)).await;
+            assert_eq!((status, &record["state"]), (202, &json!("queued")), "{record}");
+        }
+    };
+    let state = |id: &'static str| {
+        let client = &client;
+        async move { client.v1(reqwest::Method::GET, &format!("/v1/operations/{id}"), None).await.1 }
+    };
+
+    submit("a1", json!({"type":"add_user","user":{"user_id":"1"}})).await;
+    submit("u1", json!({"type":"unlock_door"})).await;
+    // The reply carrying both never reaches the device.
+    let lost = device.poll_commands(0).await.expect("a poll reply");
+    assert_eq!(ids_of(&lost), ["a1", "u1"]);
+    let a1 = state("a1").await;
+    assert_eq!((&a1["state"], &a1["deliveries"]), (&json!("sent"), &json!(1)), "{a1}");
+    submit("a2", json!({"type":"delete_user","user_id":"2"})).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // a1 is back ahead of the later a2; opening the door again could do harm: not repeated.
+    let again = device.poll_commands(0).await.expect("a poll reply");
+    assert_eq!(ids_of(&again), ["a1", "a2"], "{again:?}");
+    let a1 = state("a1").await;
+    assert_eq!((&a1["state"], &a1["deliveries"]), (&json!("sent"), &json!(2)), "{a1}");
+    // This time the device answers: answered commands are not handed out again.
+    let answer = device
+        .send(vec![
+            json!({"type":"command_result","operation_id":"a1","return_code":0}),
+            json!({"type":"command_result","operation_id":"a2","return_code":-10}),
+        ])
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(state("a1").await["state"], "done");
+    assert_eq!(state("a2").await["state"], "failed");
+    let nothing = device.poll_commands(1500).await.expect("a poll reply");
+    assert!(nothing.is_empty(), "answered and unrepeatable commands stay out of the queue: {nothing:?}");
+    let u1 = state("u1").await;
+    assert_eq!((&u1["state"], &u1["deliveries"]), (&json!("sent"), &json!(1)), "{u1}");
+
+    // A command is handed out at most max_deliveries times; then it waits for its TTL.
+    submit("a3", json!({"type":"add_user","user":{"user_id":"3"}})).await;
+    assert_eq!(ids_of(&device.poll_commands(0).await.expect("a poll reply")), ["a3"]);
+    assert_eq!(ids_of(&device.poll_commands(5000).await.expect("a poll reply")), ["a3"]);
+    let nothing = device.poll_commands(1500).await.expect("a poll reply");
+    assert!(nothing.is_empty(), "a third delivery: {nothing:?}");
+    let a3 = state("a3").await;
+    assert_eq!((&a3["state"], &a3["deliveries"]), (&json!("sent"), &json!(2)), "{a3}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_calls_get_the_documented_codes() {
     let dir = tempfile::tempdir().unwrap();

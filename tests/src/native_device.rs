@@ -204,8 +204,14 @@ impl NativeTerminal {
                 {
                     let mut st = s.lock().unwrap_or_else(|p| p.into_inner());
                     for command in commands {
-                        let (code, details) = st.apply(&command);
                         let operation_id = command["operation_id"].as_str().unwrap_or_default().to_string();
+                        // A command handed out again (its result was overdue) is answered
+                        // again, not carried out twice.
+                        if let Some(done) = st.received.iter().find(|r| r.operation_id == operation_id) {
+                            results.push(json!({"type": "command_result", "operation_id": operation_id, "return_code": done.return_code}));
+                            continue;
+                        }
+                        let (code, details) = st.apply(&command);
                         st.received.push(Received { operation_id: operation_id.clone(), command, return_code: code });
                         results.push(json!({"type": "command_result", "operation_id": operation_id, "return_code": code, "details": details}));
                     }

@@ -46,8 +46,12 @@ pub struct OperationView {
     pub message: Option<String>,
     pub created_at_ms: u64,
     pub expires_at_ms: u64,
+    /// When the command was last handed to the device.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sent_at_ms: Option<u64>,
+    /// How many times the command was handed to the device (more than once when its
+    /// result was overdue: see `operations.redeliver_after_ms`).
+    pub deliveries: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at_ms: Option<u64>,
     /// The move/copy this operation is a step of.
@@ -75,6 +79,7 @@ impl From<&OperationRecord> for OperationView {
             created_at_ms: r.created_at_ms,
             expires_at_ms: r.expires_at_ms,
             sent_at_ms: r.sent_at_ms,
+            deliveries: r.deliveries,
             finished_at_ms: r.finished_at_ms,
             parent: r.parent.clone(),
             steps: r.children.clone(),

@@ -50,12 +50,33 @@ pub struct OperationSettings {
     pub max_poll_wait_ms: u64,
     /// Rows per LoadLog page.
     pub load_log_page_size: usize,
+    /// How long a sent command waits for its result before it goes back to the front of
+    /// its device's queue and is handed out again (the reply that carried it may have been
+    /// lost on the way to the device), in milliseconds; 0 never hands a command out twice.
+    pub redeliver_after_ms: u64,
+    /// Most times one command is handed to its device. Commands whose repetition would do
+    /// harm (`reboot`, `unlock_door`, `start_enrollment`) are handed out once regardless.
+    pub max_deliveries: u32,
 }
 
 impl Default for OperationSettings {
     fn default() -> Self {
-        OperationSettings { ttl_seconds: 86_400, cams_wait_ms: 15_000, max_poll_wait_ms: 60_000, load_log_page_size: 500 }
+        OperationSettings {
+            ttl_seconds: 86_400,
+            cams_wait_ms: 15_000,
+            max_poll_wait_ms: 60_000,
+            load_log_page_size: 500,
+            redeliver_after_ms: 120_000,
+            max_deliveries: 3,
+        }
     }
+}
+
+/// Whether handing `body` to a device a second time is harmless (the device may have
+/// carried it out already and only its result got lost): false for what acts on the
+/// world or on a person at the device.
+fn repeatable(body: &CommandBody) -> bool {
+    !matches!(body, CommandBody::Reboot | CommandBody::UnlockDoor | CommandBody::StartEnrollment(_))
 }
 
 /// Why a submission was refused.
@@ -204,6 +225,8 @@ impl OperationService {
             message: None,
             parent: None,
             children: Vec::new(),
+            deliveries: 0,
+            redeliver_at_ms: None,
         };
         let mut users = None;
         let mut records = Vec::new();
@@ -280,6 +303,8 @@ impl OperationService {
             message: None,
             parent: Some(parent.id.clone()),
             children: Vec::new(),
+            deliveries: 0,
+            redeliver_at_ms: None,
         })
     }
 
@@ -304,7 +329,8 @@ impl OperationService {
     }
 
     /// Takes up to `max` queued commands of `device`, oldest first, and marks them sent.
-    /// Expired ones are skipped (the sweeper closes them).
+    /// Expired ones are skipped (the sweeper closes them). A repeatable command that may
+    /// be handed out again gets its redelivery time (see [`Self::redeliver_due`]).
     pub fn take(&self, device: &str, max: usize) -> Result<Vec<Command>, StoreError> {
         let _t = lock(&self.transitions);
         let now = crate::time::now_ms();
@@ -316,6 +342,11 @@ impl OperationService {
             let Some(command) = record.command.clone() else { continue };
             record.state = OperationState::Sent;
             record.sent_at_ms = Some(now);
+            record.deliveries += 1;
+            let again = self.settings.redeliver_after_ms > 0
+                && record.deliveries < self.settings.max_deliveries
+                && repeatable(&command.body);
+            record.redeliver_at_ms = again.then(|| now.saturating_add(self.settings.redeliver_after_ms));
             self.log.update(&record)?;
             self.wake(&record.id);
             out.push(command);
@@ -643,11 +674,47 @@ impl OperationService {
         Ok(expired)
     }
 
-    /// Runs [`Self::expire_due`] every quarter second until `shutdown`.
+    /// Puts every sent command whose result is overdue back at its place in its device's
+    /// queue, so the device's next poll (or the MQTT push) hands it out again. A device
+    /// recognises a command it has already carried out by its `operation_id`.
+    pub async fn redeliver_due(&self) -> Result<usize, StoreError> {
+        let now = crate::time::now_ms();
+        let mut devices = Vec::new();
+        {
+            let _t = lock(&self.transitions);
+            for id in self.log.redeliveries_due(now)? {
+                let Some(mut record) = self.log.get(&id)? else { continue };
+                if record.state != OperationState::Sent || record.expires_at_ms <= now {
+                    continue;
+                }
+                record.state = OperationState::Queued;
+                self.log.update(&record)?;
+                tracing::info!(operation = %record.id, device = %record.device_id, deliveries = record.deliveries, "no result for a sent command; it goes back to the queue");
+                metrics::counter!("biogate_operations_redelivered_total").increment(1);
+                devices.push(record.device_id);
+            }
+        }
+        if devices.is_empty() {
+            return Ok(0);
+        }
+        self.journal.durable().await?;
+        let count = devices.len();
+        devices.dedup();
+        for device in devices {
+            self.bump_queue(&device);
+        }
+        Ok(count)
+    }
+
+    /// Runs [`Self::expire_due`] and [`Self::redeliver_due`] every quarter second until
+    /// `shutdown`.
     pub async fn run_expiry(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
             if let Err(error) = self.expire_due().await {
                 tracing::error!(%error, "expiring operations failed");
+            }
+            if let Err(error) = self.redeliver_due().await {
+                tracing::error!(%error, "putting overdue commands back in their queues failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}

@@ -5,7 +5,10 @@
 //! - `o\0<operation id>` -> the [`OperationRecord`] (JSON);
 //! - `q\0<device>\0<order: u64 BE>` -> operation id: commands still queued, oldest first;
 //! - `d\0<device>\0<order: u64 BE>` -> operation id: every operation of a device, for listing;
-//! - `x\0<expires at ms: u64 BE>\0<operation id>` -> (): open operations by deadline.
+//! - `x\0<expires at ms: u64 BE>\0<operation id>` -> (): open operations by deadline;
+//! - `r\0<redeliver at ms: u64 BE>\0<operation id>` -> (): sent commands that go back to
+//!   their queue if no result has come back by then (a reply lost on its way to the
+//!   device).
 //!
 //! `order` comes from sled's monotonic id generator, so FIFO order survives restarts.
 //! Each change is one atomic batch; callers make it durable with the group commit.
@@ -70,6 +73,12 @@ pub struct OperationRecord {
     pub parent: Option<String>,
     /// The steps of a move/copy operation.
     pub children: Vec<String>,
+    /// How many times the command was handed to its device.
+    #[serde(default)]
+    pub deliveries: u32,
+    /// While `sent`: when it goes back to the queue unless its result has come back.
+    #[serde(default)]
+    pub redeliver_at_ms: Option<u64>,
 }
 
 /// The operations tree.
@@ -96,7 +105,15 @@ fn record_key(id: &str) -> Vec<u8> {
 }
 
 fn expiry_key(at_ms: u64, id: &str) -> Vec<u8> {
-    let mut k = b"x\0".to_vec();
+    deadline_key(b'x', at_ms, id)
+}
+
+fn redelivery_key(at_ms: u64, id: &str) -> Vec<u8> {
+    deadline_key(b'r', at_ms, id)
+}
+
+fn deadline_key(tag: u8, at_ms: u64, id: &str) -> Vec<u8> {
+    let mut k = vec![tag, 0];
     k.extend_from_slice(&at_ms.to_be_bytes());
     k.push(0);
     k.extend_from_slice(id.as_bytes());
@@ -157,12 +174,21 @@ impl OperationLog {
     }
 
     /// Writes a changed operation, keeping the queue and deadline indexes in step with
-    /// its state.
+    /// its state (a `sent` command put back to `queued` rejoins its queue at its place).
     pub fn update(&self, record: &OperationRecord) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         batch.insert(record_key(&record.id), encode(record)?);
-        if record.state != OperationState::Queued {
+        if record.state == OperationState::Queued && record.command.is_some() {
+            batch.insert(key(b'q', &record.device_id, record.order), record.id.as_bytes());
+        } else {
             batch.remove(key(b'q', &record.device_id, record.order));
+        }
+        if let Some(at) = record.redeliver_at_ms {
+            if record.state == OperationState::Sent {
+                batch.insert(redelivery_key(at, &record.id), &[]);
+            } else {
+                batch.remove(redelivery_key(at, &record.id));
+            }
         }
         if !record.state.is_open() {
             batch.remove(expiry_key(record.expires_at_ms, &record.id));
@@ -198,9 +224,18 @@ impl OperationLog {
 
     /// Ids of open operations whose deadline is at or before `now_ms`.
     pub fn due(&self, now_ms: u64) -> Result<Vec<String>, StoreError> {
-        let end = expiry_key(now_ms, "\u{10FFFF}");
+        self.deadlines(b'x', now_ms)
+    }
+
+    /// Ids of sent commands whose redelivery time is at or before `now_ms`.
+    pub fn redeliveries_due(&self, now_ms: u64) -> Result<Vec<String>, StoreError> {
+        self.deadlines(b'r', now_ms)
+    }
+
+    fn deadlines(&self, tag: u8, now_ms: u64) -> Result<Vec<String>, StoreError> {
+        let end = deadline_key(tag, now_ms, "\u{10FFFF}");
         self.tree
-            .range(b"x\0".to_vec()..end)
+            .range(vec![tag, 0]..end)
             .keys()
             .map(|k| {
                 let k = k?;
