@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use super::accept::accept_events;
 use super::device_auth::find_device;
 use crate::api::AppState;
-use crate::plugin::DialectPlugin;
+use crate::gateway::Gateway;
+use crate::plugin::{DialectPlugin, PluginFault};
+use crate::store::Device;
 use crate::plugin::bindings::dialect::exports::biogate::plugin::dialect_handler::{
     DeviceContext, DialectError, DialectReply, HttpRequest,
 };
@@ -38,25 +40,39 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response {
     (status, [(axum::http::header::CONTENT_TYPE, "text/plain")], message.into()).into_response()
 }
 
-/// Runs a blocking plugin call off the async workers.
-async fn call<R: Send + 'static>(
-    plugin: &Arc<DialectPlugin>,
-    f: impl FnOnce(&DialectPlugin) -> Result<Result<R, DialectError>, crate::plugin::PluginFault> + Send + 'static,
-) -> Result<R, Response> {
-    let p = plugin.clone();
-    match tokio::task::spawn_blocking(move || f(&p)).await {
-        Ok(Ok(Ok(value))) => Ok(value),
-        Ok(Ok(Err(DialectError::BadRequest(m)))) => Err(text(StatusCode::BAD_REQUEST, m)),
-        Ok(Ok(Err(DialectError::Refused(m)))) => Err(text(StatusCode::FORBIDDEN, m)),
-        Ok(Err(fault)) => {
+/// A device request refused before its events are stored: the status and text it gets.
+type Refusal = (StatusCode, String);
+
+/// The value of a plugin call, or what the device is told when there is none.
+fn plugin_outcome<R>(plugin: &DialectPlugin, outcome: Result<Result<R, DialectError>, PluginFault>) -> Result<R, Refusal> {
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(DialectError::BadRequest(m))) => Err((StatusCode::BAD_REQUEST, m)),
+        Ok(Err(DialectError::Refused(m))) => Err((StatusCode::FORBIDDEN, m)),
+        Err(fault) => {
             tracing::warn!(plugin = plugin.name(), %fault, "the dialect plugin failed on a device request");
-            Err(text(StatusCode::INTERNAL_SERVER_ERROR, "the gateway could not handle the request; send it again"))
-        }
-        Err(error) => {
-            tracing::error!(plugin = plugin.name(), %error, "a dialect call panicked");
-            Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+            Err((StatusCode::INTERNAL_SERVER_ERROR, "the gateway could not handle the request; send it again".into()))
         }
     }
+}
+
+/// Names the device, checks it against the registry and lets the plugin handle the
+/// request: both plugin calls and the registry lookup in one trip to a blocking thread.
+fn identify_and_handle(
+    gw: &Gateway,
+    plugin: &DialectPlugin,
+    request: &HttpRequest,
+) -> Result<(Arc<Device>, DialectReply), Refusal> {
+    let serial = plugin_outcome(plugin, plugin.identify_http(request))?;
+    let device = find_device(&gw.registry, Some(&serial), gw.config.config.server.auto_register)
+        .map_err(|error| (error.http, error.message))?;
+    let context = DeviceContext {
+        device_id: device.id.clone(),
+        label: device.label.clone(),
+        utc_offset_minutes: device.utc_offset_minutes,
+    };
+    let reply = plugin_outcome(plugin, plugin.handle_http(&context, request))?;
+    Ok((device, reply))
 }
 
 /// The fallback handler: requests no other route took.
@@ -75,7 +91,7 @@ pub async fn handle(
         Ok(Query(pairs)) => pairs,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("unreadable query string: {e}")),
     };
-    let request = Arc::new(HttpRequest {
+    let request = HttpRequest {
         method: method.as_str().to_string(),
         path: uri.path().to_string(),
         query,
@@ -84,25 +100,15 @@ pub async fn handle(
             .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
             .collect(),
         body: body.to_vec(),
-    });
-    let r = request.clone();
-    let serial = match call(&mount.plugin, move |p| p.identify_http(&r)).await {
-        Ok(serial) => serial,
-        Err(reply) => return reply,
     };
-    let device = match find_device(&gw.registry, Some(&serial), gw.config.config.server.auto_register) {
-        Ok(device) => device,
-        Err(error) => return text(error.http, error.message),
-    };
-    let context = DeviceContext {
-        device_id: device.id.clone(),
-        label: device.label.clone(),
-        utc_offset_minutes: device.utc_offset_minutes,
-    };
-    let r = request.clone();
-    let reply: DialectReply = match call(&mount.plugin, move |p| p.handle_http(&context, &r)).await {
-        Ok(reply) => reply,
-        Err(reply) => return reply,
+    let (gateway, plugin) = (gw.clone(), mount.plugin.clone());
+    let (device, reply) = match tokio::task::spawn_blocking(move || identify_and_handle(&gateway, &plugin, &request)).await {
+        Ok(Ok(handled)) => handled,
+        Ok(Err((status, message))) => return text(status, message),
+        Err(error) => {
+            tracing::error!(plugin = mount.plugin.name(), %error, "a dialect call panicked");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
     };
     if !reply.events.is_empty()
         && let Err(error) = accept_events(gw, &device, reply.events).await
