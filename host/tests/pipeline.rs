@@ -362,3 +362,68 @@ async fn operators_register_approve_inspect_replay_and_see_dead_letters() {
     assert_eq!(status, 204);
     receiver.wait_accepted(before + 1, WAIT).await;
 }
+
+async fn admin_send(method: reqwest::Method, base: &str, path: &str, body: Option<serde_json::Value>) -> u16 {
+    let mut request = reqwest::Client::new().request(method, format!("{base}{path}")).bearer_auth(ADMIN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// Deliveries of `device` a receiver accepted.
+fn accepted_from(receiver: &Receiver, device: &str) -> usize {
+    receiver.accepted().iter().filter(|d| d.stgid.as_deref() == Some(device)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_taken_off_a_device_or_a_deleted_device_gets_nothing_more() {
+    let ra = Receiver::start().await;
+    let rb = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "0123456789abcdef0123456789abcdef";
+    let gw = GatewayProcess::start(
+        Path::new(BIN),
+        &config(dir.path(), &[("D1", ""), ("E1", &format!("security_key = \"{key}\""))], &[("ra", "\"*\"", &ra.url), ("rb", "\"*\"", &rb.url)]),
+    );
+    let d1 = NativeDevice::new(&gw.base, "D1", TOKEN);
+    send_punches(&d1, 0..1).await;
+    ra.wait_accepted(1, WAIT).await;
+    rb.wait_accepted(1, WAIT).await;
+
+    // The operator takes route rb off D1: later punches reach ra only.
+    assert_eq!(admin_send(reqwest::Method::PATCH, &gw.base, "/v1/devices/D1", Some(json!({"routes": ["ra"]}))).await, 200);
+    send_punches(&d1, 1..3).await;
+    ra.wait_accepted(3, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(accepted_from(&rb, "D1"), 1, "a route taken off a device gets none of its later punches");
+    // Put back, it resumes where it stopped.
+    assert_eq!(admin_send(reqwest::Method::PATCH, &gw.base, "/v1/devices/D1", Some(json!({"routes": ["ra", "rb"]}))).await, 200);
+    rb.wait_accepted(3, WAIT).await;
+
+    // An encrypted device deleted while its receiver is down: its waiting punches are not
+    // delivered afterwards (its key is gone with it: never in the clear).
+    let plain_ra = ra.accepted().len();
+    ra.answer(503);
+    rb.answer(503);
+    let e1 = NativeDevice::new(&gw.base, "E1", TOKEN);
+    let cipher = BodyCipher::new(EncryptionMode::CamsEcb, Some(key)).unwrap();
+    let body = cipher.encrypt(json!({"events": [NativeDevice::punch("9", &log_time(9), "CheckIn")]}).to_string().as_bytes()).unwrap();
+    let answer = e1.send_raw(body.into_bytes(), Some(TOKEN)).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while ra.deliveries().iter().filter(|d| d.stgid.as_deref() == Some("E1")).count() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no attempt for E1");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(admin_send(reqwest::Method::DELETE, &gw.base, "/v1/devices/E1", None).await, 204);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ra.answer(200);
+    rb.answer(200);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(ra.accepted().len(), plain_ra, "nothing of the deleted device is delivered");
+    assert_eq!(accepted_from(&rb, "E1"), 0);
+    for d in ra.deliveries().iter().chain(rb.deliveries().iter()).filter(|d| d.stgid.as_deref() == Some("E1")) {
+        assert!(!d.body.contains("PunchLog"), "a punch of an encrypted device went out in the clear");
+    }
+}

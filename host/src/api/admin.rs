@@ -103,12 +103,15 @@ pub async fn get_device(_: Admin, State(state): State<AppState>, Path(id): Path<
     Ok(Json(DeviceView::from(device.as_ref())))
 }
 
-/// `PATCH /v1/devices/{id}`
+/// `PATCH /v1/devices/{id}`. A route taken off the device gets none of its events from
+/// then on (not even those still waiting for it); put back, it resumes where it stopped.
 #[utoipa::path(patch, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path, description = "The device id")), request_body = DeviceChanges, responses((status = 200, description = "OK", body = DeviceView), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn update_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>, ApiJson(input): ApiJson<DeviceChanges>) -> Result<Json<DeviceView>, ApiError> {
     let current = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
     let device = input.apply(&id, Some(&current), &route_names(&state)).map_err(|(f, m)| ApiError::field(f, m))?;
     let device = state.gateway.registry.put(device)?;
+    // A route put (back) on the device delivers what waits for it now, not at the next punch.
+    state.gateway.dispatcher.ensure(&device);
     Ok(Json(DeviceView::from(device.as_ref())))
 }
 
@@ -121,7 +124,8 @@ pub async fn approve_device(_: Admin, State(state): State<AppState>, Path(id): P
     Ok(Json(DeviceView::from(device.as_ref())))
 }
 
-/// `DELETE /v1/devices/{id}`
+/// `DELETE /v1/devices/{id}`. Its events not yet delivered stay undelivered (its key and
+/// routes go with it); the journal keeps them until retention prunes them.
 #[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path, description = "The device id")), responses((status = 204, description = "Done"), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if state.gateway.registry.remove(&id)? {

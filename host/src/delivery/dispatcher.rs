@@ -1,6 +1,7 @@
 //! Routes ready to run, and their workers: one delivery worker per route and device,
 //! started for devices with events at start-up and for each device the moment it
-//! first sends.
+//! first sends (or a route is put on it). A worker whose route no longer takes the
+//! device's events ends and leaves the running set.
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -31,13 +32,13 @@ impl RouteRuntime {
 pub struct Dispatcher {
     ctx: Arc<WorkerContext>,
     routes: Vec<Arc<RouteRuntime>>,
-    running: Mutex<HashSet<(usize, String)>>,
+    running: Arc<Mutex<HashSet<(usize, String)>>>,
 }
 
 impl Dispatcher {
     /// A dispatcher over these routes.
     pub fn new(ctx: Arc<WorkerContext>, routes: Vec<Arc<RouteRuntime>>) -> Self {
-        Dispatcher { ctx, routes, running: Mutex::new(HashSet::new()) }
+        Dispatcher { ctx, routes, running: Arc::default() }
     }
 
     /// What the workers share (store handles, shutdown signal).
@@ -62,11 +63,34 @@ impl Dispatcher {
 
     /// Makes sure every route that takes `device`'s events has a worker for it.
     pub fn ensure(&self, device: &Device) {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = lock(&self.running);
         for (i, route) in self.routes.iter().enumerate() {
             if route.applies_to(device) && running.insert((i, device.id.clone())) {
-                tokio::spawn(worker::run(self.ctx.clone(), route.clone(), device.id.clone()));
+                tokio::spawn(supervise(self.ctx.clone(), route.clone(), self.running.clone(), (i, device.id.clone())));
             }
         }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs the worker of `key` (route index, device) until it has nothing left to do: the
+/// gateway shuts down or the route no longer takes the device's events. Deciding that
+/// and leaving the running set happen under the set's lock, so a route put back on the
+/// device meanwhile is never left without a worker. A worker stopped by a store error
+/// starts again after a pause.
+async fn supervise(ctx: Arc<WorkerContext>, route: Arc<RouteRuntime>, running: Arc<Mutex<HashSet<(usize, String)>>>, key: (usize, String)) {
+    loop {
+        worker::run(ctx.clone(), route.clone(), key.1.clone()).await;
+        {
+            let mut running = lock(&running);
+            if *ctx.shutdown.borrow() || worker::attached(&ctx, &route, &key.1).is_none() {
+                running.remove(&key);
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }

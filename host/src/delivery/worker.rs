@@ -1,7 +1,10 @@
 //! One delivery worker per route and device: reads the device's journal in order from
 //! the route's cursor, runs the transform chain once per event, hands the result to the
 //! sink, retries with backoff, dead-letters when attempts run out, and moves on. Workers
-//! are independent: one device's failing receiver never delays another device.
+//! are independent: one device's failing receiver never delays another device. A worker
+//! stops once its route no longer takes the device's events (the operator changed the
+//! device's routes, or deleted the device): it never delivers for a detached route, and
+//! never delivers an encrypted device's events without the device's key.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use super::cams_format::CallbackDevice;
 use super::dispatcher::RouteRuntime;
 use super::transform_chain::ChainOutcome;
 use crate::plugin::bindings::types::Event;
-use crate::store::{Attempt, DeadLetter, DeliveryLog, Journal, Registry, StoreError, Trigger};
+use crate::store::{Attempt, DeadLetter, DeliveryLog, Device, Journal, Registry, StoreError, Trigger};
 use crate::time::now_ms;
 
 /// What a worker needs.
@@ -29,10 +32,17 @@ enum Settled {
     DeadLettered,
     /// The route was disabled (410); the event stays undelivered.
     RouteDisabled,
+    /// The route no longer takes the device's events; the event stays undelivered.
+    Detached,
     Shutdown,
 }
 
-/// Runs until shutdown.
+/// The device of `device_id` if `route` still takes its events.
+pub fn attached(ctx: &WorkerContext, route: &RouteRuntime, device_id: &str) -> Option<Arc<Device>> {
+    ctx.registry.get(device_id).filter(|d| route.applies_to(d))
+}
+
+/// Runs until shutdown, or until the route no longer takes the device's events.
 pub async fn run(ctx: Arc<WorkerContext>, route: Arc<RouteRuntime>, device: String) {
     if let Err(error) = run_inner(&ctx, &route, &device).await {
         tracing::error!(route = %route.name, device = %device, %error, "delivery worker stopped on a store error");
@@ -46,6 +56,10 @@ async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> R
         if *shutdown.borrow() {
             return Ok(());
         }
+        if attached(ctx, route, device).is_none() {
+            tracing::info!(route = %route.name, device, "the route no longer takes this device's events; its worker stops");
+            return Ok(());
+        }
         if ctx.log.route_disabled(&route.name)?.is_some() {
             if sleep_or_shutdown(&mut shutdown, Duration::from_secs(1)).await {
                 return Ok(());
@@ -54,10 +68,11 @@ async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> R
         }
         // Replays first (an operator asked for them), then the journal in order.
         if let Some(seq) = ctx.log.next_replay(&route.name, device)? {
-            if let Some(event) = ctx.journal.get(device, seq)?
-                && let Settled::Shutdown = deliver(ctx, route, &event, Trigger::Replay).await?
-            {
-                return Ok(());
+            if let Some(event) = ctx.journal.get(device, seq)? {
+                match deliver(ctx, route, &event, Trigger::Replay).await? {
+                    Settled::Shutdown | Settled::Detached => return Ok(()),
+                    _ => {}
+                }
             }
             ctx.log.finish_replay(&route.name, device, seq)?;
             continue;
@@ -76,7 +91,7 @@ async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> R
         match deliver(ctx, route, &event, Trigger::Scheduled).await? {
             Settled::Delivered | Settled::DeadLettered => ctx.log.set_cursor(&route.name, device, event.sequence)?,
             Settled::RouteDisabled => {}
-            Settled::Shutdown => return Ok(()),
+            Settled::Shutdown | Settled::Detached => return Ok(()),
         }
     }
 }
@@ -117,17 +132,20 @@ async fn deliver(ctx: &WorkerContext, route: &RouteRuntime, event: &Event, trigg
         }
     };
 
-    let device = ctx.registry.get(&event.device_id);
-    let callback_device = CallbackDevice {
-        device_id: event.device_id.clone(),
-        label: device.as_ref().map(|d| d.label.clone()).filter(|l| !l.is_empty()),
-        auth_token: device.as_ref().map(|d| d.auth_token.clone()).unwrap_or_default(),
-    };
-    let cipher = device.as_ref().and_then(|d| d.cipher());
-
     for output in &outputs {
         let mut failed = 0u32;
         loop {
+            // Looked up before every attempt: a retry may wait for hours, and the device
+            // (its key, label, routes) may change or go meanwhile.
+            let Some(device) = attached(ctx, route, &event.device_id) else {
+                return Ok(Settled::Detached);
+            };
+            let callback_device = CallbackDevice {
+                device_id: event.device_id.clone(),
+                label: Some(device.label.clone()).filter(|l| !l.is_empty()),
+                auth_token: device.auth_token.clone(),
+            };
+            let cipher = device.cipher();
             let report = route.sink.send(output, &callback_device, cipher.as_ref()).await;
             let n = failed + 1;
             record(ctx, route, event, output, n, &report, trigger)?;
