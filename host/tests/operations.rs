@@ -294,7 +294,8 @@ async fn a_command_whose_reply_was_lost_is_handed_out_again_in_its_place() {
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n\
          [operations]\nredeliver_after_ms = 300\nmax_deliveries = 2\n[devices.D1]\nauth_token = \"{TOKEN}\"\n"
     );
-    let gw = GatewayProcess::start(Path::new(BIN), &write_config(dir.path(), &text));
+    let config = write_config(dir.path(), &text);
+    let gw = GatewayProcess::start(Path::new(BIN), &config);
     let client = Client::new(&gw);
     let device = NativeDevice::new(&gw.base, "D1", TOKEN);
     let submit = |id: &'static str, op: Value| {
@@ -346,6 +347,15 @@ async fn a_command_whose_reply_was_lost_is_handed_out_again_in_its_place() {
     assert!(nothing.is_empty(), "a third delivery: {nothing:?}");
     let a3 = state("a3").await;
     assert_eq!((&a3["state"], &a3["deliveries"]), (&json!("sent"), &json!(2)), "{a3}");
+
+    // The redelivery time is kept on disk: a command taken just before the gateway was
+    // killed is handed out again after the restart.
+    submit("a4", json!({"type":"add_user","user":{"user_id":"4"}})).await;
+    assert_eq!(ids_of(&device.poll_commands(0).await.expect("a poll reply")), ["a4"]);
+    gw.kill();
+    let gw = GatewayProcess::start(Path::new(BIN), &config);
+    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+    assert_eq!(ids_of(&device.poll_commands(5000).await.expect("a poll reply")), ["a4"], "after a restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
