@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use biogate_e2e::gateway_process::{GatewayProcess, write_config};
 use biogate_e2e::mosquitto::Broker;
-use biogate_e2e::mqtt_device::MqttDevice;
+use biogate_e2e::mqtt_device::{MqttDevice, MqttProbe};
 use biogate_e2e::receiver::Receiver;
 use serde_json::{Value, json};
 
@@ -167,6 +167,33 @@ async fn punches_and_commands_flow_through_the_broker() {
         }
     }
     device.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_device_never_answers_is_published_again() {
+    let broker = Broker::start();
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &broker, &receiver.url);
+    let text = std::fs::read_to_string(&cfg).unwrap() + "[operations]\nredeliver_after_ms = 300\nmax_deliveries = 2\n";
+    std::fs::write(&cfg, text).unwrap();
+    let gw = GatewayProcess::start(Path::new(BIN), &cfg);
+    // A device that takes its commands and never answers (they are lost on its side).
+    let cmd_topic = format!("{PREFIX}/M1/cmd");
+    let mut device = MqttProbe::connect(&broker, "dev-M1", true, &[cmd_topic.as_str()]).await;
+    device.publish(&format!("{PREFIX}/M1/status"), &json!({"AuthToken": TOKEN, "online": true}), false).await;
+    wait_online(&gw, "M1").await;
+
+    let (status, op) = v1(&gw, reqwest::Method::POST, "/v1/devices/M1/operations?operation_id=r1", Some(json!({"type":"add_user","user":{"user_id":"7"}}))).await;
+    assert_eq!(status, 202, "{op}");
+    for delivery in 1..=2 {
+        let message = device.next_on(&cmd_topic, WAIT).await.unwrap_or_else(|| panic!("delivery {delivery} of the command"));
+        let command: Value = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(command["operation_id"], "r1", "{command}");
+    }
+    assert!(device.next_on(&cmd_topic, Duration::from_millis(1500)).await.is_none(), "published more than max_deliveries times");
+    let (_, op) = v1(&gw, reqwest::Method::GET, "/v1/operations/r1", None).await;
+    assert_eq!((&op["state"], &op["deliveries"]), (&json!("sent"), &json!(2)), "{op}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
