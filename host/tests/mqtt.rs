@@ -175,7 +175,7 @@ async fn a_command_the_device_never_answers_is_published_again() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &broker, &receiver.url);
-    let text = std::fs::read_to_string(&cfg).unwrap() + "[operations]\nredeliver_after_ms = 300\nmax_deliveries = 2\n";
+    let text = std::fs::read_to_string(&cfg).unwrap() + "[operations]\nredeliver_after_ms = 1000\nmax_deliveries = 2\n";
     std::fs::write(&cfg, text).unwrap();
     let gw = GatewayProcess::start(Path::new(BIN), &cfg);
     // A device that takes its commands and never answers (they are lost on its side).
@@ -191,7 +191,7 @@ async fn a_command_the_device_never_answers_is_published_again() {
         let command: Value = serde_json::from_slice(&message.payload).unwrap();
         assert_eq!(command["operation_id"], "r1", "{command}");
     }
-    assert!(device.next_on(&cmd_topic, Duration::from_millis(1500)).await.is_none(), "published more than max_deliveries times");
+    assert!(device.next_on(&cmd_topic, Duration::from_millis(2500)).await.is_none(), "published more than max_deliveries times");
     let (_, op) = v1(&gw, reqwest::Method::GET, "/v1/operations/r1", None).await;
     assert_eq!((&op["state"], &op["deliveries"]), (&json!("sent"), &json!(2)), "{op}");
 }

@@ -288,11 +288,11 @@ fn ids_of(commands: &[Value]) -> Vec<&str> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_command_whose_reply_was_lost_is_handed_out_again_in_its_place() {
+async fn a_command_whose_reply_was_lost_is_handed_out_again_unless_that_could_reorder() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n\
-         [operations]\nredeliver_after_ms = 300\nmax_deliveries = 2\n[devices.D1]\nauth_token = \"{TOKEN}\"\n"
+         [operations]\nredeliver_after_ms = 1000\nmax_deliveries = 2\n[devices.D1]\nauth_token = \"{TOKEN}\"\n"
     );
     let config = write_config(dir.path(), &text);
     let gw = GatewayProcess::start(Path::new(BIN), &config);
@@ -309,53 +309,67 @@ async fn a_command_whose_reply_was_lost_is_handed_out_again_in_its_place() {
         let client = &client;
         async move { client.v1(reqwest::Method::GET, &format!("/v1/operations/{id}"), None).await.1 }
     };
+    let answer = |results: Vec<(&'static str, i32)>| {
+        let device = &device;
+        async move {
+            let events = results.into_iter().map(|(id, code)| json!({"type":"command_result","operation_id":id,"return_code":code})).collect();
+            let answer = device.send(events).await;
+            assert_eq!(answer.status, 200, "{:?}", answer.body);
+        }
+    };
+    let poll = |wait_ms: u64| {
+        let device = &device;
+        async move { ids_of(&device.poll_commands(wait_ms).await.expect("a poll reply")).into_iter().map(str::to_string).collect::<Vec<_>>() }
+    };
 
     submit("a1", json!({"type":"add_user","user":{"user_id":"1"}})).await;
     submit("u1", json!({"type":"unlock_door"})).await;
     // The reply carrying both never reaches the device.
-    let lost = device.poll_commands(0).await.expect("a poll reply");
-    assert_eq!(ids_of(&lost), ["a1", "u1"]);
-    let a1 = state("a1").await;
-    assert_eq!((&a1["state"], &a1["deliveries"]), (&json!("sent"), &json!(1)), "{a1}");
+    assert_eq!(poll(0).await, ["a1", "u1"]);
     submit("a2", json!({"type":"delete_user","user_id":"2"})).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    // a1 is back ahead of the later a2; opening the door again could do harm: not repeated.
-    let again = device.poll_commands(0).await.expect("a poll reply");
-    assert_eq!(ids_of(&again), ["a1", "a2"], "{again:?}");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // a1 is back, still `sent` (it may have been carried out: it cannot be recalled).
+    let (status, refused) = client.v1(reqwest::Method::DELETE, "/v1/operations/a1", None).await;
+    assert_eq!((status, &refused["StatusCode"]), (409, &json!(35)), "{refused}");
+    // It comes ahead of the later a2; opening the door again could do harm: not repeated.
+    assert_eq!(poll(0).await, ["a1", "a2"]);
     let a1 = state("a1").await;
     assert_eq!((&a1["state"], &a1["deliveries"]), (&json!("sent"), &json!(2)), "{a1}");
     // This time the device answers: answered commands are not handed out again.
-    let answer = device
-        .send(vec![
-            json!({"type":"command_result","operation_id":"a1","return_code":0}),
-            json!({"type":"command_result","operation_id":"a2","return_code":-10}),
-        ])
-        .await;
-    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer(vec![("a1", 0), ("a2", -10)]).await;
     assert_eq!(state("a1").await["state"], "done");
     assert_eq!(state("a2").await["state"], "failed");
-    let nothing = device.poll_commands(1500).await.expect("a poll reply");
-    assert!(nothing.is_empty(), "answered and unrepeatable commands stay out of the queue: {nothing:?}");
+    assert!(poll(2500).await.is_empty(), "answered and unrepeatable commands are not handed out again");
     let u1 = state("u1").await;
     assert_eq!((&u1["state"], &u1["deliveries"]), (&json!("sent"), &json!(1)), "{u1}");
 
-    // A command is handed out at most max_deliveries times; then it waits for its TTL.
+    // A later command reached the device (it answered it): repeating a3 now could undo
+    // a5 (add after delete), so a3 waits for its result or its TTL.
     submit("a3", json!({"type":"add_user","user":{"user_id":"3"}})).await;
-    assert_eq!(ids_of(&device.poll_commands(0).await.expect("a poll reply")), ["a3"]);
-    assert_eq!(ids_of(&device.poll_commands(5000).await.expect("a poll reply")), ["a3"]);
-    let nothing = device.poll_commands(1500).await.expect("a poll reply");
-    assert!(nothing.is_empty(), "a third delivery: {nothing:?}");
+    assert_eq!(poll(0).await, ["a3"]);
+    submit("a5", json!({"type":"delete_user","user_id":"3"})).await;
+    assert_eq!(poll(0).await, ["a5"]);
+    answer(vec![("a5", -10)]).await;
+    assert!(poll(2500).await.is_empty(), "a3 was handed out again after a later command");
     let a3 = state("a3").await;
-    assert_eq!((&a3["state"], &a3["deliveries"]), (&json!("sent"), &json!(2)), "{a3}");
+    assert_eq!((&a3["state"], &a3["deliveries"]), (&json!("sent"), &json!(1)), "{a3}");
+
+    // A command is handed out at most max_deliveries times; then it waits for its TTL.
+    submit("a6", json!({"type":"add_user","user":{"user_id":"6"}})).await;
+    assert_eq!(poll(0).await, ["a6"]);
+    assert_eq!(poll(5000).await, ["a6"]);
+    assert!(poll(2500).await.is_empty(), "a third delivery");
+    let a6 = state("a6").await;
+    assert_eq!((&a6["state"], &a6["deliveries"]), (&json!("sent"), &json!(2)), "{a6}");
 
     // The redelivery time is kept on disk: a command taken just before the gateway was
     // killed is handed out again after the restart.
-    submit("a4", json!({"type":"add_user","user":{"user_id":"4"}})).await;
-    assert_eq!(ids_of(&device.poll_commands(0).await.expect("a poll reply")), ["a4"]);
+    submit("a7", json!({"type":"add_user","user":{"user_id":"7"}})).await;
+    assert_eq!(poll(0).await, ["a7"]);
     gw.kill();
     let gw = GatewayProcess::start(Path::new(BIN), &config);
     let device = NativeDevice::new(&gw.base, "D1", TOKEN);
-    assert_eq!(ids_of(&device.poll_commands(5000).await.expect("a poll reply")), ["a4"], "after a restart");
+    assert_eq!(ids_of(&device.poll_commands(5000).await.expect("a poll reply")), ["a7"], "after a restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

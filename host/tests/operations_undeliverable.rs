@@ -18,7 +18,7 @@ async fn an_undeliverable_command_fails_at_once_and_its_result_is_journaled() {
     let device = gw.registry.get("M1").expect("M1 is registered");
     let request = serde_json::from_value(serde_json::json!({"type": "reboot"})).expect("a request");
     let submitted = gw.operations.submit(&device, None, request, None).await.expect("submitted");
-    let taken = gw.operations.take("M1", 16).expect("the queue");
+    let taken = gw.operations.take("M1", 16, true).expect("the queue");
     assert_eq!(taken.len(), 1, "the push transport took the command");
     let id = submitted.record.id.clone();
 

@@ -266,7 +266,7 @@ impl Role for DeviceRole {
                 None => {
                     let mut state = lock(&self.state);
                     let (code, details) = state.apply(&command);
-                    state.received.push(Received { operation_id: operation_id.clone(), command, return_code: code });
+                    state.received.push(Received { operation_id: operation_id.clone(), command, return_code: code, details: details.clone() });
                     answers.insert(operation_id.clone(), (code, details.clone()));
                     (code, details)
                 }

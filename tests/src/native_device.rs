@@ -72,6 +72,8 @@ pub struct Received {
     pub operation_id: String,
     pub command: Value,
     pub return_code: i32,
+    /// The details it answered with.
+    pub details: Value,
 }
 
 /// What a native terminal holds: users, and the commands it executed.
@@ -208,11 +210,11 @@ impl NativeTerminal {
                         // A command handed out again (its result was overdue) is answered
                         // again, not carried out twice.
                         if let Some(done) = st.received.iter().find(|r| r.operation_id == operation_id) {
-                            results.push(json!({"type": "command_result", "operation_id": operation_id, "return_code": done.return_code}));
+                            results.push(json!({"type": "command_result", "operation_id": operation_id, "return_code": done.return_code, "details": done.details}));
                             continue;
                         }
                         let (code, details) = st.apply(&command);
-                        st.received.push(Received { operation_id: operation_id.clone(), command, return_code: code });
+                        st.received.push(Received { operation_id: operation_id.clone(), command, return_code: code, details: details.clone() });
                         results.push(json!({"type": "command_result", "operation_id": operation_id, "return_code": code, "details": details}));
                     }
                 }

@@ -173,10 +173,11 @@ pub async fn poll(State(state): State<AppState>, Query(query): Query<PollQuery>,
         return Err(ApiError::field("max", format!("must be between 1 and {MAX_COMMANDS}")));
     }
     let wait = Duration::from_millis(query.wait_ms.min(gw.operations.settings.max_poll_wait_ms));
+    // Native devices recognise an operation id they have already carried out.
     let commands = if wait.is_zero() {
-        gw.operations.take(&device.id, max)?
+        gw.operations.take(&device.id, max, true)?
     } else {
-        gw.operations.wait_for_commands(&device.id, wait, max).await?
+        gw.operations.wait_for_commands(&device.id, wait, max, true).await?
     };
     metrics::counter!("biogate_commands_sent_total").increment(commands.len() as u64);
     let reply = Reply {

@@ -50,12 +50,15 @@ pub struct OperationSettings {
     pub max_poll_wait_ms: u64,
     /// Rows per LoadLog page.
     pub load_log_page_size: usize,
-    /// How long a sent command waits for its result before it goes back to the front of
-    /// its device's queue and is handed out again (the reply that carried it may have been
-    /// lost on the way to the device), in milliseconds; 0 never hands a command out twice.
+    /// Opt-in: how long a sent command waits for its result before it is handed out
+    /// again (the reply that carried it may never have reached the device), in
+    /// milliseconds; 0 (the default) hands every command out once. Only for devices that
+    /// recognise an operation id they have already carried out (see
+    /// docs/device-protocol.md), on the native protocol and the plain MQTT form; commands
+    /// of dialect plugins are handed out once. See [`OperationService::redeliver_due`]
+    /// for when a command is not handed out again.
     pub redeliver_after_ms: u64,
-    /// Most times one command is handed to its device. Commands whose repetition would do
-    /// harm (`reboot`, `unlock_door`, `start_enrollment`) are handed out once regardless.
+    /// Most times one command is handed to its device when `redeliver_after_ms` is set.
     pub max_deliveries: u32,
 }
 
@@ -66,17 +69,29 @@ impl Default for OperationSettings {
             cams_wait_ms: 15_000,
             max_poll_wait_ms: 60_000,
             load_log_page_size: 500,
-            redeliver_after_ms: 120_000,
+            redeliver_after_ms: 0,
             max_deliveries: 3,
         }
     }
 }
 
-/// Whether handing `body` to a device a second time is harmless (the device may have
-/// carried it out already and only its result got lost): false for what acts on the
-/// world or on a person at the device.
+/// Whether carrying `body` out a second time leaves the device as once would (the device
+/// may have carried it out already, only its result got lost): true for setting a user
+/// or an option to a value and for asking the device for data; false for what acts on
+/// the world or on a person at the device (reboot, door, enrolment), wipes what was
+/// recorded since (clear, delete all), or sets the clock to a time taken at submission.
 fn repeatable(body: &CommandBody) -> bool {
-    !matches!(body, CommandBody::Reboot | CommandBody::UnlockDoor | CommandBody::StartEnrollment(_))
+    matches!(
+        body,
+        CommandBody::UpsertUser(_)
+            | CommandBody::DeleteUser(_)
+            | CommandBody::SetUserEnabled(_)
+            | CommandBody::DeleteTemplate(_)
+            | CommandBody::UploadPunches(_)
+            | CommandBody::GetDeviceInfo
+            | CommandBody::GetUserInfo(_)
+            | CommandBody::SetOption(_)
+    )
 }
 
 /// Why a submission was refused.
@@ -329,9 +344,11 @@ impl OperationService {
     }
 
     /// Takes up to `max` queued commands of `device`, oldest first, and marks them sent.
-    /// Expired ones are skipped (the sweeper closes them). A repeatable command that may
-    /// be handed out again gets its redelivery time (see [`Self::redeliver_due`]).
-    pub fn take(&self, device: &str, max: usize) -> Result<Vec<Command>, StoreError> {
+    /// Expired ones are skipped (the sweeper closes them). `recognises_repeats`: the
+    /// transport's devices know an operation id they have already carried out (native
+    /// protocol, plain MQTT form), so a repeatable command gets a redelivery time when
+    /// `redeliver_after_ms` is set (see [`Self::redeliver_due`]).
+    pub fn take(&self, device: &str, max: usize, recognises_repeats: bool) -> Result<Vec<Command>, StoreError> {
         let _t = lock(&self.transitions);
         let now = crate::time::now_ms();
         let mut out = Vec::new();
@@ -343,7 +360,8 @@ impl OperationService {
             record.state = OperationState::Sent;
             record.sent_at_ms = Some(now);
             record.deliveries += 1;
-            let again = self.settings.redeliver_after_ms > 0
+            let again = recognises_repeats
+                && self.settings.redeliver_after_ms > 0
                 && record.deliveries < self.settings.max_deliveries
                 && repeatable(&command.body);
             record.redeliver_at_ms = again.then(|| now.saturating_add(self.settings.redeliver_after_ms));
@@ -354,15 +372,16 @@ impl OperationService {
         Ok(out)
     }
 
-    /// Waits until `device` may have a queued command, or `timeout`.
-    pub async fn wait_for_commands(&self, device: &str, timeout: Duration, max: usize) -> Result<Vec<Command>, StoreError> {
+    /// Waits until `device` may have a queued command, or `timeout`, and takes them (see
+    /// [`Self::take`]).
+    pub async fn wait_for_commands(&self, device: &str, timeout: Duration, max: usize, recognises_repeats: bool) -> Result<Vec<Command>, StoreError> {
         let mut changes = {
             let mut queues = lock(&self.queues);
             queues.entry(device.to_string()).or_insert_with(|| watch::channel(0).0).subscribe()
         };
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let commands = self.take(device, max)?;
+            let commands = self.take(device, max, recognises_repeats)?;
             if !commands.is_empty() {
                 return Ok(commands);
             }
@@ -675,8 +694,11 @@ impl OperationService {
     }
 
     /// Puts every sent command whose result is overdue back at its place in its device's
-    /// queue, so the device's next poll (or the MQTT push) hands it out again. A device
-    /// recognises a command it has already carried out by its `operation_id`.
+    /// queue (still `sent`: it cannot be cancelled), so the device's next poll (or the MQTT
+    /// push) hands it out again, ahead of later commands. Not when that could reorder
+    /// what the device carries out: a command of the device queued after it was handed
+    /// out in a later reply, or answered (the device did get the reply; it may still be
+    /// working on this one). Such a command stays `sent` until a result or its TTL.
     pub async fn redeliver_due(&self) -> Result<usize, StoreError> {
         let now = crate::time::now_ms();
         let mut devices = Vec::new();
@@ -687,11 +709,19 @@ impl OperationService {
                 if record.state != OperationState::Sent || record.expires_at_ms <= now {
                     continue;
                 }
-                record.state = OperationState::Queued;
-                self.log.update(&record)?;
-                tracing::info!(operation = %record.id, device = %record.device_id, deliveries = record.deliveries, "no result for a sent command; it goes back to the queue");
-                metrics::counter!("biogate_operations_redelivered_total").increment(1);
-                devices.push(record.device_id);
+                let Some(due_at) = record.redeliver_at_ms.take() else { continue };
+                let overtaken = self.overtaken_by(&record)?;
+                self.log.end_redelivery_wait(&record, due_at, overtaken.is_none())?;
+                match overtaken {
+                    None => {
+                        tracing::info!(operation = %record.id, device = %record.device_id, deliveries = record.deliveries, "no result for a sent command; it is handed out again");
+                        metrics::counter!("biogate_operations_redelivered_total").increment(1);
+                        devices.push(record.device_id);
+                    }
+                    Some(later) => {
+                        tracing::warn!(operation = %record.id, device = %record.device_id, later = %later, "no result for a sent command, but a later one reached the device: not handed out again (it waits for its result or its TTL)");
+                    }
+                }
             }
         }
         if devices.is_empty() {
@@ -699,11 +729,32 @@ impl OperationService {
         }
         self.journal.durable().await?;
         let count = devices.len();
+        devices.sort();
         devices.dedup();
         for device in devices {
             self.bump_queue(&device);
         }
         Ok(count)
+    }
+
+    /// A command of the same device, queued after `record`, that the device got in a later
+    /// reply than `record`'s last, or answered: handing `record` out again would let the
+    /// device carry it out after that one.
+    fn overtaken_by(&self, record: &OperationRecord) -> Result<Option<String>, StoreError> {
+        /// Later operations looked at; more than this many and the command is not repeated.
+        const LOOK_AHEAD: usize = 1000;
+        let later = self.log.list(&record.device_id, record.order, LOOK_AHEAD + 1)?;
+        if later.len() > LOOK_AHEAD {
+            return Ok(Some(format!("more than {LOOK_AHEAD} later operations")));
+        }
+        for other in later {
+            let same_reply = other.sent_at_ms == record.sent_at_ms && other.state == OperationState::Sent;
+            let handed_out = other.sent_at_ms.is_some();
+            if handed_out && !same_reply {
+                return Ok(Some(other.id));
+            }
+        }
+        Ok(None)
     }
 
     /// Runs [`Self::expire_due`] and [`Self::redeliver_due`] every quarter second until
@@ -737,7 +788,9 @@ impl OperationService {
 
 impl PendingCommands for OperationService {
     fn take_pending(&self, device_id: &str, max: u32) -> Vec<Command> {
-        self.take(device_id, max as usize).unwrap_or_else(|error| {
+        // Dialect plugins give commands ids of their own: their devices cannot recognise a
+        // repeat, so their commands are handed out once.
+        self.take(device_id, max as usize, false).unwrap_or_else(|error| {
             tracing::error!(%error, device = device_id, "reading the command queue failed");
             Vec::new()
         })

@@ -3,7 +3,8 @@
 //!
 //! Layout in the `operations` tree (device ids and operation ids never contain NUL):
 //! - `o\0<operation id>` -> the [`OperationRecord`] (JSON);
-//! - `q\0<device>\0<order: u64 BE>` -> operation id: commands still queued, oldest first;
+//! - `q\0<device>\0<order: u64 BE>` -> operation id: commands waiting to be handed out,
+//!   oldest first (queued ones, and sent ones put back for redelivery);
 //! - `d\0<device>\0<order: u64 BE>` -> operation id: every operation of a device, for listing;
 //! - `x\0<expires at ms: u64 BE>\0<operation id>` -> (): open operations by deadline;
 //! - `r\0<redeliver at ms: u64 BE>\0<operation id>` -> (): sent commands that go back to
@@ -174,13 +175,11 @@ impl OperationLog {
     }
 
     /// Writes a changed operation, keeping the queue and deadline indexes in step with
-    /// its state (a `sent` command put back to `queued` rejoins its queue at its place).
+    /// its state.
     pub fn update(&self, record: &OperationRecord) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         batch.insert(record_key(&record.id), encode(record)?);
-        if record.state == OperationState::Queued && record.command.is_some() {
-            batch.insert(key(b'q', &record.device_id, record.order), record.id.as_bytes());
-        } else {
+        if record.state != OperationState::Queued {
             batch.remove(key(b'q', &record.device_id, record.order));
         }
         if let Some(at) = record.redeliver_at_ms {
@@ -192,6 +191,20 @@ impl OperationLog {
         }
         if !record.state.is_open() {
             batch.remove(expiry_key(record.expires_at_ms, &record.id));
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Ends the redelivery wait of a sent command that was due at `due_at_ms` (stored with
+    /// no redelivery time): put back at its place in its device's queue when `requeue`
+    /// (it stays `sent`, so it cannot be cancelled), else left to wait for its result.
+    pub fn end_redelivery_wait(&self, record: &OperationRecord, due_at_ms: u64, requeue: bool) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(record_key(&record.id), encode(record)?);
+        batch.remove(redelivery_key(due_at_ms, &record.id));
+        if requeue {
+            batch.insert(key(b'q', &record.device_id, record.order), record.id.as_bytes());
         }
         self.tree.apply_batch(batch)?;
         Ok(())
