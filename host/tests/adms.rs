@@ -575,6 +575,31 @@ async fn essl_quirks_aspx_paths_eight_field_lines_and_a_bare_ok_failure_firmware
     old.stop().await;
 }
 
+/// A command a terminal fetched is recorded as sent on disk before the reply leaves: a
+/// gateway killed right after it does not hand the command out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_fetched_just_before_a_crash_is_not_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new(&["ZK4006"]);
+    let gw = setup.start(dir.path());
+    let client = Client::new(&gw.base);
+    let (status, record) =
+        client.v1(reqwest::Method::POST, "/v1/devices/ZK4006/operations?operation_id=r1", Some(json!({"type":"unlock_door"}))).await;
+    assert_eq!((status, &record["state"]), (202, &json!("queued")), "{record}");
+    let http = reqwest::Client::new();
+    let fetch = |base: String| {
+        let http = http.clone();
+        async move { http.get(format!("{base}/iclock/getrequest?SN=ZK4006")).send().await.unwrap().text().await.unwrap() }
+    };
+    let first = fetch(gw.base.clone()).await;
+    assert!(first.starts_with("C:"), "the command: {first:?}");
+    gw.kill();
+
+    let gw = setup.start(dir.path());
+    assert_eq!(fetch(gw.base.clone()).await, "OK", "fetched again after the restart");
+    assert_eq!(Client::new(&gw.base).operation("r1").await["state"], "sent");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unregistered_serial_is_refused_and_auto_registration_records_it_pending() {
     let receiver = Receiver::start().await;

@@ -372,6 +372,35 @@ async fn a_command_whose_reply_was_lost_is_handed_out_again_unless_that_could_re
     assert_eq!(ids_of(&device.poll_commands(5000).await.expect("a poll reply")), ["a7"], "after a restart");
 }
 
+/// With redelivery off (the default) a command is handed out once, even when the gateway
+/// is killed right after the reply that carried it: the command is recorded as sent on
+/// disk before the reply leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_handed_out_just_before_a_crash_is_not_handed_out_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), None);
+    let client = Client::new(&gw);
+    for id in ["k1", "k2"] {
+        let (status, record) =
+            client.v1(reqwest::Method::POST, &format!("/v1/devices/D1/operations?operation_id={id}"), Some(json!({"type":"unlock_door"}))).await;
+        assert_eq!((status, &record["state"]), (202, &json!("queued")), "{record}");
+    }
+    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+    let commands = device.poll_commands(0).await.expect("a poll reply");
+    assert_eq!(ids_of(&commands), ["k1", "k2"]);
+    gw.kill();
+
+    let gw = start(dir.path(), None);
+    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+    let again = device.poll_commands(0).await.expect("a poll reply");
+    assert!(again.is_empty(), "handed out again after the restart: {again:?}");
+    let client = Client::new(&gw);
+    for id in ["k1", "k2"] {
+        let (_, record) = client.v1(reqwest::Method::GET, &format!("/v1/operations/{id}"), None).await;
+        assert_eq!((&record["state"], &record["deliveries"]), (&json!("sent"), &json!(1)), "{record}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_calls_get_the_documented_codes() {
     let dir = tempfile::tempdir().unwrap();

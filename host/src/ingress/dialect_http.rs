@@ -102,6 +102,7 @@ pub async fn handle(
         body: body.to_vec(),
     };
     let (gateway, plugin) = (gw.clone(), mount.plugin.clone());
+    let handed_out = gw.operations.handed_out();
     let (device, reply) = match tokio::task::spawn_blocking(move || identify_and_handle(&gateway, &plugin, &request)).await {
         Ok(Ok(handled)) => handled,
         Ok(Err((status, message))) => return text(status, message),
@@ -115,6 +116,11 @@ pub async fn handle(
     {
         tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
         return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
+    }
+    // Commands the plugin took go out in this reply: recorded as sent on disk first.
+    if let Err(error) = gw.operations.make_takes_durable(handed_out).await {
+        tracing::error!(%error, device = %device.id, "recording handed-out commands failed");
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     let mut response = (status, reply.body).into_response();

@@ -175,7 +175,7 @@ pub async fn poll(State(state): State<AppState>, Query(query): Query<PollQuery>,
     let wait = Duration::from_millis(query.wait_ms.min(gw.operations.settings.max_poll_wait_ms));
     // Native devices recognise an operation id they have already carried out.
     let commands = if wait.is_zero() {
-        gw.operations.take(&device.id, max, true)?
+        gw.operations.take_durably(&device.id, max, true).await?
     } else {
         gw.operations.wait_for_commands(&device.id, wait, max, true).await?
     };

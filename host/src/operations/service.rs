@@ -6,6 +6,7 @@
 //! Several operations per device may be outstanding at once. Every state change goes
 //! through one lock, so a result, a cancel and an expiry never race on one record.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -132,6 +133,8 @@ pub struct OperationService {
     /// Records closed but not yet known to be durable.
     settled: Mutex<Vec<String>>,
     queued: broadcast::Sender<String>,
+    /// How many takes handed out at least one command (see [`OperationService::handed_out`]).
+    takes: AtomicU64,
 }
 
 /// Generates an OperationID: 12 lowercase letters and digits, like Cams'.
@@ -177,6 +180,7 @@ impl OperationService {
             dispatcher,
             settings,
             transitions: Mutex::new(()),
+            takes: AtomicU64::new(0),
             queues: Mutex::default(),
             waiters: Mutex::default(),
             settled: Mutex::default(),
@@ -343,7 +347,10 @@ impl OperationService {
         Ok(count)
     }
 
-    /// Takes up to `max` queued commands of `device`, oldest first, and marks them sent.
+    /// Takes up to `max` queued commands of `device`, oldest first, and marks them sent
+    /// (applied, not yet on disk: hand them to the device only after
+    /// [`Self::make_takes_durable`], or use [`Self::take_durably`]; otherwise a gateway
+    /// killed right after the hand-out would hand them out again).
     /// Expired ones are skipped (the sweeper closes them). `recognises_repeats`: the
     /// transport's devices know an operation id they have already carried out (native
     /// protocol, plain MQTT form), so a repeatable command gets a redelivery time when
@@ -369,7 +376,36 @@ impl OperationService {
             self.wake(&record.id);
             out.push(command);
         }
+        if !out.is_empty() {
+            self.takes.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(out)
+    }
+
+    /// [`Self::take`], returning once the commands are recorded as sent on disk: with
+    /// redelivery off a command is handed out once, a crash of the gateway included.
+    pub async fn take_durably(&self, device: &str, max: usize, recognises_repeats: bool) -> Result<Vec<Command>, StoreError> {
+        let commands = self.take(device, max, recognises_repeats)?;
+        if !commands.is_empty() {
+            self.journal.durable().await?;
+        }
+        Ok(commands)
+    }
+
+    /// A count that changes whenever a take hands out commands: a caller that lets a
+    /// plugin take commands (`commands.take-pending`) reads it before the call and passes
+    /// it to [`Self::make_takes_durable`] before replying to the device.
+    pub fn handed_out(&self) -> u64 {
+        self.takes.load(Ordering::Relaxed)
+    }
+
+    /// Returns once the takes made since `handed_out` was read are on disk (at once when
+    /// there were none).
+    pub async fn make_takes_durable(&self, handed_out: u64) -> Result<(), StoreError> {
+        if self.handed_out() != handed_out {
+            self.journal.durable().await?;
+        }
+        Ok(())
     }
 
     /// Waits until `device` may have a queued command, or `timeout`, and takes them (see
@@ -381,7 +417,7 @@ impl OperationService {
         };
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let commands = self.take(device, max, recognises_repeats)?;
+            let commands = self.take_durably(device, max, recognises_repeats).await?;
             if !commands.is_empty() {
                 return Ok(commands);
             }

@@ -335,7 +335,7 @@ async fn push_device(shared: &Shared, device_id: &str) {
     let Some(device) = shared.gw.registry.get(device_id) else { return };
     loop {
         // Devices on the plain form recognise a repeated operation id; a dialect's may not.
-        let commands = match shared.gw.operations.take(device_id, 16, shared.dialect.is_none()) {
+        let commands = match shared.gw.operations.take_durably(device_id, 16, shared.dialect.is_none()).await {
             Ok(c) if c.is_empty() => return,
             Ok(c) => c,
             Err(error) => {
