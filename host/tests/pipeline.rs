@@ -426,4 +426,25 @@ async fn a_route_taken_off_a_device_or_a_deleted_device_gets_nothing_more() {
     for d in ra.deliveries().iter().chain(rb.deliveries().iter()).filter(|d| d.stgid.as_deref() == Some("E1")) {
         assert!(!d.body.contains("PunchLog"), "a punch of an encrypted device went out in the clear");
     }
+
+    // The id registered again (another owner, no key): the old registration's waiting punch
+    // is not delivered to it, its own punches are.
+    let created = admin_send(reqwest::Method::POST, &gw.base, "/v1/devices", Some(json!({"id": "E1", "auth_token": TOKEN}))).await;
+    assert_eq!(created, 201);
+    let e1 = NativeDevice::new(&gw.base, "E1", TOKEN);
+    let plain_rb = rb.accepted().len();
+    let answer = e1.send(vec![NativeDevice::punch("10", &log_time(10), "CheckIn")]).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    ra.wait_accepted(plain_ra + 1, WAIT).await;
+    rb.wait_accepted(plain_rb + 1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for receiver in [&ra, &rb] {
+        let users: Vec<String> = receiver
+            .accepted()
+            .iter()
+            .filter(|d| d.stgid.as_deref() == Some("E1"))
+            .map(|d| d.json()["RealTime"]["PunchLog"]["UserId"].to_string())
+            .collect();
+        assert_eq!(users, ["\"10\""], "only the new registration's punch");
+    }
 }

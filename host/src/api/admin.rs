@@ -125,10 +125,16 @@ pub async fn approve_device(_: Admin, State(state): State<AppState>, Path(id): P
 }
 
 /// `DELETE /v1/devices/{id}`. Its events not yet delivered stay undelivered (its key and
-/// routes go with it); the journal keeps them until retention prunes them.
+/// routes go with it), also when a device is registered again under the same id (it may
+/// belong to someone else); the journal keeps them until retention prunes them, and an
+/// operator can still replay them.
 #[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path, description = "The device id")), responses((status = 204, description = "Done"), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if state.gateway.registry.remove(&id)? {
+    let gw = &state.gateway;
+    if gw.registry.remove(&id)? {
+        // Read after the removal: only an append already under way can land past it.
+        gw.delivery_log.set_floor(&id, gw.journal.last_seq(&id)?)?;
+        gw.journal.durable().await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&id))
