@@ -401,6 +401,36 @@ async fn a_command_handed_out_just_before_a_crash_is_not_handed_out_again() {
     }
 }
 
+/// Deleting a device takes what the gateway knew of its users and its open operations
+/// with it: a device registered again under the same id (maybe someone else's) gets none
+/// of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_device_takes_its_users_and_open_operations_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), None);
+    let client = Client::new(&gw);
+    let d1 = terminal(&gw, "D1");
+    let add = json!({"type":"add_user","user":{"user_id":"7","first_name":"Asha","credentials":[{"kind":"fingerprint","index":1,"data":"QUJDRA=="}]}});
+    assert_eq!(client.operate("D1", add).await["state"], "done");
+    d1.stop().await;
+    let pending = json!({"type":"add_user","user":{"user_id":"8","credentials":[{"kind":"face","data":"RkFDRQ=="}]}});
+    let (status, record) = client.v1(reqwest::Method::POST, "/v1/devices/D1/operations?operation_id=q1", Some(pending)).await;
+    assert_eq!((status, &record["state"]), (202, &json!("queued")), "{record}");
+
+    let (status, _) = client.v1(reqwest::Method::DELETE, "/v1/devices/D1", None).await;
+    assert_eq!(status, 204);
+    let (_, q1) = client.v1(reqwest::Method::GET, "/v1/operations/q1", None).await;
+    assert_eq!((&q1["state"], &q1["return_code"]), (&json!("failed"), &json!(-9003)), "{q1}");
+
+    let (status, created) = client.v1(reqwest::Method::POST, "/v1/devices", Some(json!({"id":"D1","auth_token":TOKEN}))).await;
+    assert_eq!(status, 201, "{created}");
+    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+    let commands = device.poll_commands(0).await.expect("a poll reply");
+    assert!(commands.is_empty(), "the old registration's command: {commands:?}");
+    let known = client.operate("D1", json!({"type":"load_user_info"})).await;
+    assert_eq!(known["users"], json!([]), "the old registration's users: {known}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_calls_get_the_documented_codes() {
     let dir = tempfile::tempdir().unwrap();

@@ -448,3 +448,47 @@ async fn a_route_taken_off_a_device_or_a_deleted_device_gets_nothing_more() {
         assert_eq!(users, ["\"10\""], "only the new registration's punch");
     }
 }
+
+/// A device deleted while one of its punches waits in a retry backoff, and registered again
+/// under the same id before the retry (another owner, no key): the old punch is neither
+/// delivered to the new registration (in the clear) nor shown in its history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_deleted_mid_retry_and_registered_again_gets_none_of_the_old_events() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "0123456789abcdef0123456789abcdef";
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n\
+         [devices.E1]\nauth_token = \"{TOKEN}\"\nsecurity_key = \"{key}\"\n\
+         [routes.hr]\nallow_private_networks = true\nretry_schedule = [\"1s\", \"1s\", \"1s\"]\nsink = {{ type = \"callback\", url = \"{}\" }}\n",
+        receiver.url
+    );
+    let gw = GatewayProcess::start(Path::new(BIN), &write_config(dir.path(), &text));
+    receiver.answer(503);
+    let e1 = NativeDevice::new(&gw.base, "E1", TOKEN);
+    let cipher = BodyCipher::new(EncryptionMode::CamsEcb, Some(key)).unwrap();
+    let body = cipher.encrypt(json!({"events": [NativeDevice::punch("9", &log_time(9), "CheckIn")]}).to_string().as_bytes()).unwrap();
+    assert_eq!(e1.send_raw(body.into_bytes(), Some(TOKEN)).await.status, 200);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while receiver.deliveries().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no attempt for E1");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Within the 1 s backoff: deleted, registered again without a key, receiver back.
+    assert_eq!(admin_send(reqwest::Method::DELETE, &gw.base, "/v1/devices/E1", None).await, 204);
+    assert_eq!(admin_send(reqwest::Method::POST, &gw.base, "/v1/devices", Some(json!({"id": "E1", "auth_token": TOKEN}))).await, 201);
+    receiver.answer(200);
+    let answer = e1.send(vec![NativeDevice::punch("10", &log_time(10), "CheckIn")]).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    receiver.wait_accepted(1, WAIT).await;
+    // Past the old worker's next retry time.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let users: Vec<String> = receiver.accepted().iter().map(|d| d.json()["RealTime"]["PunchLog"]["UserId"].to_string()).collect();
+    assert_eq!(users, ["\"10\""], "only the new registration's punch");
+    for d in receiver.deliveries() {
+        assert!(!d.body.contains("\"9\""), "the old registration's punch went out: {}", d.body);
+    }
+    let events = reqwest::Client::new().get(format!("{}/v1/devices/E1/events", gw.base)).bearer_auth(ADMIN).send().await.unwrap();
+    let events: serde_json::Value = events.json().await.unwrap();
+    assert_eq!(events["events"].as_array().map(Vec::len), Some(1), "the new registration's history: {events}");
+}

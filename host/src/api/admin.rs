@@ -124,17 +124,24 @@ pub async fn approve_device(_: Admin, State(state): State<AppState>, Path(id): P
     Ok(Json(DeviceView::from(device.as_ref())))
 }
 
-/// `DELETE /v1/devices/{id}`. Its events not yet delivered stay undelivered (its key and
-/// routes go with it), also when a device is registered again under the same id (it may
-/// belong to someone else); the journal keeps them until retention prunes them, and an
-/// operator can still replay them.
+/// `DELETE /v1/devices/{id}`: the device and its journal. Its events are gone, delivered or
+/// not (its key and routes go with it): a device registered again under the same id, which
+/// may be someone else's, starts with an empty history (LoadLog, events, replays) and gets
+/// none of the old registration's events. Its open operations fail (return code -9003)
+/// and what the gateway knew of its users (templates, photos) is forgotten.
 #[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path, description = "The device id")), responses((status = 204, description = "Done"), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let gw = &state.gateway;
     if gw.registry.remove(&id)? {
-        // Read after the removal: only an append already under way can land past it.
-        gw.delivery_log.set_floor(&id, gw.journal.last_seq(&id)?)?;
+        let operations = gw.operations.forget_device(&id).await?;
+        // After the removal, so only an append already under way can land after the purge.
+        let journal = gw.journal.clone();
+        let purged = {
+            let id = id.clone();
+            tokio::task::spawn_blocking(move || journal.purge(&id)).await.map_err(ApiError::internal)??
+        };
         gw.journal.durable().await?;
+        tracing::info!(device = %id, purged, operations, "device deleted with its journal, users and open operations");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&id))

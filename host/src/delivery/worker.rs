@@ -34,6 +34,8 @@ enum Settled {
     RouteDisabled,
     /// The route no longer takes the device's events; the event stays undelivered.
     Detached,
+    /// The event is no longer in the journal (its device was deleted).
+    Purged,
     Shutdown,
 }
 
@@ -90,7 +92,8 @@ async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> R
         };
         match deliver(ctx, route, &event, Trigger::Scheduled).await? {
             Settled::Delivered | Settled::DeadLettered => ctx.log.set_cursor(&route.name, device, event.sequence)?,
-            Settled::RouteDisabled => {}
+            // The cursor stays: the next read skips what is gone.
+            Settled::RouteDisabled | Settled::Purged => {}
             Settled::Shutdown | Settled::Detached => return Ok(()),
         }
     }
@@ -136,7 +139,12 @@ async fn deliver(ctx: &WorkerContext, route: &RouteRuntime, event: &Event, trigg
         let mut failed = 0u32;
         loop {
             // Looked up before every attempt: a retry may wait for hours, and the device
-            // (its key, label, routes) may change or go meanwhile.
+            // (its key, label, routes) may change or go meanwhile. A device deleted and
+            // registered again under the same id (another owner, another key) must not
+            // get the old registration's events: those were purged from the journal.
+            if !ctx.journal.contains(&event.device_id, event.sequence)? {
+                return Ok(Settled::Purged);
+            }
             let Some(device) = attached(ctx, route, &event.device_id) else {
                 return Ok(Settled::Detached);
             };

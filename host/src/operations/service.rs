@@ -701,6 +701,40 @@ impl OperationService {
         Ok(Some(record))
     }
 
+    /// Forgets a deleted device: its open operations fail ([`RETURN_UNDELIVERABLE`]; a
+    /// device registered again under the id, maybe someone else's, must not receive them)
+    /// and what the gateway knew of its users (templates and photos included) goes.
+    /// Returns how many operations were closed.
+    pub async fn forget_device(&self, device: &str) -> Result<usize, StoreError> {
+        let mut announcements = Vec::new();
+        let mut closed = 0;
+        {
+            let _t = lock(&self.transitions);
+            let message = format!("device {device:?} was deleted");
+            for mut record in self.log.list(device, 0, usize::MAX)? {
+                // A step already closed by its parent is skipped here.
+                let Some(current) = self.log.get(&record.id)? else { continue };
+                if !current.state.is_open() {
+                    continue;
+                }
+                record = current;
+                if record.children.is_empty() {
+                    self.close(&mut record, (OperationState::Failed, RETURN_UNDELIVERABLE, ClosedBy::Gateway), Some(message.clone()), &mut announcements)?;
+                } else {
+                    self.finish_parent(&mut record, OperationState::Failed, RETURN_UNDELIVERABLE, Some(message.clone()), &mut announcements)?;
+                }
+                closed += 1;
+            }
+            self.users.clear(device)?;
+        }
+        self.journal.durable().await?;
+        self.wake_settled();
+        // Announcements for the deleted device itself are dropped (it has no routes now);
+        // a move's parent on another device is announced there.
+        self.announce(announcements).await;
+        Ok(closed)
+    }
+
     /// Closes every open operation whose time to live ran out.
     pub async fn expire_due(&self) -> Result<usize, StoreError> {
         let mut announcements = Vec::new();

@@ -4,8 +4,7 @@
 //! Trees: `cursors` (`<route>\0<device>` -> last settled seq), `attempts`
 //! (`<device>\0<seq>\0<route>\0<n>` -> [`Attempt`]), `dead-letters`
 //! (`<route>\0<device>\0<seq>` -> [`DeadLetter`]), `replays` (`<route>\0<device>\0<seq>` -> ()),
-//! `route-state` (`<route>` -> disabled reason), `delivery-floors` (`<device>` -> the last
-//! seq of a deleted registration: no route delivers it or anything before it).
+//! `route-state` (`<route>` -> disabled reason).
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
@@ -82,7 +81,6 @@ pub struct DeliveryLog {
     replays: sled::Tree,
     routes: sled::Tree,
     secrets: sled::Tree,
-    floors: sled::Tree,
 }
 
 impl DeliveryLog {
@@ -94,25 +92,16 @@ impl DeliveryLog {
             replays: db.open_tree("replays")?,
             routes: db.open_tree("route-state")?,
             secrets: db.open_tree("route-secrets")?,
-            floors: db.open_tree("delivery-floors")?,
         })
     }
 
-    /// The last sequence `route` settled (delivered or dead-lettered) for `device`, or the
-    /// device's floor when that is higher (see [`Self::set_floor`]).
+    /// The last sequence `route` settled (delivered or dead-lettered) for `device`.
     pub fn cursor(&self, route: &str, device: &str) -> Result<u64, StoreError> {
-        let settled = self.cursors.get(key(&[route.as_bytes(), device.as_bytes()]))?;
-        let floor = self.floors.get(device.as_bytes())?;
-        let seq = |v: Option<sled::IVec>| v.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)).unwrap_or(0);
-        Ok(seq(settled).max(seq(floor)))
-    }
-
-    /// Gives up on `device`'s events up to `seq` on every route (its registration was
-    /// deleted): they are not delivered to a device registered again under the same id,
-    /// whose key and routes may be another owner's. Replays can still send them.
-    pub fn set_floor(&self, device: &str, seq: u64) -> Result<(), StoreError> {
-        self.floors.insert(device.as_bytes(), &be(seq))?;
-        Ok(())
+        Ok(self
+            .cursors
+            .get(key(&[route.as_bytes(), device.as_bytes()]))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
     }
 
     /// Moves the cursor forward.

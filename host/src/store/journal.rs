@@ -65,6 +65,9 @@ pub struct Journal {
     devices: Arc<Mutex<HashMap<String, Arc<DeviceLog>>>>,
 }
 
+/// How many sequence numbers one write of [`Journal::purge`] covers.
+pub const PURGE_BATCH: u64 = 10_000;
+
 fn event_key(device: &str, seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(device.len() + 11);
     key.extend_from_slice(b"e\0");
@@ -331,6 +334,26 @@ impl Journal {
             .get(event_key(device, seq))?
             .map(|v| decode(&v))
             .transpose()
+    }
+
+    /// Whether event `seq` of `device` is still stored (not pruned or purged).
+    pub fn contains(&self, device: &str, seq: u64) -> Result<bool, StoreError> {
+        Ok(self.tree.contains_key(event_key(device, seq))?)
+    }
+
+    /// Removes every event of `device` (its registration was deleted), in batches of
+    /// [`PURGE_BATCH`] so that a large journal never becomes one huge write. The sequence
+    /// carries on: the id's next event does not reuse a number. Returns how many events
+    /// went. Blocks: call it outside async code (`spawn_blocking`).
+    pub fn purge(&self, device: &str) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        let mut upto = 0u64;
+        let last = self.last_seq(device)?;
+        while upto < last {
+            upto = upto.saturating_add(PURGE_BATCH).min(last);
+            removed += self.prune(device, u64::MAX, upto)?;
+        }
+        Ok(removed)
     }
 
     /// Up to `limit` events of `device` with `after < sequence <= upto`, in order.
