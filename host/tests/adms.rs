@@ -39,12 +39,14 @@ struct Setup {
     devices: Vec<&'static str>,
     callback: Option<String>,
     auto_register: bool,
+    /// More keys of the plugin's `[config]` table.
+    plugin_config: String,
     extra: String,
 }
 
 impl Setup {
     fn new(devices: &[&'static str]) -> Setup {
-        Setup { listen: "127.0.0.1:0".into(), devices: devices.to_vec(), callback: None, auto_register: false, extra: String::new() }
+        Setup { listen: "127.0.0.1:0".into(), devices: devices.to_vec(), callback: None, auto_register: false, plugin_config: String::new(), extra: String::new() }
     }
 
     fn callback(mut self, receiver: &Receiver) -> Setup {
@@ -56,10 +58,11 @@ impl Setup {
         let mut text = format!(
             "[server]\nlisten = \"{}\"\ndata_dir = \"data\"\nauto_register = {}\n[admin]\napi_keys = [\"{ADMIN}\"]\n\
              [plugins.zkteco]\nkind = \"dialect\"\npath = {:?}\n\
-             [plugins.zkteco.config]\ndelay = 1\nerror_delay = 1\n",
+             [plugins.zkteco.config]\ndelay = 1\nerror_delay = 1\n{}",
             self.listen,
             self.auto_register,
-            biogate_e2e::plugins::component("zkteco-adms").display().to_string()
+            biogate_e2e::plugins::component("zkteco-adms").display().to_string(),
+            self.plugin_config
         );
         for id in &self.devices {
             text.push_str(&format!("[devices.{id}]\nauth_token = \"{TOKEN}\"\ntime_zone = \"+05:30\"\n"));
@@ -576,11 +579,14 @@ async fn essl_quirks_aspx_paths_eight_field_lines_and_a_bare_ok_failure_firmware
 }
 
 /// A command a terminal fetched is recorded as sent on disk before the reply leaves: a
-/// gateway killed right after it does not hand the command out again.
+/// gateway killed right after it does not hand the command out again. The same holds for
+/// a command's lines that waited in the plugin's queue for a later reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_fetched_just_before_a_crash_is_not_fetched_again() {
     let dir = tempfile::tempdir().unwrap();
-    let setup = Setup::new(&["ZK4006"]);
+    let mut setup = Setup::new(&["ZK4006"]);
+    // One line per reply: a user with a fingerprint (two lines) spans two replies.
+    setup.plugin_config = "max_commands = 1\n".into();
     let gw = setup.start(dir.path());
     let client = Client::new(&gw.base);
     let (status, record) =
@@ -597,7 +603,20 @@ async fn a_command_fetched_just_before_a_crash_is_not_fetched_again() {
 
     let gw = setup.start(dir.path());
     assert_eq!(fetch(gw.base.clone()).await, "OK", "fetched again after the restart");
-    assert_eq!(Client::new(&gw.base).operation("r1").await["state"], "sent");
+    let client = Client::new(&gw.base);
+    assert_eq!(client.operation("r1").await["state"], "sent");
+
+    let user = json!({"type":"add_user","user":{"user_id":"5","credentials":[{"kind":"fingerprint","index":0,"data":"UkFWSQ=="}]}});
+    let (status, record) = client.v1(reqwest::Method::POST, "/v1/devices/ZK4006/operations?operation_id=r2", Some(user)).await;
+    assert_eq!(status, 202, "{record}");
+    let first = fetch(gw.base.clone()).await;
+    assert_eq!(first.lines().count(), 1, "one line per reply: {first:?}");
+    let second = fetch(gw.base.clone()).await;
+    assert!(second.starts_with("C:") && second != first, "the queued line: {second:?}");
+    gw.kill();
+
+    let gw = setup.start(dir.path());
+    assert_eq!(fetch(gw.base.clone()).await, "OK", "the queued line went out again after the restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,7 +102,11 @@ pub async fn handle(
         body: body.to_vec(),
     };
     let (gateway, plugin) = (gw.clone(), mount.plugin.clone());
-    let handed_out = gw.operations.handed_out();
+    // What the plugin may change during the call that its reply tells the device about:
+    // commands taken, and its own state (ADMS keeps command lines that did not fit a reply
+    // in its key/value space, and takes them off when it sends them).
+    let changes = || (gw.operations.handed_out(), gw.store.plugin_kv_writes());
+    let before = changes();
     let (device, reply) = match tokio::task::spawn_blocking(move || identify_and_handle(&gateway, &plugin, &request)).await {
         Ok(Ok(handled)) => handled,
         Ok(Err((status, message))) => return text(status, message),
@@ -111,14 +115,17 @@ pub async fn handle(
             return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };
-    if !reply.events.is_empty()
-        && let Err(error) = accept_events(gw, &device, reply.events).await
+    if !reply.events.is_empty() {
+        // Storing them ends with a flush, which also covers the plugin's changes.
+        if let Err(error) = accept_events(gw, &device, reply.events).await {
+            tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
+        }
+    } else if changes() != before
+        && let Err(error) = gw.journal.durable().await
     {
-        tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
-        return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
-    }
-    // Commands the plugin took go out in this reply: recorded as sent on disk first.
-    if let Err(error) = gw.operations.make_takes_durable(handed_out).await {
+        // Commands the plugin took (or took off its queue) go out in this reply: on disk
+        // as sent first, or a crash right after would hand them out again.
         tracing::error!(%error, device = %device.id, "recording handed-out commands failed");
         return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
     }

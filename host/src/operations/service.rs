@@ -348,8 +348,8 @@ impl OperationService {
     }
 
     /// Takes up to `max` queued commands of `device`, oldest first, and marks them sent
-    /// (applied, not yet on disk: hand them to the device only after
-    /// [`Self::make_takes_durable`], or use [`Self::take_durably`]; otherwise a gateway
+    /// (applied, not yet on disk: hand them to the device only after a flush, e.g. with
+    /// [`Self::take_durably`]; otherwise a gateway
     /// killed right after the hand-out would hand them out again).
     /// Expired ones are skipped (the sweeper closes them). `recognises_repeats`: the
     /// transport's devices know an operation id they have already carried out (native
@@ -393,19 +393,10 @@ impl OperationService {
     }
 
     /// A count that changes whenever a take hands out commands: a caller that lets a
-    /// plugin take commands (`commands.take-pending`) reads it before the call and passes
-    /// it to [`Self::make_takes_durable`] before replying to the device.
+    /// plugin take commands (`commands.take-pending`) reads it before and after the call,
+    /// and flushes before replying to the device when it changed.
     pub fn handed_out(&self) -> u64 {
         self.takes.load(Ordering::Relaxed)
-    }
-
-    /// Returns once the takes made since `handed_out` was read are on disk (at once when
-    /// there were none).
-    pub async fn make_takes_durable(&self, handed_out: u64) -> Result<(), StoreError> {
-        if self.handed_out() != handed_out {
-            self.journal.durable().await?;
-        }
-        Ok(())
     }
 
     /// Waits until `device` may have a queued command, or `timeout`, and takes them (see

@@ -48,6 +48,8 @@ pub struct Store {
     /// uses `sync_file_range`, which neither flushes the drive's write cache nor the file
     /// size. `None` for temporary stores.
     data_file: Option<std::sync::Arc<std::fs::File>>,
+    /// How many plugin key/value writes were made (see [`Store::plugin_kv_writes`]).
+    kv_writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -61,18 +63,26 @@ impl Store {
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open()?;
         let data_file = std::fs::File::open(dir.join("db")).map_err(|e| StoreError::Flush(format!("opening sled's data file: {e}")))?;
-        Ok(Store { db, data_file: Some(std::sync::Arc::new(data_file)) })
+        Ok(Store { db, data_file: Some(std::sync::Arc::new(data_file)), kv_writes: Default::default() })
     }
 
     /// A throw-away database (for tools; tests use a real one in a temporary folder).
     pub fn temporary() -> Result<Self, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        Ok(Store { db, data_file: None })
+        Ok(Store { db, data_file: None, kv_writes: Default::default() })
     }
 
     /// The key/value space of one plugin.
     pub fn plugin_kv(&self, plugin: &str) -> Result<PluginKv, StoreError> {
-        Ok(PluginKv::new(self.db.open_tree("plugin-kv")?, plugin))
+        Ok(PluginKv::new(self.db.open_tree("plugin-kv")?, plugin, self.kv_writes.clone()))
+    }
+
+    /// A count that grows with every plugin key/value write (not flushed by the write): a
+    /// caller that answers a device after a plugin call reads it before and after the call,
+    /// and flushes first when it changed (the plugin's state may be what the reply says,
+    /// e.g. command lines taken off its own queue).
+    pub fn plugin_kv_writes(&self) -> u64 {
+        self.kv_writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The journal, with its group-commit flusher. Call inside a tokio runtime.

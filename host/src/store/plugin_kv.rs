@@ -1,4 +1,7 @@
 //! The per-plugin key/value space behind the WIT `kv` interface.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sled::Tree;
 
 /// Longest key a plugin may use.
@@ -22,13 +25,15 @@ pub enum KvError {
 pub struct PluginKv {
     tree: Tree,
     prefix: Vec<u8>,
+    /// Writes of every plugin of the store (see `Store::plugin_kv_writes`).
+    writes: Arc<AtomicU64>,
 }
 
 impl PluginKv {
-    pub(super) fn new(tree: Tree, plugin: &str) -> Self {
+    pub(super) fn new(tree: Tree, plugin: &str, writes: Arc<AtomicU64>) -> Self {
         let mut prefix = plugin.as_bytes().to_vec();
         prefix.push(0);
-        PluginKv { tree, prefix }
+        PluginKv { tree, prefix, writes }
     }
 
     fn full_key(&self, key: &str) -> Result<Vec<u8>, KvError> {
@@ -52,12 +57,14 @@ impl PluginKv {
             return Err(KvError::TooLarge(MAX_VALUE_BYTES as u32));
         }
         self.tree.insert(self.full_key(key)?, value)?;
+        self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// Removes `key`.
     pub fn delete(&self, key: &str) -> Result<(), KvError> {
         self.tree.remove(self.full_key(key)?)?;
+        self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
