@@ -416,6 +416,10 @@ async fn a_deleted_device_takes_its_users_and_open_operations_with_it() {
     let pending = json!({"type":"add_user","user":{"user_id":"8","credentials":[{"kind":"face","data":"RkFDRQ=="}]}});
     let (status, record) = client.v1(reqwest::Method::POST, "/v1/devices/D1/operations?operation_id=q1", Some(pending)).await;
     assert_eq!((status, &record["state"]), (202, &json!("queued")), "{record}");
+    // A move from D1 to D2: its parent fails with D1, and its step on D2 is not carried out.
+    let (status, moved) = client.v1(reqwest::Method::POST, "/v1/devices/D1/operations?operation_id=m1", Some(json!({"type":"move_user","user_id":"7","to_device":"D2"}))).await;
+    assert_eq!(status, 202, "{moved}");
+    let d2 = NativeDevice::new(&gw.base, "D2", TOKEN);
 
     let (status, _) = client.v1(reqwest::Method::DELETE, "/v1/devices/D1", None).await;
     assert_eq!(status, 204);
@@ -429,6 +433,24 @@ async fn a_deleted_device_takes_its_users_and_open_operations_with_it() {
     assert!(commands.is_empty(), "the old registration's command: {commands:?}");
     let known = client.operate("D1", json!({"type":"load_user_info"})).await;
     assert_eq!(known["users"], json!([]), "the old registration's users: {known}");
+    let (_, m1) = client.v1(reqwest::Method::GET, "/v1/operations/m1", None).await;
+    assert_eq!(m1["state"], "failed", "{m1}");
+    let on_d2 = d2.poll_commands(0).await.expect("a poll reply");
+    assert!(on_d2.is_empty(), "the move's step went to D2: {on_d2:?}");
+
+    // D3 sits in a long poll through its delete and registration again: the new
+    // registration's command goes to the new registration, not to the old poll.
+    let old_base = gw.base.clone();
+    let old_poll = tokio::spawn(async move { NativeDevice::new(&old_base, "D3", TOKEN).poll_commands(20_000).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.v1(reqwest::Method::DELETE, "/v1/devices/D3", None).await.0, 204);
+    assert_eq!(client.v1(reqwest::Method::POST, "/v1/devices", Some(json!({"id":"D3","auth_token":TOKEN}))).await.0, 201);
+    let (status, _) = client.v1(reqwest::Method::POST, "/v1/devices/D3/operations?operation_id=n1", Some(json!({"type":"unlock_door"}))).await;
+    assert_eq!(status, 202);
+    let old = old_poll.await.unwrap().expect("a poll reply");
+    assert!(old.is_empty(), "the old registration's poll took {old:?}");
+    let d3 = NativeDevice::new(&gw.base, "D3", TOKEN);
+    assert_eq!(ids_of(&d3.poll_commands(0).await.expect("a poll reply")), ["n1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

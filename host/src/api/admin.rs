@@ -127,25 +127,34 @@ pub async fn approve_device(_: Admin, State(state): State<AppState>, Path(id): P
 /// `DELETE /v1/devices/{id}`: the device and its journal. Its events are gone, delivered or
 /// not (its key and routes go with it): a device registered again under the same id, which
 /// may be someone else's, starts with an empty history (LoadLog, events, replays) and gets
-/// none of the old registration's events. Its open operations fail (return code -9003)
-/// and what the gateway knew of its users (templates, photos) is forgotten.
+/// none of the old registration's events. Its open operations fail (return code -9003;
+/// queued steps of a move or copy on other devices are cancelled), its open long polls end
+/// empty, and what the gateway knew of its users (templates, photos) is forgotten. The
+/// operator's records stay: closed operation records (with their requests) and delivery
+/// attempts. The device is disabled first and removed last, so a DELETE that failed half
+/// way can be sent again, and the id cannot be registered again meanwhile (409). Plugin
+/// key/value state (e.g. ADMS's) is the plugin's and is not touched.
 #[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path, description = "The device id")), responses((status = 204, description = "Done"), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let gw = &state.gateway;
-    if gw.registry.remove(&id)? {
-        let operations = gw.operations.forget_device(&id).await?;
-        // After the removal, so only an append already under way can land after the purge.
-        let journal = gw.journal.clone();
-        let purged = {
-            let id = id.clone();
-            tokio::task::spawn_blocking(move || journal.purge(&id)).await.map_err(ApiError::internal)??
-        };
-        gw.journal.durable().await?;
-        tracing::info!(device = %id, purged, operations, "device deleted with its journal, users and open operations");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found(&id))
+    let device = gw.registry.get(&id).ok_or_else(|| not_found(&id))?;
+    // Disabled first (durably): the device can send nothing more, its long polls end, and
+    // the id cannot be registered again until its data is gone. A DELETE that failed
+    // half-way can be sent again.
+    if device.enabled {
+        gw.registry.put(Device { enabled: false, ..(*device).clone() })?;
     }
+    gw.dispatcher.stop_device(&id);
+    let operations = gw.operations.forget_device(&id).await?;
+    let journal = gw.journal.clone();
+    let purged = {
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || journal.purge(&id)).await.map_err(ApiError::internal)??
+    };
+    gw.journal.durable().await?;
+    gw.registry.remove(&id)?;
+    tracing::info!(device = %id, purged, operations, "device deleted with its journal, users and open operations");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Paging by sequence.

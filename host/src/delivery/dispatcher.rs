@@ -2,7 +2,7 @@
 //! started for devices with events at start-up and for each device the moment it
 //! first sends (or a route is put on it). A worker whose route no longer takes the
 //! device's events ends and leaves the running set.
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::route::RouteConfig;
@@ -32,8 +32,11 @@ impl RouteRuntime {
 pub struct Dispatcher {
     ctx: Arc<WorkerContext>,
     routes: Vec<Arc<RouteRuntime>>,
-    running: Arc<Mutex<HashSet<(usize, String)>>>,
+    running: Arc<Mutex<Running>>,
 }
+
+/// Running workers by (route index, device), with the handle that stops each.
+type Running = HashMap<(usize, String), tokio::task::AbortHandle>;
 
 impl Dispatcher {
     /// A dispatcher over these routes.
@@ -65,10 +68,24 @@ impl Dispatcher {
     pub fn ensure(&self, device: &Device) {
         let mut running = lock(&self.running);
         for (i, route) in self.routes.iter().enumerate() {
-            if route.applies_to(device) && running.insert((i, device.id.clone())) {
-                tokio::spawn(supervise(self.ctx.clone(), route.clone(), self.running.clone(), (i, device.id.clone())));
+            let key = (i, device.id.clone());
+            if route.applies_to(device) && !running.contains_key(&key) {
+                let task = tokio::spawn(supervise(self.ctx.clone(), route.clone(), self.running.clone(), key.clone()));
+                running.insert(key, task.abort_handle());
             }
         }
+    }
+
+    /// Stops every worker of `device` now (it is being deleted). A worker asleep in a
+    /// retry backoff would otherwise hold its place for hours, so a device registered
+    /// again under the id would get no worker, and it holds an event of the old one.
+    pub fn stop_device(&self, device: &str) {
+        lock(&self.running).retain(|(_, id), task| {
+            if id == device {
+                task.abort();
+            }
+            id != device
+        });
     }
 }
 
@@ -81,7 +98,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// and leaving the running set happen under the set's lock, so a route put back on the
 /// device meanwhile is never left without a worker. A worker stopped by a store error
 /// starts again after a pause.
-async fn supervise(ctx: Arc<WorkerContext>, route: Arc<RouteRuntime>, running: Arc<Mutex<HashSet<(usize, String)>>>, key: (usize, String)) {
+async fn supervise(ctx: Arc<WorkerContext>, route: Arc<RouteRuntime>, running: Arc<Mutex<Running>>, key: (usize, String)) {
     loop {
         worker::run(ctx.clone(), route.clone(), key.1.clone()).await;
         {

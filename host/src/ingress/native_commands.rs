@@ -177,7 +177,7 @@ pub async fn poll(State(state): State<AppState>, Query(query): Query<PollQuery>,
     let commands = if wait.is_zero() {
         gw.operations.take_durably(&device.id, max, true).await?
     } else {
-        gw.operations.wait_for_commands(&device.id, wait, max, true).await?
+        gw.operations.wait_for_commands(&device, wait, max, true).await?
     };
     metrics::counter!("biogate_commands_sent_total").increment(commands.len() as u64);
     let reply = Reply {

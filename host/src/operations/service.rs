@@ -400,14 +400,21 @@ impl OperationService {
     }
 
     /// Waits until `device` may have a queued command, or `timeout`, and takes them (see
-    /// [`Self::take`]).
-    pub async fn wait_for_commands(&self, device: &str, timeout: Duration, max: usize, recognises_repeats: bool) -> Result<Vec<Command>, StoreError> {
+    /// [`Self::take`]). Ends with nothing once the device is no longer the same active
+    /// registration (disabled, or deleted and registered again: the new one's commands are
+    /// not for this poll).
+    pub async fn wait_for_commands(&self, registration: &Device, timeout: Duration, max: usize, recognises_repeats: bool) -> Result<Vec<Command>, StoreError> {
+        let device = registration.id.as_str();
         let mut changes = {
             let mut queues = lock(&self.queues);
             queues.entry(device.to_string()).or_insert_with(|| watch::channel(0).0).subscribe()
         };
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
+            let current = self.registry.get(device);
+            if !current.is_some_and(|d| d.created_at_ms == registration.created_at_ms && d.is_active()) {
+                return Ok(Vec::new());
+            }
             let commands = self.take_durably(device, max, recognises_repeats).await?;
             if !commands.is_empty() {
                 return Ok(commands);
@@ -712,6 +719,14 @@ impl OperationService {
                 if record.children.is_empty() {
                     self.close(&mut record, (OperationState::Failed, RETURN_UNDELIVERABLE, ClosedBy::Gateway), Some(message.clone()), &mut announcements)?;
                 } else {
+                    // Steps on other devices not taken yet are not carried out any more.
+                    for child in record.children.clone() {
+                        if let Some(mut c) = self.log.get(&child)?
+                            && c.state == OperationState::Queued
+                        {
+                            self.settle(&mut c, OperationState::Cancelled, RETURN_CANCELLED, Some(message.clone()))?;
+                        }
+                    }
                     self.finish_parent(&mut record, OperationState::Failed, RETURN_UNDELIVERABLE, Some(message.clone()), &mut announcements)?;
                 }
                 closed += 1;
