@@ -178,6 +178,8 @@ async fn a_command_the_device_never_answers_is_published_again() {
     let text = std::fs::read_to_string(&cfg).unwrap() + "[operations]\nredeliver_after_ms = 1000\nmax_deliveries = 2\n";
     std::fs::write(&cfg, text).unwrap();
     let gw = GatewayProcess::start(Path::new(BIN), &cfg);
+    // Its status is not retained: published before the gateway subscribed, it is missed.
+    gw.wait_mqtt_subscribed().await;
     // A device that takes its commands and never answers (they are lost on its side).
     let cmd_topic = format!("{PREFIX}/M1/cmd");
     let mut device = MqttProbe::connect(&broker, "dev-M1", true, &[cmd_topic.as_str()]).await;
