@@ -661,13 +661,7 @@ impl OperationService {
                 if record.children.is_empty() {
                     self.close(&mut record, (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway), Some("cancelled by a client".into()), &mut announcements)?;
                 } else {
-                    for child in record.children.clone() {
-                        if let Some(mut c) = self.log.get(&child)?
-                            && c.state == OperationState::Queued
-                        {
-                            self.settle(&mut c, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()))?;
-                        }
-                    }
+                    self.cancel_queued_steps(&record, "cancelled by a client")?;
                     self.finish_parent(&mut record, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()), &mut announcements)?;
                 }
             }
@@ -699,6 +693,19 @@ impl OperationService {
         Ok(Some(record))
     }
 
+    /// Cancels the steps of `parent` that no device has taken yet. The caller holds the
+    /// transitions lock and closes the parent.
+    fn cancel_queued_steps(&self, parent: &OperationRecord, reason: &str) -> Result<(), StoreError> {
+        for child in &parent.children {
+            if let Some(mut step) = self.log.get(child)?
+                && step.state == OperationState::Queued
+            {
+                self.settle(&mut step, OperationState::Cancelled, RETURN_CANCELLED, Some(reason.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Forgets a deleted device: its open operations fail ([`RETURN_UNDELIVERABLE`]; a
     /// device registered again under the id, maybe someone else's, must not receive them)
     /// and what the gateway knew of its users (templates and photos included) goes.
@@ -709,24 +716,17 @@ impl OperationService {
         {
             let _t = lock(&self.transitions);
             let message = format!("device {device:?} was deleted");
-            for mut record in self.log.list(device, 0, usize::MAX)? {
-                // A step already closed by its parent is skipped here.
-                let Some(current) = self.log.get(&record.id)? else { continue };
-                if !current.state.is_open() {
+            for listed in self.log.list(device, 0, usize::MAX)? {
+                // Read again: closing a parent earlier in the loop may have closed this step.
+                let Some(mut record) = self.log.get(&listed.id)? else { continue };
+                if !record.state.is_open() {
                     continue;
                 }
-                record = current;
                 if record.children.is_empty() {
                     self.close(&mut record, (OperationState::Failed, RETURN_UNDELIVERABLE, ClosedBy::Gateway), Some(message.clone()), &mut announcements)?;
                 } else {
                     // Steps on other devices not taken yet are not carried out any more.
-                    for child in record.children.clone() {
-                        if let Some(mut c) = self.log.get(&child)?
-                            && c.state == OperationState::Queued
-                        {
-                            self.settle(&mut c, OperationState::Cancelled, RETURN_CANCELLED, Some(message.clone()))?;
-                        }
-                    }
+                    self.cancel_queued_steps(&record, &message)?;
                     self.finish_parent(&mut record, OperationState::Failed, RETURN_UNDELIVERABLE, Some(message.clone()), &mut announcements)?;
                 }
                 closed += 1;
