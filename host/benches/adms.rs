@@ -81,13 +81,30 @@ struct Target {
 }
 
 impl Target {
-    fn request(&self, client: &reqwest::Client, proto: Proto, device: usize, n: u64, lines: usize) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        proto: Proto,
+        device: usize,
+        n: u64,
+        lines: usize,
+    ) -> reqwest::RequestBuilder {
         match proto {
             Proto::Adms => {
-                let body = if lines > 1 { attlog_body(n, lines) } else { protocol::attlog_line(&Punch::new("1", &wall(n), 0, 1), false) + "\n" };
-                client.post(format!("{}/iclock/cdata?SN=A{device}&table=ATTLOG&Stamp={n}", self.base)).header("Content-Type", "application/push;charset=UTF-8").body(body)
+                let body = if lines > 1 {
+                    attlog_body(n, lines)
+                } else {
+                    protocol::attlog_line(&Punch::new("1", &wall(n), 0, 1), false) + "\n"
+                };
+                client
+                    .post(format!("{}/iclock/cdata?SN=A{device}&table=ATTLOG&Stamp={n}", self.base))
+                    .header("Content-Type", "application/push;charset=UTF-8")
+                    .body(body)
             }
-            Proto::Native => client.post(format!("{}/device/v1/events?stgid=N{device}", self.base)).bearer_auth(TOKEN).body(native_body(n, lines)),
+            Proto::Native => client
+                .post(format!("{}/device/v1/events?stgid=N{device}", self.base))
+                .bearer_auth(TOKEN)
+                .body(native_body(n, lines)),
             Proto::Noop => client.post(&self.noop).body(attlog_body(n, BATCH)),
         }
     }
@@ -175,9 +192,15 @@ async fn backlog(target: &Arc<Target>, proto: Proto, device: usize, first: &mut 
 
 /// The journal's count of a device's punches (every punch sent is in the first days).
 async fn stored(base: &str, device: &str) -> u64 {
-    let url = format!("{base}/v1/devices/{device}/punches?start_time=2026-06-20%2000:00:00&end_time=2026-07-15%2000:00:00&limit=1");
-    let page: serde_json::Value = reqwest::Client::new().get(url).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
-    page["total"].as_u64().or_else(|| page["total"].as_str().and_then(|t| t.parse().ok())).unwrap_or_else(|| panic!("{page}"))
+    let url = format!(
+        "{base}/v1/devices/{device}/punches?start_time=2026-06-20%2000:00:00&end_time=2026-07-15%2000:00:00&limit=1"
+    );
+    let page: serde_json::Value =
+        reqwest::Client::new().get(url).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    page["total"]
+        .as_u64()
+        .or_else(|| page["total"].as_str().and_then(|t| t.parse().ok()))
+        .unwrap_or_else(|| panic!("{page}"))
 }
 
 fn fmt(n: f64) -> String {
@@ -217,7 +240,14 @@ async fn main() {
     // The terminals handshake first, as real ones do.
     let client = reqwest::Client::new();
     for i in 0..=DEVICES {
-        let reply = client.get(format!("{}/iclock/cdata?SN=A{i}&options=all&pushver=2.4.1&language=69", gw.base)).send().await.unwrap().text().await.unwrap();
+        let reply = client
+            .get(format!("{}/iclock/cdata?SN=A{i}&options=all&pushver=2.4.1&language=69", gw.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(reply.starts_with(&format!("GET OPTION FROM: A{i}")), "{reply}");
     }
 

@@ -45,7 +45,8 @@ async fn stored(client: &reqwest::Client, base: &str) -> u64 {
 async fn ingest(broker: &Broker, gw: &GatewayProcess, messages: usize, per_message: usize, round: usize) -> (f64, f64) {
     let http = reqwest::Client::new();
     let before = stored(&http, &gw.base).await;
-    let mut probe = MqttProbe::connect(broker, &format!("bench-probe-{round}"), true, &[&format!("{PREFIX}/+/punch")]).await;
+    let mut probe =
+        MqttProbe::connect(broker, &format!("bench-probe-{round}"), true, &[&format!("{PREFIX}/+/punch")]).await;
     let mut publishers = Vec::new();
     for d in 0..DEVICES {
         publishers.push(MqttProbe::connect(broker, &format!("bench-dev-{round}-{d}"), true, &[]).await);
@@ -56,7 +57,11 @@ async fn ingest(broker: &Broker, gw: &GatewayProcess, messages: usize, per_messa
     for m in 0..messages {
         let d = m % DEVICES;
         let events: Vec<Value> = (0..per_message).map(|k| punch(k, round * 10_000_000 + m * per_message + k)).collect();
-        acks.push(publishers[d].publish(&format!("{PREFIX}/Q{d}/punch"), &json!({"AuthToken": TOKEN, "events": events}), false));
+        acks.push(publishers[d].publish(
+            &format!("{PREFIX}/Q{d}/punch"),
+            &json!({"AuthToken": TOKEN, "events": events}),
+            false,
+        ));
     }
     let received = tokio::spawn(async move {
         let mut n = 0;

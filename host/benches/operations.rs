@@ -77,7 +77,13 @@ fn stats(mut ms: Vec<f64>) -> Stats {
     assert!(!ms.is_empty(), "no samples");
     ms.sort_by(f64::total_cmp);
     let at = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
-    Stats { n: ms.len(), p50: at(0.5), p99: at(0.99), mean: ms.iter().sum::<f64>() / ms.len() as f64, max: ms[ms.len() - 1] }
+    Stats {
+        n: ms.len(),
+        p50: at(0.5),
+        p99: at(0.99),
+        mean: ms.iter().sum::<f64>() / ms.len() as f64,
+        max: ms[ms.len() - 1],
+    }
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -92,7 +98,8 @@ fn between(a: Instant, b: Instant) -> f64 {
 /// `/proc/<pid>/stat` (Linux; 0 elsewhere). Clock ticks are USER_HZ, 100 on Linux.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     // After the command name: field 3 (state) is index 0; utime and stime are fields 14, 15.
     let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     (tick(11) + tick(12)) as f64 / 100.0
@@ -136,14 +143,19 @@ impl CpuMeter {
     /// CPU per unit since the last call.
     fn per(&mut self, units: usize) -> CpuPer {
         let now = Self::now(self.gateway);
-        let per = CpuPer { gateway: (now.0 - self.at.0) * 1000.0 / units as f64, bench: (now.1 - self.at.1) * 1000.0 / units as f64 };
+        let per = CpuPer {
+            gateway: (now.0 - self.at.0) * 1000.0 / units as f64,
+            bench: (now.1 - self.at.1) * 1000.0 / units as f64,
+        };
         self.at = now;
         per
     }
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------
@@ -171,9 +183,12 @@ fn start_device(base: &str, id: &str, stamps: Arc<Mutex<Stamps>>) -> tokio::task
                 continue;
             }
             let received = Instant::now();
-            let ids: Vec<String> = commands.iter().map(|c| c["operation_id"].as_str().unwrap_or_default().to_string()).collect();
-            let results =
-                ids.iter().map(|id| json!({"type": "command_result", "operation_id": id, "return_code": 0, "details": {}})).collect();
+            let ids: Vec<String> =
+                commands.iter().map(|c| c["operation_id"].as_str().unwrap_or_default().to_string()).collect();
+            let results = ids
+                .iter()
+                .map(|id| json!({"type": "command_result", "operation_id": id, "return_code": 0, "details": {}}))
+                .collect();
             let answer = device.send(results).await;
             let confirmed = Instant::now();
             assert_eq!(answer.status, 200, "the gateway refused a result: {:?}", answer.body);
@@ -229,7 +244,13 @@ struct Sequential {
     cpu: CpuPer,
 }
 
-async fn sequential(client: &reqwest::Client, base: &str, form: Form, stamps: &Arc<Mutex<Stamps>>, meter: &mut CpuMeter) -> Sequential {
+async fn sequential(
+    client: &reqwest::Client,
+    base: &str,
+    form: Form,
+    stamps: &Arc<Mutex<Stamps>>,
+    meter: &mut CpuMeter,
+) -> Sequential {
     let prefix = if form == Form::Cams { "cams" } else { "v1" };
     for n in 0..WARMUP {
         add_user(client, base, form, "D1", &format!("{prefix}-warm-{n}"), &format!("{prefix}w{n}")).await;
@@ -281,7 +302,15 @@ async fn concurrent(client: &reqwest::Client, base: &str, meter: &mut CpuMeter) 
             let mut latencies = Vec::with_capacity(OPS_PER_CLIENT);
             for n in 0..OPS_PER_CLIENT {
                 let sent = Instant::now();
-                let done = add_user(&client, &base, Form::Cams, &format!("C{w}"), &format!("c{w}-{n}"), &format!("{}", 200_000 + n)).await;
+                let done = add_user(
+                    &client,
+                    &base,
+                    Form::Cams,
+                    &format!("C{w}"),
+                    &format!("c{w}-{n}"),
+                    &format!("{}", 200_000 + n),
+                )
+                .await;
                 latencies.push(between(sent, done));
             }
             latencies
@@ -297,7 +326,11 @@ async fn concurrent(client: &reqwest::Client, base: &str, meter: &mut CpuMeter) 
 
 /// The no-op baseline with the same client: sequential latencies, then `CLIENTS`
 /// concurrent callers: (sequential, its CPU, ops/s, concurrent latencies, their CPU).
-async fn noop_baseline(client: &reqwest::Client, url: &str, meter: &mut CpuMeter) -> (Stats, CpuPer, f64, Stats, CpuPer) {
+async fn noop_baseline(
+    client: &reqwest::Client,
+    url: &str,
+    meter: &mut CpuMeter,
+) -> (Stats, CpuPer, f64, Stats, CpuPer) {
     let body = json!({"Add": {"User": {"UserID": "1"}}, "AuthToken": TOKEN}).to_string();
     let call = |client: reqwest::Client, url: String, body: String| async move {
         let response = client.post(url).body(body).send().await.unwrap();
@@ -345,7 +378,10 @@ async fn noop_baseline(client: &reqwest::Client, url: &str, meter: &mut CpuMeter
 fn punch(i: u64) -> EventBody {
     EventBody::Punch(Punch {
         user_id: (1000 + i % 2000).to_string(),
-        log_time: DeviceTime { unix_seconds: START_UNIX + (i * SPAN_SECONDS / PUNCHES) as i64, utc_offset_minutes: OFFSET_MINUTES },
+        log_time: DeviceTime {
+            unix_seconds: START_UNIX + (i * SPAN_SECONDS / PUNCHES) as i64,
+            utc_offset_minutes: OFFSET_MINUTES,
+        },
         punch_type: if i.is_multiple_of(2) { PunchType::CheckIn } else { PunchType::CheckOut },
         input_type: InputType::Fingerprint,
         temperature: None,
@@ -403,8 +439,7 @@ async fn walk_http(client: &reqwest::Client, base: &str, range: (&str, &str)) ->
     let (mut offset, mut first, mut rest, mut rows, mut page_bytes) = (String::new(), 0.0, Vec::new(), 0u64, 0);
     let mut pages = 0;
     loop {
-        let body =
-            json!({"Load": {"PunchLog": {"Filter": {"StartTime": range.0, "EndTime": range.1, "OffSet": offset}}}, "AuthToken": TOKEN});
+        let body = json!({"Load": {"PunchLog": {"Filter": {"StartTime": range.0, "EndTime": range.1, "OffSet": offset}}}, "AuthToken": TOKEN});
         let t = Instant::now();
         let response = client.post(&url).body(body.to_string()).send().await.expect("the gateway answers");
         let status = response.status().as_u16();
@@ -441,11 +476,18 @@ async fn walk_in_process(journal: &Journal, device: &Device, range: (&str, &str)
     let mut pages = 0;
     loop {
         let t = Instant::now();
-        let query = PunchQuery { span: &span, offset: &offset, user_id: None, page_size: PAGE, field_prefix: "Load.PunchLog.Filter" };
+        let query = PunchQuery {
+            span: &span,
+            offset: &offset,
+            user_id: None,
+            page_size: PAGE,
+            field_prefix: "Load.PunchLog.Filter",
+        };
         let page = load_page(journal, device, &query).await.unwrap();
-        let json =
-            serde_json::to_vec(&json!({"Status": "done", "OperationID": "x", "StatusCode": 0, "PunchLog": cams_punch_log(&page, device)}))
-                .unwrap();
+        let json = serde_json::to_vec(
+            &json!({"Status": "done", "OperationID": "x", "StatusCode": 0, "PunchLog": cams_punch_log(&page, device)}),
+        )
+        .unwrap();
         let elapsed = ms_since(t);
         if pages == 0 {
             first = elapsed;
@@ -576,7 +618,8 @@ async fn main() {
     let mut config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n[operations]\ncams_wait_ms = 10000\n"
     );
-    let devices: Vec<String> = ["D1", "L1"].iter().map(|s| s.to_string()).chain((0..CLIENTS).map(|w| format!("C{w}"))).collect();
+    let devices: Vec<String> =
+        ["D1", "L1"].iter().map(|s| s.to_string()).chain((0..CLIENTS).map(|w| format!("C{w}"))).collect();
     for id in &devices {
         config.push_str(&format!("[devices.{id}]\nauth_token = \"{TOKEN}\"\ntime_zone = \"+05:30\"\n"));
     }
@@ -602,7 +645,8 @@ async fn main() {
     for w in 0..CLIENTS {
         device_tasks.push(start_device(&gw.base, &format!("C{w}"), stamps.clone()));
     }
-    let (noop_seq, noop_seq_cpu, noop_rate, noop_conc, noop_conc_cpu) = noop_baseline(&client, &noop_url, &mut meter).await;
+    let (noop_seq, noop_seq_cpu, noop_rate, noop_conc, noop_conc_cpu) =
+        noop_baseline(&client, &noop_url, &mut meter).await;
     let cams = sequential(&client, &gw.base, Form::Cams, &stamps, &mut meter).await;
     let v1 = sequential(&client, &gw.base, Form::V1, &stamps, &mut meter).await;
     let (rate, conc, conc_cpu) = concurrent(&client, &gw.base, &mut meter).await;
@@ -617,12 +661,17 @@ async fn main() {
     let lat = |s: &Stats| format!("{} / {} ms (mean {}, max {})", f(s.p50), f(s.p99), f(s.mean), f(s.max));
     let cpu = |c: CpuPer| format!("{} / {} ms", f(c.gateway), f(c.bench));
     let p99_ratio = |a: &Stats, b: &Stats| format!("{:.0}x (p99)", a.p99 / b.p99);
-    let walk_cell = |walk: &Walk| format!("{} (first page {}, {} pages, {} rows)", lat(&walk.rest), f(walk.first), walk.pages, walk.rows);
+    let walk_cell = |walk: &Walk| {
+        format!("{} (first page {}, {} pages, {} rows)", lat(&walk.rest), f(walk.first), walk.pages, walk.rows)
+    };
     let mut rows: Vec<[String; 5]> = Vec::new();
     let mut add = |cells: [&str; 5]| rows.push(cells.map(str::to_string));
     let noop_cell = format!("no-op axum POST round trip, same client: {}", lat(&noop_seq));
     add([
-        &format!("Cams `Add.User`, REST call to device confirmation, one at a time ({} calls): p50 / p99", cams.total.n),
+        &format!(
+            "Cams `Add.User`, REST call to device confirmation, one at a time ({} calls): p50 / p99",
+            cams.total.n
+        ),
         &lat(&cams.total),
         &noop_cell,
         &p99_ratio(&cams.total, &noop_seq),
@@ -645,19 +694,37 @@ async fn main() {
     add([
         &format!("CPU per operation, gateway / bench process (one at a time; {CLIENTS} at once)"),
         &format!("Cams {}; /v1 {}; {CLIENTS} at once {}", cpu(cams.cpu), cpu(v1.cpu), cpu(conc_cpu)),
-        &format!("no-op (client and server in the bench process): {}; {CLIENTS} at once {}", cpu(noop_seq_cpu), cpu(noop_conc_cpu)),
+        &format!(
+            "no-op (client and server in the bench process): {}; {CLIENTS} at once {}",
+            cpu(noop_seq_cpu),
+            cpu(noop_conc_cpu)
+        ),
         "",
         "",
     ]);
     for (name, a, b, base) in [
-        ("stage: client sends → command reaches the device (submit + fsync, long-poll reply)", cams.to_device, v1.to_device, String::new()),
+        (
+            "stage: client sends → command reaches the device (submit + fsync, long-poll reply)",
+            cams.to_device,
+            v1.to_device,
+            String::new(),
+        ),
         (
             "stage: device's `command_result` POST → acknowledged (journal append, close, fsyncs)",
             cams.device_post,
             v1.device_post,
-            format!("one durable journal append in-process (sled insert + fsync): {} / {} ms", f(local.fsync.p50), f(local.fsync.p99)),
+            format!(
+                "one durable journal append in-process (sled insert + fsync): {} / {} ms",
+                f(local.fsync.p50),
+                f(local.fsync.p99)
+            ),
         ),
-        ("stage: command reaches the device → client has the reply", cams.received_to_reply, v1.received_to_reply, String::new()),
+        (
+            "stage: command reaches the device → client has the reply",
+            cams.received_to_reply,
+            v1.received_to_reply,
+            String::new(),
+        ),
     ] {
         add([name, &format!("Cams {} / {} ms; /v1 {} / {} ms", f(a.p50), f(a.p99), f(b.p50), f(b.p99)), &base, "", ""]);
     }
@@ -668,7 +735,11 @@ async fn main() {
         "",
         "",
     ]);
-    let read_cell = format!("`Journal::read` of 500 events straight from sled: {} / {} ms", f(local.sequence.p50), f(local.sequence.p99));
+    let read_cell = format!(
+        "`Journal::read` of 500 events straight from sled: {} / {} ms",
+        f(local.sequence.p50),
+        f(local.sequence.p99)
+    );
     add([
         &format!("Cams `Load.PunchLog` page of {PAGE} rows over {PUNCHES} punches, 30-day range: p50 / p99"),
         &walk_cell(&month),
@@ -676,7 +747,13 @@ async fn main() {
         &format!("{:.1}x (p99)", month.rest.p99 / local.sequence.p99),
         "p99 < 20 ms",
     ]);
-    add(["same, 1-day range", &walk_cell(&day), "same read", &format!("{:.1}x (p99)", day.rest.p99 / local.sequence.p99), "p99 < 20 ms"]);
+    add([
+        "same, 1-day range",
+        &walk_cell(&day),
+        "same read",
+        &format!("{:.1}x (p99)", day.rest.p99 / local.sequence.p99),
+        "p99 < 20 ms",
+    ]);
     add([
         "CPU per LoadLog page, gateway / bench process (30-day; 1-day)",
         &format!("{}; {}", cpu(month_cpu), cpu(day_cpu)),
@@ -688,7 +765,9 @@ async fn main() {
     add(["LoadLog in-process, 1-day range", &walk_cell(&local.day), "", "", ""]);
     add(["store only: `Journal::punches`, 500 by the log-time index, 30 days", &lat(&local.index), "", "", ""]);
     add([
-        &format!("journal fill: {PUNCHES} punches over 30 days through `Journal::append`, {BATCH} per append, before the gateway starts"),
+        &format!(
+            "journal fill: {PUNCHES} punches over 30 days through `Journal::append`, {BATCH} per append, before the gateway starts"
+        ),
         &format!(
             "{fill_seconds:.1} s, {:.0} punches/s (by quarter: {})",
             PUNCHES as f64 / fill_seconds,

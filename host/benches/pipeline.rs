@@ -30,7 +30,12 @@ fn punch(user: usize, n: usize) -> serde_json::Value {
 }
 
 /// Requests per second of `concurrency` clients each sending `body(n)` to `url` for RUN.
-async fn throughput(url: String, concurrency: usize, per_request: usize, body: impl Fn(usize, usize) -> String + Send + Sync + 'static) -> f64 {
+async fn throughput(
+    url: String,
+    concurrency: usize,
+    per_request: usize,
+    body: impl Fn(usize, usize) -> String + Send + Sync + 'static,
+) -> f64 {
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
     let body = Arc::new(body);
     let started = Instant::now();
@@ -62,7 +67,9 @@ async fn group_commit_stats(base: &str, phase: &str) {
     let Ok(response) = reqwest::get(format!("{base}/metrics")).await else { return };
     let text = response.text().await.unwrap_or_default();
     let value = |name: &str| {
-        text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' ')).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
     };
     let (Some(flushes), Some(seconds), Some(writers)) = (
         value("biogate_group_commit_flush_seconds_count"),
@@ -91,7 +98,8 @@ fn pid_of(needle: &str) -> Option<u32> {
 /// CPU seconds (user + system) used so far by `pid`.
 fn cpu_seconds(pid: Option<u32>) -> f64 {
     let Some(stat) = pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok()) else { return 0.0 };
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
     // After the command name: state is field 0, utime 11, stime 12 (in 1/100 s).
     (ticks(11) + ticks(12)) / 100.0
@@ -133,7 +141,9 @@ async fn main() {
     let single_cpu = (cpu_seconds(pid) - cpu) / (single * RUN.as_secs_f64()) * 1e6;
     eprintln!("single punches: gateway CPU {single_cpu:.1} us per request");
     group_commit_stats(&gw.base, "after single punches").await;
-    let batch = |w: usize, n: usize| json!({"events": (0..100).map(|k| punch(w * 1000 + k, 100_000 + n)).collect::<Vec<_>>()}).to_string();
+    let batch = |w: usize, n: usize| {
+        json!({"events": (0..100).map(|k| punch(w * 1000 + k, 100_000 + n)).collect::<Vec<_>>()}).to_string()
+    };
     let base_batch = throughput(noop_url.clone(), 16, 100, batch).await;
     let cpu = cpu_seconds(pid);
     let batches = throughput(ingest.clone(), 16, 100, batch).await;
@@ -190,8 +200,14 @@ async fn main() {
 
     println!("| figure | biogate | no-op baseline | ratio |");
     println!("| --- | --- | --- | --- |");
-    println!("| single-punch requests/s (64 keep-alive clients, durable) | {single:.0} | {base_single:.0} | {:.2} |", single / base_single);
-    println!("| punches/s in batches of 100 (16 clients, durable) | {batches:.0} | {base_batch:.0} | {:.2} |", batches / base_batch);
+    println!(
+        "| single-punch requests/s (64 keep-alive clients, durable) | {single:.0} | {base_single:.0} | {:.2} |",
+        single / base_single
+    );
+    println!(
+        "| punches/s in batches of 100 (16 clients, durable) | {batches:.0} | {base_batch:.0} | {:.2} |",
+        batches / base_batch
+    );
     println!(
         "| device request to callback receiver p50 / p99 (ms) at {rate:.0} punches/s | {:.2} / {:.2} | {:.2} / {:.2} (no-op round trip) | {:.1} |",
         percentile(&latencies, 0.5),

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use biogate::plugin::bindings::types::{DeviceTime, Event, EventBody, InputType, Punch, PunchType};
 use biogate::plugin::config::ConfigValue;
 use biogate::plugin::{
-    CompileCache, Limits, LoadedPlugin, PluginConfig, PluginEngine, PluginKind, PluginRuntime,
-    TransformPlugin,
+    CompileCache, Limits, LoadedPlugin, PluginConfig, PluginEngine, PluginKind, PluginRuntime, TransformPlugin,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -24,10 +23,7 @@ fn punch() -> Event {
         received_at_ms: 1_750_000_000_000,
         body: EventBody::Punch(Punch {
             user_id: "1042".into(),
-            log_time: DeviceTime {
-                unix_seconds: 1_750_000_000,
-                utc_offset_minutes: 330,
-            },
+            log_time: DeviceTime { unix_seconds: 1_750_000_000, utc_offset_minutes: 330 },
             punch_type: PunchType::CheckIn,
             input_type: InputType::Face,
             temperature: Some(36.6),
@@ -39,14 +35,8 @@ fn punch() -> Event {
 }
 
 fn wasm(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/plugins")
-        .join(format!("{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "{} missing: run `cargo xtask plugins` first",
-        path.display()
-    );
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} missing: run `cargo xtask plugins` first", path.display());
     path
 }
 
@@ -61,10 +51,7 @@ fn load(
         kind: PluginKind::Transform,
         path: wasm(file),
         failure_policy: Default::default(),
-        limits: Limits {
-            max_idle_instances: idle,
-            ..Limits::default()
-        },
+        limits: Limits { max_idle_instances: idle, ..Limits::default() },
         config,
         allowed_hosts: vec![],
         http_mount: None,
@@ -92,20 +79,10 @@ fn benches(c: &mut Criterion) {
     let store = biogate::store::Store::open(&dir.path().join("store")).unwrap();
     let runtime = PluginRuntime::new(engine, CompileCache::new(dir.path().join("cache")), store);
     let map_config: BTreeMap<String, ConfigValue> =
-        [("map.1042".to_string(), ConfigValue::String("E1042".into()))]
-            .into_iter()
-            .collect();
-    let table: BTreeMap<String, String> = [("1042".to_string(), "E1042".to_string())]
-        .into_iter()
-        .collect();
+        [("map.1042".to_string(), ConfigValue::String("E1042".into()))].into_iter().collect();
+    let table: BTreeMap<String, String> = [("1042".to_string(), "E1042".to_string())].into_iter().collect();
 
-    let reused = load(
-        &runtime,
-        "map-reused",
-        "employee-map",
-        4,
-        map_config.clone(),
-    );
+    let reused = load(&runtime, "map-reused", "employee-map", 4, map_config.clone());
     let fresh = load(&runtime, "map-fresh", "employee-map", 0, map_config);
     let identity = load(&runtime, "identity", "fault-injector", 4, BTreeMap::new());
     let event = punch();
@@ -114,9 +91,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("native_employee_map (baseline)", |b| {
         b.iter(|| black_box(native_employee_map(&table, black_box(&event).clone())))
     });
-    group.bench_function("native_clone (identity baseline)", |b| {
-        b.iter(|| black_box(vec![black_box(&event).clone()]))
-    });
+    group.bench_function("native_clone (identity baseline)", |b| b.iter(|| black_box(vec![black_box(&event).clone()])));
     group.bench_function("wasm_identity_reused_instance", |b| {
         b.iter(|| black_box(identity.transform(black_box(&event)).unwrap()))
     });

@@ -32,9 +32,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::post;
 use biogate_e2e::gateway_process::{GatewayProcess, write_config};
-use biogate_e2e::loadsim::{
-    self, Checker, Fleet, FleetConfig, Latency, LoadReceiver, Mix, Protocol, native,
-};
+use biogate_e2e::loadsim::{self, Checker, Fleet, FleetConfig, Latency, LoadReceiver, Mix, Protocol, native};
 use biogate_e2e::mosquitto::Broker;
 
 const BIN: &str = env!("CARGO_BIN_EXE_biogate");
@@ -48,10 +46,7 @@ fn binary() -> PathBuf {
 }
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
 }
 
 fn mib(kib: u64) -> f64 {
@@ -59,9 +54,7 @@ fn mib(kib: u64) -> f64 {
 }
 
 fn memory(gw: &GatewayProcess) -> (f64, f64) {
-    loadsim::memory_kib(gw.pid())
-        .map(|(rss, hwm)| (mib(rss), mib(hwm)))
-        .unwrap_or((f64::NAN, f64::NAN))
+    loadsim::memory_kib(gw.pid()).map(|(rss, hwm)| (mib(rss), mib(hwm))).unwrap_or((f64::NAN, f64::NAN))
 }
 
 fn fmt(n: f64) -> String {
@@ -118,10 +111,7 @@ impl Bench {
             mqtt.as_deref(),
             ADMIN,
         );
-        if let Some(mb) = std::env::var("BIOGATE_SCALE_CACHE_MB")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
+        if let Some(mb) = std::env::var("BIOGATE_SCALE_CACHE_MB").ok().and_then(|v| v.parse::<u64>().ok()) {
             config.push_str(&format!("[journal]\ncache_mb = {mb}\n"));
         }
         let path = write_config(dir, &config);
@@ -166,10 +156,7 @@ impl Bench {
     fn noop_probe(&self, stop: Arc<Mutex<bool>>) -> tokio::task::JoinHandle<Latency> {
         let url = self.noop_url.clone();
         tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .build()
-                .expect("a client");
+            let client = reqwest::Client::builder().tcp_nodelay(true).build().expect("a client");
             let mut samples = Vec::new();
             while !*stop.lock().expect("lock") {
                 let start = Instant::now();
@@ -203,10 +190,7 @@ async fn scale_point(
     tokio::time::sleep_until((fleet.punching_from() - Duration::from_millis(50)).into()).await;
     let (connected_rss, _) = memory(&gw);
     tokio::time::sleep_until((fleet.punching_from() + Duration::from_secs(5)).into()).await;
-    let connected = fleet
-        .stats()
-        .connected
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let connected = fleet.stats().connected.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!("{devices} devices: warm; {}", fleet.stats().line());
     checker.take_latency();
     for p in Protocol::ALL {
@@ -220,18 +204,12 @@ async fn scale_point(
     *stop.lock().expect("lock") = true;
     let noop = probe.await.expect("the probe");
     let latency = checker.take_latency();
-    let ops: Vec<(Protocol, Latency)> = Protocol::ALL
-        .iter()
-        .map(|&p| (p, fleet.commands.take(p)))
-        .collect();
+    let ops: Vec<(Protocol, Latency)> = Protocol::ALL.iter().map(|&p| (p, fleet.commands.take(p))).collect();
     let (rss, hwm) = memory(&gw);
     fleet.stop();
     let drained = checker.wait_all_delivered(Duration::from_secs(120)).await;
     let report = checker.report();
-    let failed_ops = fleet
-        .commands
-        .failed
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let failed_ops = fleet.commands.failed.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!(
         "{devices} devices: {:.0} acked/s, {:.0} arrivals/s, gateway CPU {:.0}% of a core; {}; checker: {report}; ops not done {failed_ops}",
         w.punches_per_second,
@@ -274,11 +252,7 @@ async fn scale_point(
     ));
     out.push(format!(
         "| {n} devices: checker (every punch once, in order per device) | {} | {} sent | {} |",
-        if report.is_clean() && drained {
-            "clean".to_string()
-        } else {
-            format!("{report}")
-        },
+        if report.is_clean() && drained { "clean".to_string() } else { format!("{report}") },
         fmt(report.sent as f64),
         if report.is_clean() { "ok" } else { "FAILED" }
     ));
@@ -295,21 +269,9 @@ async fn memory_per_protocol(bench: &Bench, devices: usize, idle_none: f64, out:
             continue;
         }
         let mix = match protocol {
-            Protocol::Native => Mix {
-                native: 1,
-                adms: 0,
-                mqtt: 0,
-            },
-            Protocol::Adms => Mix {
-                native: 0,
-                adms: 1,
-                mqtt: 0,
-            },
-            Protocol::Mqtt => Mix {
-                native: 0,
-                adms: 0,
-                mqtt: 1,
-            },
+            Protocol::Native => Mix { native: 1, adms: 0, mqtt: 0 },
+            Protocol::Adms => Mix { native: 0, adms: 1, mqtt: 0 },
+            Protocol::Mqtt => Mix { native: 0, adms: 0, mqtt: 1 },
         };
         let bench = Bench {
             noop_url: bench.noop_url.clone(),
@@ -317,16 +279,15 @@ async fn memory_per_protocol(bench: &Bench, devices: usize, idle_none: f64, out:
             plugin: bench.plugin.clone(),
             mix,
         };
-        let Setup { dir: _dir, checker, receiver: _receiver, broker: _broker, gw, mut config } = bench.setup(devices).await;
+        let Setup { dir: _dir, checker, receiver: _receiver, broker: _broker, gw, mut config } =
+            bench.setup(devices).await;
         tokio::time::sleep(IDLE_SETTLE).await;
         let (idle, _) = memory(&gw);
         config.punches_per_minute = 0.0;
         let fleet = Fleet::start(&config, checker).await;
         tokio::time::sleep_until((fleet.punching_from() + Duration::from_secs(10)).into()).await;
         let (rss, hwm) = memory(&gw);
-        let sockets = std::fs::read_dir(format!("/proc/{}/fd", gw.pid()))
-            .map(|d| d.count())
-            .unwrap_or(0);
+        let sockets = std::fs::read_dir(format!("/proc/{}/fd", gw.pid())).map(|d| d.count()).unwrap_or(0);
         eprintln!(
             "memory: {devices} {} devices: {rss:.0} MiB ({hwm:.0} HWM), {sockets} fds; {}",
             protocol.name(),
@@ -377,10 +338,7 @@ async fn outage(bench: &Bench, devices: usize, rate: f64, outage: Duration, out:
     let drained = checker.wait_all_delivered(Duration::from_secs(120)).await;
     let report = checker.report();
     let (_, hwm) = memory(&gw);
-    eprintln!(
-        "outage: backlog {backlog}, drain {drain:?}, checker {report}; {}",
-        fleet.stats().line()
-    );
+    eprintln!("outage: backlog {backlog}, drain {drain:?}, checker {report}; {}", fleet.stats().line());
     let down = up_at.duration_since(down_at).as_secs_f64();
     match drain {
         Some(d) => out.push(format!(
@@ -409,47 +367,31 @@ async fn outage(bench: &Bench, devices: usize, rate: f64, outage: Duration, out:
 async fn restart(bench: &Bench, punches: u64, window: Duration, out: &mut Vec<String>) {
     const DEVICES: usize = 100;
     const SENDERS: usize = 16;
-    let mix = Mix {
-        native: 1,
-        adms: 0,
-        mqtt: 0,
-    };
+    let mix = Mix { native: 1, adms: 0, mqtt: 0 };
     // Native devices only, no plugin: both starts below do the same work but for the data.
-    let bench = Bench {
-        noop_url: bench.noop_url.clone(),
-        with_mqtt: false,
-        plugin: None,
-        mix,
-    };
+    let bench = Bench { noop_url: bench.noop_url.clone(), with_mqtt: false, plugin: None, mix };
     // Baseline: start to listening with an empty data dir, same config.
     let empty = tempfile::tempdir().expect("a temp dir");
-    let (gw, empty_start) =
-        bench.gateway(empty.path(), DEVICES, "http://127.0.0.1:9/callback", None);
+    let (gw, empty_start) = bench.gateway(empty.path(), DEVICES, "http://127.0.0.1:9/callback", None);
     drop(gw);
 
     let dir = tempfile::tempdir().expect("a temp dir");
     let checker = Arc::new(Checker::new(DEVICES));
-    let receiver = LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address"))
-        .await
-        .expect("the receiver");
+    let receiver =
+        LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address")).await.expect("the receiver");
     receiver.answer(503);
     let (gw, _) = bench.gateway(dir.path(), DEVICES, &receiver.url, None);
     let epoch = loadsim::plan::default_epoch();
     let per_device = punches.div_ceil(DEVICES as u64);
     let started = Instant::now();
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .build()
-        .expect("a client");
+    let client = reqwest::Client::builder().tcp_nodelay(true).build().expect("a client");
     let mut tasks = Vec::new();
     for sender in 0..SENDERS {
         let (client, checker, base) = (client.clone(), checker.clone(), gw.base.clone());
         tasks.push(tokio::spawn(async move {
             for device in (sender..DEVICES).step_by(SENDERS) {
-                let url = format!(
-                    "{base}/device/v1/events?stgid={}",
-                    loadsim::plan::device_id(Protocol::Native, device)
-                );
+                let url =
+                    format!("{base}/device/v1/events?stgid={}", loadsim::plan::device_id(Protocol::Native, device));
                 let mut seq = 0;
                 while seq < per_device {
                     let end = (seq + 100).min(per_device);
@@ -463,11 +405,7 @@ async fn restart(bench: &Bench, punches: u64, window: Duration, out: &mut Vec<St
                         .send()
                         .await
                         .expect("the gateway answers");
-                    assert!(
-                        response.status().is_success(),
-                        "{}",
-                        response.text().await.unwrap_or_default()
-                    );
+                    assert!(response.status().is_success(), "{}", response.text().await.unwrap_or_default());
                     seq = end;
                 }
             }
@@ -541,11 +479,7 @@ async fn restart(bench: &Bench, punches: u64, window: Duration, out: &mut Vec<St
     out.push(format!(
         "| restart: gateway VmRSS / VmHWM (MiB) holding the backlog (before kill; after restart) | {rss_full:.0} / {hwm_full:.0}; {rss:.0} / {hwm:.0} | | |"
     ));
-    let order = if report.duplicates == 0 && report.out_of_order == 0 && report.unknown == 0 {
-        "ok"
-    } else {
-        "FAILED"
-    };
+    let order = if report.duplicates == 0 && report.out_of_order == 0 && report.unknown == 0 { "ok" } else { "FAILED" };
     out.push(format!(
         "| restart: checker so far (duplicates, out of order; missing = not yet delivered) | {} dup, {} out of order, {} missing | {} sent | {order} |",
         report.duplicates,
@@ -561,16 +495,9 @@ fn cpu_seconds(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -578,9 +505,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 async fn main() {
     let started = Instant::now();
     let noop = Router::new().route("/noop", post(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let noop_url = format!("http://{}/noop", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, noop).await.ok() });
 
@@ -596,48 +521,25 @@ async fn main() {
     let outage_devices: usize = env("BIOGATE_SCALE_OUTAGE_DEVICES", 1000);
     let restart_punches: u64 = env("BIOGATE_SCALE_RESTART_PUNCHES", 1_000_000);
     let restart_window = Duration::from_secs(env("BIOGATE_SCALE_RESTART_WINDOW", 60));
-    let scenarios = std::env::var("BIOGATE_SCALE_SCENARIOS")
-        .unwrap_or_else(|_| "scale,memory,outage,restart".into());
+    let scenarios = std::env::var("BIOGATE_SCALE_SCENARIOS").unwrap_or_else(|_| "scale,memory,outage,restart".into());
 
     let with_mqtt = loadsim::mosquitto_available();
     if !with_mqtt {
-        eprintln!(
-            "Mosquitto not found (BIOGATE_MOSQUITTO, PATH, /usr/sbin): MQTT devices left out of the mix"
-        );
+        eprintln!("Mosquitto not found (BIOGATE_MOSQUITTO, PATH, /usr/sbin): MQTT devices left out of the mix");
     }
-    let mix = if with_mqtt {
-        Mix::default()
-    } else {
-        Mix {
-            native: 4,
-            adms: 3,
-            mqtt: 0,
-        }
-    };
-    let bench = Bench {
-        noop_url,
-        with_mqtt,
-        plugin: Some(biogate_e2e::plugins::component("zkteco-adms")),
-        mix,
-    };
+    let mix = if with_mqtt { Mix::default() } else { Mix { native: 4, adms: 3, mqtt: 0 } };
+    let bench = Bench { noop_url, with_mqtt, plugin: Some(biogate_e2e::plugins::component("zkteco-adms")), mix };
 
     // Baseline: the gateway idle, no devices (plugin and broker configured).
     let dir = tempfile::tempdir().expect("a temp dir");
     let broker = bench.broker();
-    let (gw, _) = bench.gateway(
-        dir.path(),
-        0,
-        "http://127.0.0.1:9/callback",
-        broker.as_ref(),
-    );
+    let (gw, _) = bench.gateway(dir.path(), 0, "http://127.0.0.1:9/callback", broker.as_ref());
     tokio::time::sleep(IDLE_SETTLE).await;
     let (idle_none, idle_hwm) = memory(&gw);
     drop(gw);
     drop(broker);
 
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mut out = vec![
         format!(
             "Scale: `cargo bench -p biogate --bench scale` ({cores} cores, release, loopback; the simulator, Mosquitto and the receiver share the machine with the gateway). Mix native:ADMS:MQTT {}:{}:{}, ADMS polls every 5 s, native long-polls 25 s.\n",
@@ -645,9 +547,7 @@ async fn main() {
         ),
         "| figure | biogate | baseline | ratio / target |".into(),
         "| --- | --- | --- | --- |".into(),
-        format!(
-            "| gateway VmRSS / VmHWM idle, no devices (MiB) | {idle_none:.0} / {idle_hwm:.0} | | |"
-        ),
+        format!("| gateway VmRSS / VmHWM idle, no devices (MiB) | {idle_none:.0} / {idle_hwm:.0} | | |"),
     ];
     if scenarios.contains("scale") {
         for &devices in &sizes {
@@ -655,13 +555,7 @@ async fn main() {
         }
     }
     if scenarios.contains("memory") {
-        memory_per_protocol(
-            &bench,
-            env("BIOGATE_SCALE_MEMORY_DEVICES", 10_000),
-            idle_none,
-            &mut out,
-        )
-        .await;
+        memory_per_protocol(&bench, env("BIOGATE_SCALE_MEMORY_DEVICES", 10_000), idle_none, &mut out).await;
     }
     if scenarios.contains("outage") {
         outage(&bench, outage_devices, rate, outage_len, &mut out).await;
@@ -674,9 +568,5 @@ async fn main() {
     }
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-scale.md");
     std::fs::write(&file, out.join("\n") + "\n").ok();
-    eprintln!(
-        "scale bench took {:?}; table also in {}",
-        started.elapsed(),
-        file.display()
-    );
+    eprintln!("scale bench took {:?}; table also in {}", started.elapsed(), file.display());
 }

@@ -9,10 +9,12 @@ use tokio::sync::watch;
 
 use crate::config::LoadedConfig;
 use crate::delivery::signature::{WebhookSecret, WebhookSigner};
-use crate::delivery::{CallbackSink, Dispatcher, RetrySchedule, RouteRuntime, Sink, SinkConfig, TransformChain, WorkerContext};
+use crate::delivery::{
+    CallbackSink, Dispatcher, RetrySchedule, RouteRuntime, Sink, SinkConfig, TransformChain, WorkerContext,
+};
+use crate::operations::{LateCommands, OperationService};
 use crate::outbound::{UrlGuard, guarded_client};
 use crate::plugin::{CompileCache, LoadedPlugin, PluginEngine, PluginRuntime};
-use crate::operations::{LateCommands, OperationService};
 use crate::store::{DeliveryLog, Journal, Registry, Store};
 
 /// Everything the gateway runs with.
@@ -44,13 +46,17 @@ impl Gateway {
     /// workers. Must run inside a tokio runtime.
     pub fn build(config: LoadedConfig) -> anyhow::Result<Arc<Gateway>> {
         let data_dir = config.data_dir();
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating the data folder {}", data_dir.display()))?;
-        let store = Store::open_with_cache(&data_dir.join("store"), config.config.journal.cache_mb.saturating_mul(1024 * 1024)).with_context(|| format!("opening the store in {}", data_dir.display()))?;
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
+        let store =
+            Store::open_with_cache(&data_dir.join("store"), config.config.journal.cache_mb.saturating_mul(1024 * 1024))
+                .with_context(|| format!("opening the store in {}", data_dir.display()))?;
         let journal = store.journal()?;
         let registry = store.registry()?;
         let delivery_log = store.delivery_log()?;
 
-        let engine = PluginEngine::new(config.config.engine.clone()).map_err(|e| anyhow!("starting the Wasm engine: {e:#}"))?;
+        let engine =
+            PluginEngine::new(config.config.engine.clone()).map_err(|e| anyhow!("starting the Wasm engine: {e:#}"))?;
         let commands = Arc::new(LateCommands::default());
         let runtime = PluginRuntime::new(engine, CompileCache::new(data_dir.join("plugin-cache")), store.clone())
             .with_commands(commands.clone());
@@ -89,13 +95,17 @@ impl Gateway {
             let sink = match &route.sink {
                 SinkConfig::Callback { url, format, secret } => {
                     let secret = match secret {
-                        Some(text) => WebhookSecret::parse(text).map_err(|e| anyhow!("routes.{name}.sink.secret: {e}"))?,
+                        Some(text) => {
+                            WebhookSecret::parse(text).map_err(|e| anyhow!("routes.{name}.sink.secret: {e}"))?
+                        }
                         None => delivery_log.route_secret(name)?.map_or_else(
                             || {
                                 let fresh = WebhookSecret::generate();
                                 delivery_log.set_route_secret(name, &fresh.expose()).map(|_| fresh)
                             },
-                            |text| WebhookSecret::parse(&text).map_err(|e| crate::store::StoreError::Decode(e.to_string())),
+                            |text| {
+                                WebhookSecret::parse(&text).map_err(|e| crate::store::StoreError::Decode(e.to_string()))
+                            },
                         )?,
                     };
                     route_secrets.insert(name.clone(), secret.expose());
@@ -122,9 +132,10 @@ impl Gateway {
             .plugins
             .iter()
             .filter_map(|(name, declared)| match (plugins.get(name), declared.dialect_mount()) {
-                (Some(LoadedPlugin::Dialect(p)), Some(mount)) => {
-                    Some(crate::ingress::dialect_http::DialectMount { prefix: mount.to_ascii_lowercase(), plugin: p.clone() })
-                }
+                (Some(LoadedPlugin::Dialect(p)), Some(mount)) => Some(crate::ingress::dialect_http::DialectMount {
+                    prefix: mount.to_ascii_lowercase(),
+                    plugin: p.clone(),
+                }),
                 _ => None,
             })
             .collect();

@@ -63,9 +63,7 @@ enum PluginCommand {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BIOGATE_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BIOGATE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -107,7 +105,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { config } => {
             let loaded = LoadedConfig::from_file(&config)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let gateway = runtime.block_on(async { tokio::task::block_in_place(|| biogate::gateway::Gateway::build(loaded)) })?;
+            let gateway =
+                runtime.block_on(async { tokio::task::block_in_place(|| biogate::gateway::Gateway::build(loaded)) })?;
             println!("{}: ok ({} plugins, {} routes)", config.display(), gateway.plugins.len(), gateway.chains.len());
             Ok(())
         }

@@ -26,9 +26,7 @@ pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
         Some(cfg) => Some(crate::ingress::mqtt::start(gateway.clone(), cfg, gateway.shutdown_signal())?),
         None => None,
     };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, data_dir = %gateway.config.data_dir().display(), "biogate listening");
     println!("biogate listening on http://{local}");

@@ -46,7 +46,14 @@ struct Setup {
 
 impl Setup {
     fn new(devices: &[&'static str]) -> Setup {
-        Setup { listen: "127.0.0.1:0".into(), devices: devices.to_vec(), callback: None, auto_register: false, plugin_config: String::new(), extra: String::new() }
+        Setup {
+            listen: "127.0.0.1:0".into(),
+            devices: devices.to_vec(),
+            callback: None,
+            auto_register: false,
+            plugin_config: String::new(),
+            extra: String::new(),
+        }
     }
 
     fn callback(mut self, receiver: &Receiver) -> Setup {
@@ -95,7 +102,11 @@ impl Setup {
             .expect("starting biogate");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line.trim().strip_prefix("biogate listening on ").unwrap_or_else(|| panic!("biogate did not start: {line:?}")).to_string();
+        let base = line
+            .trim()
+            .strip_prefix("biogate listening on ")
+            .unwrap_or_else(|| panic!("biogate did not start: {line:?}"))
+            .to_string();
         LoggedGateway { child, base, log }
     }
 }
@@ -173,7 +184,9 @@ impl Client {
 
     /// The journal's punches of a device on 2026-06-21 (device-local), in log-time order.
     async fn stored_punches(&self, device: &str) -> Vec<Value> {
-        let path = format!("/v1/devices/{device}/punches?start_time=2026-06-21%2000:00:00&end_time=2026-06-21%2023:59:59&limit=5000");
+        let path = format!(
+            "/v1/devices/{device}/punches?start_time=2026-06-21%2000:00:00&end_time=2026-06-21%2023:59:59&limit=5000"
+        );
         let (status, page) = self.v1(reqwest::Method::GET, &path, None).await;
         assert_eq!(status, 200, "{page}");
         page["punches"].as_array().cloned().unwrap_or_default()
@@ -217,7 +230,9 @@ async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 
 /// `(UserId, LogTime)` of punch logs.
 fn who_when(logs: &[Value]) -> Vec<(String, String)> {
-    logs.iter().map(|l| (l["UserId"].as_str().unwrap_or("?").to_string(), l["LogTime"].as_str().unwrap_or("?").to_string())).collect()
+    logs.iter()
+        .map(|l| (l["UserId"].as_str().unwrap_or("?").to_string(), l["LogTime"].as_str().unwrap_or("?").to_string()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,13 +266,20 @@ async fn punches_reach_the_callback_in_cams_form_with_codes_mapped_and_the_devic
         assert_eq!(sent.attempts[0].body, "OK: 1");
     }
     // A masked punch with a temperature and a work code (9 fields).
-    let masked = Punch { mask: true, temperature: Some("36.6".into()), workcode: "17".into(), ..Punch::new("4", "2026-06-21 08:15:00", 0, 15) };
+    let masked = Punch {
+        mask: true,
+        temperature: Some("36.6".into()),
+        workcode: "17".into(),
+        ..Punch::new("4", "2026-06-21 08:15:00", 0, 15)
+    };
     assert_eq!(device.punch_with(masked).await.accepted(), Some(1));
 
     let logs = wait_punches(&receiver, cases.len() + 1).await;
     let expected: Vec<(String, String, String, String)> = cases
         .iter()
-        .map(|(pin, time, _, _, kind, input)| (pin.to_string(), format!("{time} GMT +0530"), kind.to_string(), input.to_string()))
+        .map(|(pin, time, _, _, kind, input)| {
+            (pin.to_string(), format!("{time} GMT +0530"), kind.to_string(), input.to_string())
+        })
         .collect();
     let got: Vec<(String, String, String, String)> = logs[..cases.len()]
         .iter()
@@ -269,7 +291,14 @@ async fn punches_reach_the_callback_in_cams_form_with_codes_mapped_and_the_devic
     assert_eq!(got, expected, "in the order punched, codes mapped, LogTime in the device's offset");
     let last = &logs[cases.len()];
     assert_eq!(
-        (&last["UserId"], &last["Type"], &last["InputType"], &last["Temperature"], &last["FaceMask"], &last["WorkCode"]),
+        (
+            &last["UserId"],
+            &last["Type"],
+            &last["InputType"],
+            &last["Temperature"],
+            &last["FaceMask"],
+            &last["WorkCode"]
+        ),
         (&json!("4"), &json!("CheckIn"), &json!("Face"), &json!("36.6"), &json!(true), &json!("17")),
         "{last}"
     );
@@ -278,7 +307,10 @@ async fn punches_reach_the_callback_in_cams_form_with_codes_mapped_and_the_devic
     let delivery = receiver.accepted().into_iter().find(|d| d.json()["RealTime"]["PunchLog"].is_object()).unwrap();
     assert_eq!(delivery.stgid.as_deref(), Some("CQZ7224460148"));
     let body = delivery.json();
-    assert_eq!((&body["RealTime"]["SerialNumber"], &body["RealTime"]["AuthToken"]), (&json!("CQZ7224460148"), &json!(TOKEN)));
+    assert_eq!(
+        (&body["RealTime"]["SerialNumber"], &body["RealTime"]["AuthToken"]),
+        (&json!("CQZ7224460148"), &json!(TOKEN))
+    );
     assert!(body["RealTime"]["Time"].as_str().is_some_and(|t| t.ends_with(" GMT +0000")), "{body}");
     // The handshake is reported as the device coming online.
     let status = receiver.accepted().iter().map(Delivery::json).find(|b| b["RealTime"]["DeviceStatus"].is_object());
@@ -288,7 +320,12 @@ async fn punches_reach_the_callback_in_cams_form_with_codes_mapped_and_the_devic
     let client = Client::new(&gw.base);
     let stored = client.stored_punches("CQZ7224460148").await;
     assert_eq!(stored.len(), cases.len() + 1, "{stored:?}");
-    assert!(stored.iter().any(|p| p["user_id"] == "1" && p["log_time"].as_str().is_some_and(|t| t.starts_with("2026-06-21 09:02:14"))), "{stored:?}");
+    assert!(
+        stored.iter().any(
+            |p| p["user_id"] == "1" && p["log_time"].as_str().is_some_and(|t| t.starts_with("2026-06-21 09:02:14"))
+        ),
+        "{stored:?}"
+    );
     device.stop().await;
 }
 
@@ -311,23 +348,39 @@ async fn rest_user_commands_land_in_the_terminal_and_close_their_operations() {
                 "OperationID":"addmanu100","Time":"2026-06-21 09:00:00 GMT +0530"}),
         )
         .await;
-    assert_eq!((status, &reply["Status"], &reply["StatusCode"], &reply["ReturnCode"]), (200, &json!("done"), &json!(0), &json!(0)), "{reply}");
+    assert_eq!(
+        (status, &reply["Status"], &reply["StatusCode"], &reply["ReturnCode"]),
+        (200, &json!("done"), &json!(0), &json!(0)),
+        "{reply}"
+    );
     let user = device.user("100").expect("the user is in the terminal's table");
-    assert_eq!((user.name.as_str(), user.privilege, user.card.as_str(), user.password.as_str()), ("Manu Mona", 14, "12345678", "3211"));
+    assert_eq!(
+        (user.name.as_str(), user.privilege, user.card.as_str(), user.password.as_str()),
+        ("Manu Mona", 14, "12345678", "3211")
+    );
     assert!(user.enabled());
     assert_eq!(user.fingerprint(6).map(|t| (t.tmp.as_str(), t.valid)), Some(("QUJDREVGR0g=", 1)), "{user:?}");
     assert_eq!(user.templates.len(), 1);
     let op = client.operation("addmanu100").await;
-    assert_eq!((&op["state"], &op["type"], &op["return_code"]), (&json!("done"), &json!("add_user"), &json!(0)), "{op}");
+    assert_eq!(
+        (&op["state"], &op["type"], &op["return_code"]),
+        (&json!("done"), &json!("add_user"), &json!(0)),
+        "{op}"
+    );
     // The terminal saw two command lines (user, then template) and confirmed both.
-    let texts: Vec<String> = device.commands().iter().map(|c| c.command.split('\t').next().unwrap_or("").to_string()).collect();
+    let texts: Vec<String> =
+        device.commands().iter().map(|c| c.command.split('\t').next().unwrap_or("").to_string()).collect();
     assert_eq!(texts, ["DATA UPDATE USERINFO PIN=100", "DATA UPDATE FINGERTMP PIN=100"]);
     for command in device.commands() {
         // The gateway closes the operation before its `OK` reaches the terminal.
         assert_eq!(device.wait_for_command(&command.id).await.code, 0, "{command:?}");
     }
     let result = wait_for("the add's result at the callback", || {
-        receiver.accepted().iter().map(Delivery::json).find(|b| b["RealTime"]["CommandResult"]["OperationID"] == "addmanu100")
+        receiver
+            .accepted()
+            .iter()
+            .map(Delivery::json)
+            .find(|b| b["RealTime"]["CommandResult"]["OperationID"] == "addmanu100")
     })
     .await;
     assert_eq!(result["RealTime"]["CommandResult"]["ReturnCode"], 0, "{result}");
@@ -352,12 +405,14 @@ async fn rest_user_commands_land_in_the_terminal_and_close_their_operations() {
     let (_, blocked) = client.v1(reqwest::Method::POST, "/v1/devices/SN1001/users/100/block?wait_ms=20000", None).await;
     assert_eq!(blocked["state"], "done", "{blocked}");
     assert_eq!(device.user("100").unwrap().privilege, 15, "a blocked admin stays an admin");
-    let (_, unblocked) = client.v1(reqwest::Method::POST, "/v1/devices/SN1001/users/7/unblock?wait_ms=20000", None).await;
+    let (_, unblocked) =
+        client.v1(reqwest::Method::POST, "/v1/devices/SN1001/users/7/unblock?wait_ms=20000", None).await;
     assert_eq!(unblocked["state"], "done", "{unblocked}");
     assert!(device.user("7").unwrap().enabled());
 
     // Delete removes the user with its templates.
-    let (_, reply) = client.cams("SN1001", json!({"Delete":{"User":{"UserID":"100"}}, "OperationID":"delmanu100"})).await;
+    let (_, reply) =
+        client.cams("SN1001", json!({"Delete":{"User":{"UserID":"100"}}, "OperationID":"delmanu100"})).await;
     assert_eq!((&reply["Status"], &reply["ReturnCode"]), (&json!("done"), &json!(0)), "{reply}");
     assert!(device.user("100").is_none(), "deleted from the terminal");
     assert_eq!(client.operation("delmanu100").await["state"], "done");
@@ -366,7 +421,8 @@ async fn rest_user_commands_land_in_the_terminal_and_close_their_operations() {
     assert!(device.users().is_empty());
 
     // A PIN the terminal does not know: it answers -10 and the operation fails with it.
-    let (status, reply) = client.cams("SN1001", json!({"Delete":{"User":{"UserID":"4040"}}, "OperationID":"delnobody"})).await;
+    let (status, reply) =
+        client.cams("SN1001", json!({"Delete":{"User":{"UserID":"4040"}}, "OperationID":"delnobody"})).await;
     assert_eq!(
         (status, &reply["Status"], &reply["StatusCode"], &reply["ReturnCode"]),
         (200, &json!("API_RESPONSE_DEVICE_REFUSED"), &json!(40), &json!(-10)),
@@ -376,7 +432,12 @@ async fn rest_user_commands_land_in_the_terminal_and_close_their_operations() {
     assert_eq!((&op["state"], &op["return_code"]), (&json!("failed"), &json!(-10)), "{op}");
     let failed = client.operate("SN1001", json!({"type":"delete_user","user_id":"4041"})).await;
     assert_eq!((&failed["state"], &failed["return_code"]), (&json!("failed"), &json!(-10)), "{failed}");
-    let on_device = device.commands().into_iter().filter(|c| c.command.starts_with("DATA DELETE USERINFO PIN=404")).map(|c| c.code).collect::<Vec<_>>();
+    let on_device = device
+        .commands()
+        .into_iter()
+        .filter(|c| c.command.starts_with("DATA DELETE USERINFO PIN=404"))
+        .map(|c| c.code)
+        .collect::<Vec<_>>();
     assert_eq!(on_device, [-10, -10], "the terminal itself answered -10");
     device.stop().await;
 }
@@ -405,16 +466,23 @@ async fn a_gateway_down_for_a_while_gets_the_buffered_punches_in_order_once() {
         assert_eq!(sent.delivered, 0, "{:?}", sent.attempts);
         assert_eq!(sent.buffered, i - 2);
     }
-    wait_for("the terminal to keep polling while the gateway is down", || (device.polls() >= polls + 3).then_some(())).await;
+    wait_for("the terminal to keep polling while the gateway is down", || (device.polls() >= polls + 3).then_some(()))
+        .await;
     assert_eq!(device.outbox_len(), 37);
 
     // Back on the same address and data: the backlog drains, oldest first.
     let gw = setup.start(dir.path());
     device.wait_outbox_empty(WAIT).await;
     let logs = wait_punches(&receiver, 40).await;
-    let expected: Vec<(String, String)> = (0..40).map(|i| (format!("{}", i % 4), format!("{} GMT +0530", time(i)))).collect();
+    let expected: Vec<(String, String)> =
+        (0..40).map(|i| (format!("{}", i % 4), format!("{} GMT +0530", time(i)))).collect();
     assert_eq!(who_when(&logs), expected, "every punch, in the order punched");
-    let uploaded: Vec<String> = device.uploads().into_iter().filter(|u| u.delivered && u.table == Table::Attlog).flat_map(|u| u.lines).collect();
+    let uploaded: Vec<String> = device
+        .uploads()
+        .into_iter()
+        .filter(|u| u.delivered && u.table == Table::Attlog)
+        .flat_map(|u| u.lines)
+        .collect();
     assert_eq!(uploaded.len(), 40, "each line was delivered by exactly one accepted upload");
 
     // The terminal is asked for the whole day again (a Stamp reset does the same): the
@@ -423,14 +491,25 @@ async fn a_gateway_down_for_a_while_gets_the_buffered_punches_in_order_once() {
         .operate("SN2002", json!({"type":"request_punch_upload","span":{"start_time":"2026-06-21 00:00:00","end_time":"2026-06-21 23:59:59"}}))
         .await;
     assert_eq!(op["state"], "done", "{op}");
-    let again: usize = device.uploads().iter().filter(|u| u.delivered && u.table == Table::Attlog).map(|u| u.lines.len()).sum();
+    let again: usize =
+        device.uploads().iter().filter(|u| u.delivered && u.table == Table::Attlog).map(|u| u.lines.len()).sum();
     assert_eq!(again, 80, "the terminal uploaded its 40 punches a second time");
     device.punch("9", "2026-06-21 12:00:00", 1, 1).await;
     let logs = wait_punches(&receiver, 41).await;
     assert_eq!(logs.len(), 41, "no punch delivered twice: {:?}", who_when(&logs));
     assert_eq!(who_when(&logs[40..]), [("9".to_string(), "2026-06-21 12:00:00 GMT +0530".to_string())]);
     assert_eq!(client.stored_punches("SN2002").await.len(), 41, "stored once each");
-    let distinct: HashSet<(String, String)> = who_when(&receiver.accepted().iter().map(Delivery::json).filter(|b| b["RealTime"]["PunchLog"].is_object()).map(|b| b["RealTime"]["PunchLog"].clone()).collect::<Vec<_>>()).into_iter().collect();
+    let distinct: HashSet<(String, String)> = who_when(
+        &receiver
+            .accepted()
+            .iter()
+            .map(Delivery::json)
+            .filter(|b| b["RealTime"]["PunchLog"].is_object())
+            .map(|b| b["RealTime"]["PunchLog"].clone())
+            .collect::<Vec<_>>(),
+    )
+    .into_iter()
+    .collect();
     assert_eq!(distinct.len(), 41);
     device.stop().await;
     drop(gw);
@@ -450,7 +529,8 @@ async fn a_backlog_of_thousands_of_lines_in_one_upload_is_stored_whole_under_the
     let answer = device.send_raw_attlog(&body).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, "OK: 10000"), "the whole batch is accepted at once");
     let logs = wait_punches(&receiver, LINES).await;
-    let expected: Vec<(String, String)> = (0..LINES).map(|i| (format!("{}", 1000 + i % 7), format!("{} GMT +0530", time(i)))).collect();
+    let expected: Vec<(String, String)> =
+        (0..LINES).map(|i| (format!("{}", 1000 + i % 7), format!("{} GMT +0530", time(i)))).collect();
     assert_eq!(who_when(&logs), expected, "every line once, in the order uploaded");
     device.stop().await;
 }
@@ -463,12 +543,12 @@ async fn malformed_attlog_lines_are_counted_out_of_ok_n_and_the_good_ones_stored
     let device = AdmsDevice::start_with(&gw.base, terminal("SN3003")).await;
 
     let body = [
-        "501\t2026-06-21 08:00:00\t0\t1\t0\t0\t0",                  // 7 fields: good
-        "\t2026-06-21 08:00:01\t0\t1\t0\t0\t0",                     // no PIN
-        "502\t2026-21-06 08:00:02\t0\t1\t0\t0\t0",                  // a time that does not parse
-        "503\t2026-06-21 08:00:03\tIN\t1\t0\t0\t0",                 // a status that is not a number
-        "504\t2026-06-21 08:00:04\t1\t15",                          // 4 fields: PIN and time suffice
-        "505\t2026-06-21 08:00:05\t1\t4\t",                         // 5 fields, empty work code: good
+        "501\t2026-06-21 08:00:00\t0\t1\t0\t0\t0",                    // 7 fields: good
+        "\t2026-06-21 08:00:01\t0\t1\t0\t0\t0",                       // no PIN
+        "502\t2026-21-06 08:00:02\t0\t1\t0\t0\t0",                    // a time that does not parse
+        "503\t2026-06-21 08:00:03\tIN\t1\t0\t0\t0",                   // a status that is not a number
+        "504\t2026-06-21 08:00:04\t1\t15",                            // 4 fields: PIN and time suffice
+        "505\t2026-06-21 08:00:05\t1\t4\t",                           // 5 fields, empty work code: good
         "506\t2026-06-21 08:00:06\t0\t15\t0\t0\t0\t1\t36.5\t0\t0\t0", // 12 fields: good
         "garbage",
     ]
@@ -501,7 +581,9 @@ async fn malformed_attlog_lines_are_counted_out_of_ok_n_and_the_good_ones_stored
     .await;
     let bad: Vec<&str> = log.lines().filter(|l| l.contains("bad upload line skipped")).collect();
     assert_eq!(bad.len(), 4, "{log}");
-    for (line, why) in [(2, "empty PIN"), (3, "2026-21-06 08:00:02"), (4, "status `IN` is not a number"), (8, "no time field")] {
+    for (line, why) in
+        [(2, "empty PIN"), (3, "2026-21-06 08:00:02"), (4, "status `IN` is not a number"), (8, "no time field")]
+    {
         assert!(
             bad.iter().any(|l| l.contains("SN3003") && l.contains(&format!("line=\"{line}\"")) && l.contains(why)),
             "line {line} ({why}) is not logged: {bad:#?}"
@@ -525,7 +607,9 @@ async fn essl_quirks_aspx_paths_eight_field_lines_and_a_bare_ok_failure_firmware
     let dir = tempfile::tempdir().unwrap();
     let mut setup = Setup::new(&["ESSL4004", "ZK4005"]).callback(&receiver);
     // This firmware family's status 255 means check-out; verify 0 means password.
-    setup.extra = "[plugins.zkteco.config.status]\n255 = \"check-out\"\n[plugins.zkteco.config.verify]\n0 = \"password\"\n".into();
+    setup.extra =
+        "[plugins.zkteco.config.status]\n255 = \"check-out\"\n[plugins.zkteco.config.verify]\n0 = \"password\"\n"
+            .into();
     let gw = setup.start(dir.path());
     let client = Client::new(&gw.base);
     let quirks = Quirks { aspx_paths: true, eight_field_attlog: true, bare_ok_is_failure: true, ..Quirks::default() };
@@ -540,8 +624,13 @@ async fn essl_quirks_aspx_paths_eight_field_lines_and_a_bare_ok_failure_firmware
         assert_eq!(sent.attempts[0].body, "OK: 1", "never a bare OK");
     }
     let logs = wait_punches(&receiver, 3).await;
-    let got: Vec<(&str, &str)> = logs.iter().map(|l| (l["Type"].as_str().unwrap(), l["InputType"].as_str().unwrap())).collect();
-    assert_eq!(got, [("CheckOut", "Fingerprint"), ("CheckOut", "Card"), ("CheckOut", "Password")], "the configured maps");
+    let got: Vec<(&str, &str)> =
+        logs.iter().map(|l| (l["Type"].as_str().unwrap(), l["InputType"].as_str().unwrap())).collect();
+    assert_eq!(
+        got,
+        [("CheckOut", "Fingerprint"), ("CheckOut", "Card"), ("CheckOut", "Password")],
+        "the configured maps"
+    );
     // The bare-OK firmware re-sent nothing: three uploads, three stored punches.
     assert_eq!(essl.uploads().len(), 3, "{:?}", essl.uploads());
     assert_eq!(client.stored_punches("ESSL4004").await.len(), 3);
@@ -567,13 +656,24 @@ async fn essl_quirks_aspx_paths_eight_field_lines_and_a_bare_ok_failure_firmware
         let response = http.get(format!("{}{path}", gw.base)).send().await.unwrap();
         assert_eq!((response.status().as_u16(), response.text().await.unwrap()), (200, "OK".to_string()), "{path}");
     }
-    let response = http.post(format!("{}/iClock/CData.aspx?SN=ESSL4004&table=ATTLOG&Stamp=99", gw.base)).body("63\t2026-06-21 09:10:00\t255\t1\t0\t0\t0\t0\n").send().await.unwrap();
+    let response = http
+        .post(format!("{}/iClock/CData.aspx?SN=ESSL4004&table=ATTLOG&Stamp=99", gw.base))
+        .body("63\t2026-06-21 09:10:00\t255\t1\t0\t0\t0\t0\n")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.text().await.unwrap(), "OK: 1");
     let old = AdmsDevice::start_with(&gw.base, terminal("ZK4005").push_version("2.2.14")).await;
     assert_eq!(old.options().unwrap().push_prot_ver(), "2.2.14", "the lower version wins");
     assert_eq!(old.punch("70", "2026-06-21 09:20:00", 255, 1).await.accepted(), Some(1));
     let logs = wait_punches(&receiver, 5).await;
-    assert_eq!(who_when(&logs[3..]), [("63".to_string(), "2026-06-21 09:10:00 GMT +0530".to_string()), ("70".to_string(), "2026-06-21 09:20:00 GMT +0530".to_string())]);
+    assert_eq!(
+        who_when(&logs[3..]),
+        [
+            ("63".to_string(), "2026-06-21 09:10:00 GMT +0530".to_string()),
+            ("70".to_string(), "2026-06-21 09:20:00 GMT +0530".to_string())
+        ]
+    );
     essl.stop().await;
     old.stop().await;
 }
@@ -589,8 +689,9 @@ async fn a_command_fetched_just_before_a_crash_is_not_fetched_again() {
     setup.plugin_config = "max_commands = 1\n".into();
     let gw = setup.start(dir.path());
     let client = Client::new(&gw.base);
-    let (status, record) =
-        client.v1(reqwest::Method::POST, "/v1/devices/ZK4006/operations?operation_id=r1", Some(json!({"type":"unlock_door"}))).await;
+    let (status, record) = client
+        .v1(reqwest::Method::POST, "/v1/devices/ZK4006/operations?operation_id=r1", Some(json!({"type":"unlock_door"})))
+        .await;
     assert_eq!((status, &record["state"]), (202, &json!("queued")), "{record}");
     let http = reqwest::Client::new();
     let fetch = |base: String| {
@@ -607,7 +708,8 @@ async fn a_command_fetched_just_before_a_crash_is_not_fetched_again() {
     assert_eq!(client.operation("r1").await["state"], "sent");
 
     let user = json!({"type":"add_user","user":{"user_id":"5","credentials":[{"kind":"fingerprint","index":0,"data":"UkFWSQ=="}]}});
-    let (status, record) = client.v1(reqwest::Method::POST, "/v1/devices/ZK4006/operations?operation_id=r2", Some(user)).await;
+    let (status, record) =
+        client.v1(reqwest::Method::POST, "/v1/devices/ZK4006/operations?operation_id=r2", Some(user)).await;
     assert_eq!(status, 202, "{record}");
     let first = fetch(gw.base.clone()).await;
     assert_eq!(first.lines().count(), 1, "one line per reply: {first:?}");

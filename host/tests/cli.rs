@@ -22,7 +22,8 @@ fn serve_without_a_config_starts_a_working_gateway_on_loopback() {
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let address = line.trim().strip_prefix("biogate listening on ").unwrap_or_else(|| panic!("unexpected: {line}")).to_string();
+    let address =
+        line.trim().strip_prefix("biogate listening on ").unwrap_or_else(|| panic!("unexpected: {line}")).to_string();
     assert!(address.starts_with("http://127.0.0.1:"), "{address}");
 
     let health: serde_json::Value = reqwest::blocking::get(format!("{address}/health")).unwrap().json().unwrap();

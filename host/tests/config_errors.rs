@@ -43,10 +43,8 @@ fn unknown_keys_are_refused() {
 
 #[test]
 fn a_component_that_does_not_implement_the_declared_world_is_refused() {
-    let text = error_of(&format!(
-        "[plugins.x]\nkind = \"delivery\"\npath = {}\n",
-        toml_path(&plugin_wasm("dedupe-window"))
-    ));
+    let text =
+        error_of(&format!("[plugins.x]\nkind = \"delivery\"\npath = {}\n", toml_path(&plugin_wasm("dedupe-window"))));
     assert!(text.contains("does not implement the `delivery` world"), "{text}");
     assert!(text.contains("biogate:plugin/transformer"), "it says what the component exports: {text}");
 }
@@ -55,7 +53,10 @@ fn a_component_that_does_not_implement_the_declared_world_is_refused() {
 fn a_file_that_is_not_a_component_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("junk.wasm"), b"not wasm at all").unwrap();
-    let file = write_config(dir.path(), "[server]\ndata_dir = \"data\"\n[plugins.x]\nkind = \"transform\"\npath = \"junk.wasm\"\n");
+    let file = write_config(
+        dir.path(),
+        "[server]\ndata_dir = \"data\"\n[plugins.x]\nkind = \"transform\"\npath = \"junk.wasm\"\n",
+    );
     let config = LoadedConfig::from_file(&file).unwrap();
     let text = format!("{:#}", with_runtime(|| Gateway::build(config)).err().expect("refused"));
     assert!(text.contains("not a valid Wasm component"), "{text}");
@@ -64,17 +65,21 @@ fn a_file_that_is_not_a_component_is_refused() {
 #[test]
 fn bad_limits_name_the_limit() {
     let wasm = toml_path(&plugin_wasm("dedupe-window"));
-    let text = error_of(&format!("[plugins.x]\nkind = \"transform\"\npath = {wasm}\n[plugins.x.limits]\nmemory_mib = 0\n"));
+    let text =
+        error_of(&format!("[plugins.x]\nkind = \"transform\"\npath = {wasm}\n[plugins.x.limits]\nmemory_mib = 0\n"));
     assert!(text.contains("plugins.x.limits.memory_mib"), "{text}");
     let text = error_of(&format!("[plugins.x]\nkind = \"transform\"\npath = {wasm}\n[plugins.x.limits]\ncpu_ms = 0\n"));
     assert!(text.contains("plugins.x.limits.cpu_ms"), "{text}");
-    let text = error_of(&format!("[plugins.x]\nkind = \"transform\"\npath = {wasm}\n[plugins.x.limits]\ncpu_ms = -5\n"));
+    let text =
+        error_of(&format!("[plugins.x]\nkind = \"transform\"\npath = {wasm}\n[plugins.x.limits]\ncpu_ms = -5\n"));
     assert!(text.contains("cpu_ms"), "{text}");
 }
 
 #[test]
 fn routes_must_name_declared_plugins_of_the_right_kind() {
-    let text = error_of("[routes.r]\ntransforms = [\"ghost\"]\nsink = { type = \"callback\", url = \"https://hr.example.com/cb\" }\n");
+    let text = error_of(
+        "[routes.r]\ntransforms = [\"ghost\"]\nsink = { type = \"callback\", url = \"https://hr.example.com/cb\" }\n",
+    );
     assert!(text.contains("routes.r.transforms[0]") && text.contains("ghost"), "{text}");
     let text = error_of(&format!(
         "[plugins.t]\nkind = \"transform\"\npath = {}\n[routes.r]\nsink = {{ type = \"plugin\", plugin = \"t\" }}\n",
@@ -83,7 +88,8 @@ fn routes_must_name_declared_plugins_of_the_right_kind() {
     assert!(text.contains("routes.r.sink.plugin") && text.contains("not a delivery plugin"), "{text}");
     let text = error_of("[routes.r]\nsink = { type = \"callback\", url = \"not a url\" }\n");
     assert!(text.contains("routes.r.sink.url"), "{text}");
-    let text = error_of("[routes.r]\nsink = { type = \"callback\", url = \"https://x.example/cb\", secret = \"hunter2\" }\n");
+    let text =
+        error_of("[routes.r]\nsink = { type = \"callback\", url = \"https://x.example/cb\", secret = \"hunter2\" }\n");
     assert!(text.contains("routes.r.sink.secret") && !text.contains("hunter2"), "the secret is not echoed: {text}");
 }
 
@@ -117,10 +123,15 @@ fn mqtt_and_dialect_mount_mistakes_name_the_key() {
     let text = error_of("[mqtt]\ndialect = \"missing\"\n");
     assert!(text.contains("mqtt.dialect"), "{text}");
     let adms = toml_path(&plugin_wasm("zkteco-adms"));
-    let text = error_of(&format!("[plugins.a]\nkind = \"dialect\"\npath = {adms}\n[plugins.b]\nkind = \"dialect\"\npath = {adms}\nhttp_mount = \"/ICLOCK\"\n"));
+    let text = error_of(&format!(
+        "[plugins.a]\nkind = \"dialect\"\npath = {adms}\n[plugins.b]\nkind = \"dialect\"\npath = {adms}\nhttp_mount = \"/ICLOCK\"\n"
+    ));
     assert!(text.contains("plugins.b.http_mount") && text.contains("already the mount of plugin"), "{text}");
     let text = error_of(&format!("[plugins.a]\nkind = \"dialect\"\npath = {adms}\nhttp_mount = \"/v1/devices\"\n"));
     assert!(text.contains("plugins.a.http_mount"), "{text}");
-    let text = error_of(&format!("[plugins.a]\nkind = \"transform\"\npath = {}\nhttp_mount = \"/x\"\n", toml_path(&plugin_wasm("dedupe-window"))));
+    let text = error_of(&format!(
+        "[plugins.a]\nkind = \"transform\"\npath = {}\nhttp_mount = \"/x\"\n",
+        toml_path(&plugin_wasm("dedupe-window"))
+    ));
     assert!(text.contains("only dialect plugins"), "{text}");
 }

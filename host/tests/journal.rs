@@ -53,7 +53,12 @@ async fn appends_in_order_dedupes_and_survives_reopen() {
 }
 
 /// Pruning blocks on the device's writer lock, so it runs off the async workers.
-fn prune(journal: &biogate::store::Journal, device: &str, before_ms: u64, upto: u64) -> Result<usize, biogate::store::StoreError> {
+fn prune(
+    journal: &biogate::store::Journal,
+    device: &str,
+    before_ms: u64,
+    upto: u64,
+) -> Result<usize, biogate::store::StoreError> {
     tokio::task::block_in_place(|| journal.prune(device, before_ms, upto))
 }
 
@@ -98,7 +103,9 @@ async fn punches_by_log_time_count_and_page_like_a_full_scan() {
         journal.append("D1", bodies, 1).await.unwrap();
     }
     let brute = |from: i64, to: i64| times.iter().filter(|t| (from..=to).contains(*t)).count() as u64;
-    for (from, to) in [(-1_800, 34_199), (0, 3_599), (1, 3_600), (100, 20_000), (3_599, 3_600), (5_000, 4_000), (-7_200, -1)] {
+    for (from, to) in
+        [(-1_800, 34_199), (0, 3_599), (1, 3_600), (100, 20_000), (3_599, 3_600), (5_000, 4_000), (-7_200, -1)]
+    {
         assert_eq!(journal.count_punches("D1", from, to).unwrap(), brute(from, to), "count of {from}..={to}");
     }
     // Paging in (log time, sequence) order reads every punch of the range once.

@@ -49,7 +49,10 @@ fn punches(receiver: &Receiver, device: &str) -> Vec<(String, String)> {
         .filter(|b| b["RealTime"]["PunchLog"].is_object())
         .map(|b| {
             let p = &b["RealTime"]["PunchLog"];
-            (p["UserId"].as_str().unwrap_or_default().to_string(), p["LogTime"].as_str().unwrap_or_default().to_string())
+            (
+                p["UserId"].as_str().unwrap_or_default().to_string(),
+                p["LogTime"].as_str().unwrap_or_default().to_string(),
+            )
         })
         .collect()
 }
@@ -91,9 +94,9 @@ async fn wait_online(gw: &GatewayProcess, device: &str) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let (_, events) = v1(gw, reqwest::Method::GET, &format!("/v1/devices/{device}/events?limit=1000"), None).await;
-        let online = events["events"].as_array().and_then(|es| {
-            es.iter().rev().find_map(|e| e["body"]["DeviceStatus"]["online"].as_bool())
-        });
+        let online = events["events"]
+            .as_array()
+            .and_then(|es| es.iter().rev().find_map(|e| e["body"]["DeviceStatus"]["online"].as_bool()));
         if online == Some(true) {
             return;
         }
@@ -116,7 +119,8 @@ async fn punches_and_commands_flow_through_the_broker() {
     }
     wait_until("20 punches at the callback", || punches(&receiver, "M1").len() >= 20).await;
     let got = punches(&receiver, "M1");
-    let expected: Vec<(String, String)> = (0..20).map(|i| (format!("{}", i % 3), format!("{} GMT +0530", log_time(i)))).collect();
+    let expected: Vec<(String, String)> =
+        (0..20).map(|i| (format!("{}", i % 3), format!("{} GMT +0530", log_time(i)))).collect();
     assert_eq!(got, expected, "in order, once, in the device's offset");
 
     // A REST command reaches the connected device at once; its result closes the operation.
@@ -129,7 +133,13 @@ async fn punches_and_commands_flow_through_the_broker() {
     .await;
     assert_eq!((status, &op["state"]), (200, &json!("done")), "{op}");
     assert_eq!(device.user("55").unwrap().first_name.as_deref(), Some("Ravi"));
-    let (_, failed) = v1(&gw, reqwest::Method::POST, "/v1/devices/M1/operations?wait_ms=10000", Some(json!({"type":"delete_user","user_id":"nobody"}))).await;
+    let (_, failed) = v1(
+        &gw,
+        reqwest::Method::POST,
+        "/v1/devices/M1/operations?wait_ms=10000",
+        Some(json!({"type":"delete_user","user_id":"nobody"})),
+    )
+    .await;
     assert_eq!((&failed["state"], &failed["return_code"]), (&json!("failed"), &json!(-10)), "{failed}");
 
     // Offline: the last will says so; commands wait; back online, they arrive in order.
@@ -137,7 +147,10 @@ async fn punches_and_commands_flow_through_the_broker() {
     device.disconnect_abruptly().await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let offline = receiver.accepted().iter().any(|d| d.stgid.as_deref() == Some("M1") && d.json()["RealTime"]["DeviceStatus"]["Online"] == false);
+        let offline = receiver
+            .accepted()
+            .iter()
+            .any(|d| d.stgid.as_deref() == Some("M1") && d.json()["RealTime"]["DeviceStatus"]["Online"] == false);
         if offline {
             break;
         }
@@ -146,7 +159,13 @@ async fn punches_and_commands_flow_through_the_broker() {
     }
     let mut ids = Vec::new();
     for i in 0..3 {
-        let (status, op) = v1(&gw, reqwest::Method::POST, "/v1/devices/M1/operations", Some(json!({"type":"add_user","user":{"user_id":format!("off{i}")}}))).await;
+        let (status, op) = v1(
+            &gw,
+            reqwest::Method::POST,
+            "/v1/devices/M1/operations",
+            Some(json!({"type":"add_user","user":{"user_id":format!("off{i}")}})),
+        )
+        .await;
         assert_eq!((status, &op["state"]), (202, &json!("queued")), "an offline device's command waits: {op}");
         ids.push(op["id"].as_str().unwrap().to_string());
     }
@@ -186,14 +205,24 @@ async fn a_command_the_device_never_answers_is_published_again() {
     device.publish(&format!("{PREFIX}/M1/status"), &json!({"AuthToken": TOKEN, "online": true}), false).await;
     wait_online(&gw, "M1").await;
 
-    let (status, op) = v1(&gw, reqwest::Method::POST, "/v1/devices/M1/operations?operation_id=r1", Some(json!({"type":"add_user","user":{"user_id":"7"}}))).await;
+    let (status, op) = v1(
+        &gw,
+        reqwest::Method::POST,
+        "/v1/devices/M1/operations?operation_id=r1",
+        Some(json!({"type":"add_user","user":{"user_id":"7"}})),
+    )
+    .await;
     assert_eq!(status, 202, "{op}");
     for delivery in 1..=2 {
-        let message = device.next_on(&cmd_topic, WAIT).await.unwrap_or_else(|| panic!("delivery {delivery} of the command"));
+        let message =
+            device.next_on(&cmd_topic, WAIT).await.unwrap_or_else(|| panic!("delivery {delivery} of the command"));
         let command: Value = serde_json::from_slice(&message.payload).unwrap();
         assert_eq!(command["operation_id"], "r1", "{command}");
     }
-    assert!(device.next_on(&cmd_topic, Duration::from_millis(2500)).await.is_none(), "published more than max_deliveries times");
+    assert!(
+        device.next_on(&cmd_topic, Duration::from_millis(2500)).await.is_none(),
+        "published more than max_deliveries times"
+    );
     let (_, op) = v1(&gw, reqwest::Method::GET, "/v1/operations/r1", None).await;
     assert_eq!((&op["state"], &op["deliveries"]), (&json!("sent"), &json!(2)), "{op}");
 }
@@ -213,7 +242,8 @@ async fn wrong_token_and_unknown_devices_are_dropped_not_stored() {
     stranger.punch("1", &log_time(1), "CheckIn").await;
     // Each sent an online status and a punch; the gateway counts both refusals of each.
     wait_until_async("both refusals of each counted", || async {
-        let text = reqwest::get(format!("{}/metrics", gw.base)).await.expect("metrics").text().await.unwrap_or_default();
+        let text =
+            reqwest::get(format!("{}/metrics", gw.base)).await.expect("metrics").text().await.unwrap_or_default();
         rejected(&text, "auth") >= 2.0 && rejected(&text, "device") >= 2.0
     })
     .await;
@@ -235,7 +265,10 @@ async fn health_tells_whether_the_gateway_is_subscribed() {
     let gw = GatewayProcess::start(Path::new(BIN), &config(dir.path(), &broker, &receiver.url));
     gw.wait_mqtt_subscribed().await;
     broker.stop();
-    wait_until_async("health to say unsubscribed while the broker is down", || async { gw.health().await["mqtt"]["subscribed"] == false }).await;
+    wait_until_async("health to say unsubscribed while the broker is down", || async {
+        gw.health().await["mqtt"]["subscribed"] == false
+    })
+    .await;
     broker.restart();
     gw.wait_mqtt_subscribed().await;
     // Subscribed again means received again: a punch published now reaches the callback.
@@ -265,7 +298,8 @@ async fn a_broker_restart_mid_stream_loses_nothing() {
     }
     wait_until("300 punches after the broker restart", || punches(&receiver, "M1").len() >= 300).await;
     let got = punches(&receiver, "M1");
-    let expected: Vec<(String, String)> = (0..300).map(|i| (format!("{}", i % 5), format!("{} GMT +0530", log_time(i)))).collect();
+    let expected: Vec<(String, String)> =
+        (0..300).map(|i| (format!("{}", i % 5), format!("{} GMT +0530", log_time(i)))).collect();
     assert_eq!(got, expected, "every punch once, in order, across the restart");
     drop(gw);
     device.stop().await;
@@ -291,7 +325,8 @@ async fn a_killed_gateway_gets_what_the_broker_kept_for_it() {
     let _gw = GatewayProcess::start(Path::new(BIN), &cfg);
     wait_until("150 punches after the gateway came back", || punches(&receiver, "M1").len() >= 150).await;
     let got = punches(&receiver, "M1");
-    let expected: Vec<(String, String)> = (0..150).map(|i| (format!("{}", i % 4), format!("{} GMT +0530", log_time(i)))).collect();
+    let expected: Vec<(String, String)> =
+        (0..150).map(|i| (format!("{}", i % 4), format!("{} GMT +0530", log_time(i)))).collect();
     assert_eq!(got, expected, "nothing lost across the kill, in order, once");
     device.stop().await;
 }

@@ -21,11 +21,14 @@ const WAIT: Duration = Duration::from_secs(30);
 /// A gateway with plain devices D1, D2, D3, an encrypted device E1 and, when given, a
 /// callback route for every device.
 fn start(dir: &Path, callback: Option<&str>) -> GatewayProcess {
-    let mut text = format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n");
+    let mut text =
+        format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n");
     for id in ["D1", "D2", "D3"] {
         text.push_str(&format!("[devices.{id}]\nauth_token = \"{TOKEN}\"\ntime_zone = \"+05:30\"\n"));
     }
-    text.push_str(&format!("[devices.E1]\nauth_token = \"{TOKEN}\"\nsecurity_key = \"{KEY}\"\ntime_zone = \"+05:30\"\n"));
+    text.push_str(&format!(
+        "[devices.E1]\nauth_token = \"{TOKEN}\"\nsecurity_key = \"{KEY}\"\ntime_zone = \"+05:30\"\n"
+    ));
     if let Some(url) = callback {
         text.push_str(&format!(
             "[routes.hr]\ndevices = [\"*\"]\nallow_private_networks = true\nretry_schedule = [\"50ms\"]\nsink = {{ type = \"callback\", url = \"{url}\" }}\n"
@@ -72,7 +75,9 @@ impl Client {
 
     /// Submits a `/v1` operation and waits for the device's confirmation.
     async fn operate(&self, device: &str, op: Value) -> Value {
-        let (status, body) = self.v1(reqwest::Method::POST, &format!("/v1/devices/{device}/operations?wait_ms=10000"), Some(op.clone())).await;
+        let (status, body) = self
+            .v1(reqwest::Method::POST, &format!("/v1/devices/{device}/operations?wait_ms=10000"), Some(op.clone()))
+            .await;
         assert_eq!(status, 200, "{op} -> {body}");
         body
     }
@@ -124,7 +129,11 @@ async fn cams_add_user_with_templates_reaches_the_device_and_delete_removes_it()
             "",
         )
         .await;
-    assert_eq!((status, &reply["Status"], &reply["StatusCode"], &reply["OperationID"]), (200, &json!("done"), &json!(0), &json!("9nu1wak5616p")), "{reply}");
+    assert_eq!(
+        (status, &reply["Status"], &reply["StatusCode"], &reply["OperationID"]),
+        (200, &json!("done"), &json!(0), &json!("9nu1wak5616p")),
+        "{reply}"
+    );
     let user = d1.user("100").expect("the user is on the device");
     assert_eq!(user.first_name.as_deref(), Some("Manu"));
     assert_eq!(user.role.as_deref(), Some("Admin"));
@@ -134,9 +143,17 @@ async fn cams_add_user_with_templates_reaches_the_device_and_delete_removes_it()
     assert_eq!(kinds, vec![("Card".into(), None), ("Fingerprint".into(), Some(6)), ("Password".into(), None)]);
 
     let (_, op) = client.v1(reqwest::Method::GET, "/v1/operations/9nu1wak5616p", None).await;
-    assert_eq!((&op["state"], &op["type"], &op["return_code"]), (&json!("done"), &json!("add_user"), &json!(0)), "{op}");
+    assert_eq!(
+        (&op["state"], &op["type"], &op["return_code"]),
+        (&json!("done"), &json!("add_user"), &json!(0)),
+        "{op}"
+    );
     let result = wait_for_result(&receiver, "9nu1wak5616p").await;
-    assert_eq!((&result["ReturnCode"], &result["Details"]["Status"]), (&json!(0), &json!("done")), "the final status reaches the callback");
+    assert_eq!(
+        (&result["ReturnCode"], &result["Details"]["Status"]),
+        (&json!(0), &json!("done")),
+        "the final status reaches the callback"
+    );
 
     let (_, reply) = client.cams("D1", json!({"Delete":{"User":{"UserID":"100"}}, "OperationID":"del100"}), "").await;
     assert_eq!(reply["Status"], "done", "{reply}");
@@ -189,7 +206,11 @@ async fn every_device_operation_of_the_catalogue_works_through_v1() {
     // Partial changes were sent as whole records: the name survives the role change.
     assert_eq!((user.first_name.as_deref(), user.role.as_deref(), user.enabled), (Some("Asha"), Some("Admin"), true));
     assert_eq!(user.valid_until.as_deref(), Some("2026-07-31 18:00:00 GMT +0530"));
-    assert_eq!(user.templates.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), vec!["Fingerprint"], "the face was deleted");
+    assert_eq!(
+        user.templates.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(),
+        vec!["Fingerprint"],
+        "the face was deleted"
+    );
     {
         let state = d1.state.lock().unwrap();
         assert_eq!((state.reboots, state.unlocks, state.options.get("Volume").map(String::as_str)), (1, 1, Some("5")));
@@ -215,10 +236,15 @@ async fn every_device_operation_of_the_catalogue_works_through_v1() {
     }
     assert!(d3.user("7").is_none());
     // The users shorthand routes.
-    let (status, put) = client.v1(reqwest::Method::PUT, "/v1/devices/D3/users/42?wait_ms=10000", Some(json!({"first_name":"Zed"}))).await;
+    let (status, put) = client
+        .v1(reqwest::Method::PUT, "/v1/devices/D3/users/42?wait_ms=10000", Some(json!({"first_name":"Zed"})))
+        .await;
     assert_eq!((status, &put["state"]), (200, &json!("done")), "{put}");
     let (_, listed) = client.v1(reqwest::Method::GET, "/v1/devices/D3/users", None).await;
-    assert_eq!(listed.as_array().map(|l| l.iter().map(|u| u["user_id"].clone()).collect::<Vec<_>>()), Some(vec![json!("42")]));
+    assert_eq!(
+        listed.as_array().map(|l| l.iter().map(|u| u["user_id"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!("42")])
+    );
     let (_, blocked) = client.v1(reqwest::Method::POST, "/v1/devices/D3/users/42/block?wait_ms=10000", None).await;
     assert_eq!(blocked["state"], "done");
     assert!(!d3.user("42").unwrap().enabled);
@@ -240,18 +266,36 @@ async fn an_offline_device_gets_its_queued_commands_in_order_and_ttls_expire() {
     let mut ids = Vec::new();
     for i in 0..6 {
         let (status, op) = client
-            .v1(reqwest::Method::POST, &format!("/v1/devices/D1/operations?operation_id=q{i}"), Some(json!({"type":"add_user","user":{"user_id":format!("{i}")}})))
+            .v1(
+                reqwest::Method::POST,
+                &format!("/v1/devices/D1/operations?operation_id=q{i}"),
+                Some(json!({"type":"add_user","user":{"user_id":format!("{i}")}})),
+            )
             .await;
         assert_eq!((status, &op["state"]), (202, &json!("queued")), "{op}");
         ids.push(format!("q{i}"));
     }
     // Retrying a submission with the same id and request is safe; a different request is not.
-    let (status, again) = client.v1(reqwest::Method::POST, "/v1/devices/D1/operations?operation_id=q0", Some(json!({"type":"add_user","user":{"user_id":"0"}}))).await;
+    let (status, again) = client
+        .v1(
+            reqwest::Method::POST,
+            "/v1/devices/D1/operations?operation_id=q0",
+            Some(json!({"type":"add_user","user":{"user_id":"0"}})),
+        )
+        .await;
     assert_eq!((status, &again["id"]), (202, &json!("q0")));
-    let (status, clash) = client.v1(reqwest::Method::POST, "/v1/devices/D1/operations?operation_id=q0", Some(json!({"type":"reboot"}))).await;
+    let (status, clash) = client
+        .v1(reqwest::Method::POST, "/v1/devices/D1/operations?operation_id=q0", Some(json!({"type":"reboot"})))
+        .await;
     assert_eq!((status, &clash["StatusCode"]), (409, &json!(43)), "{clash}");
     // One expires before the device comes back; one is cancelled.
-    let (_, short) = client.v1(reqwest::Method::POST, "/v1/devices/D1/operations?operation_id=short&ttl_seconds=1", Some(json!({"type":"reboot"}))).await;
+    let (_, short) = client
+        .v1(
+            reqwest::Method::POST,
+            "/v1/devices/D1/operations?operation_id=short&ttl_seconds=1",
+            Some(json!({"type":"reboot"})),
+        )
+        .await;
     assert_eq!(short["state"], "queued");
     let (status, cancelled) = client.v1(reqwest::Method::DELETE, "/v1/operations/q5", None).await;
     assert_eq!((status, &cancelled["state"]), (200, &json!("cancelled")));
@@ -268,12 +312,21 @@ async fn an_offline_device_gets_its_queued_commands_in_order_and_ttls_expire() {
         assert!(tokio::time::Instant::now() < deadline, "got {:?}", d1.received_ids());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(d1.received_ids(), ids[..5].to_vec(), "queued commands arrive once, in order; cancelled and expired ones never");
+    assert_eq!(
+        d1.received_ids(),
+        ids[..5].to_vec(),
+        "queued commands arrive once, in order; cancelled and expired ones never"
+    );
     for id in &ids[..5] {
         assert_eq!(wait_for_result(&receiver, id).await["Details"]["Status"], "done");
     }
     let (_, listed) = client.v1(reqwest::Method::GET, "/v1/devices/D1/operations", None).await;
-    let states: Vec<_> = listed.as_array().unwrap().iter().map(|o| (o["id"].as_str().unwrap().to_string(), o["state"].as_str().unwrap().to_string())).collect();
+    let states: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["id"].as_str().unwrap().to_string(), o["state"].as_str().unwrap().to_string()))
+        .collect();
     assert_eq!(states.iter().filter(|(_, s)| s == "done").count(), 5, "{states:?}");
     // A Cams call that cannot be confirmed in time answers with the operation still open.
     let state = d1.stop().await;
@@ -301,7 +354,9 @@ async fn a_command_whose_reply_was_lost_is_handed_out_again_unless_that_could_re
     let submit = |id: &'static str, op: Value| {
         let client = &client;
         async move {
-            let (status, record) = client.v1(reqwest::Method::POST, &format!("/v1/devices/D1/operations?operation_id={id}"), Some(op)).await;
+            let (status, record) = client
+                .v1(reqwest::Method::POST, &format!("/v1/devices/D1/operations?operation_id={id}"), Some(op))
+                .await;
             assert_eq!((status, &record["state"]), (202, &json!("queued")), "{record}");
         }
     };
@@ -312,14 +367,22 @@ async fn a_command_whose_reply_was_lost_is_handed_out_again_unless_that_could_re
     let answer = |results: Vec<(&'static str, i32)>| {
         let device = &device;
         async move {
-            let events = results.into_iter().map(|(id, code)| json!({"type":"command_result","operation_id":id,"return_code":code})).collect();
+            let events = results
+                .into_iter()
+                .map(|(id, code)| json!({"type":"command_result","operation_id":id,"return_code":code}))
+                .collect();
             let answer = device.send(events).await;
             assert_eq!(answer.status, 200, "{:?}", answer.body);
         }
     };
     let poll = |wait_ms: u64| {
         let device = &device;
-        async move { ids_of(&device.poll_commands(wait_ms).await.expect("a poll reply")).into_iter().map(str::to_string).collect::<Vec<_>>() }
+        async move {
+            ids_of(&device.poll_commands(wait_ms).await.expect("a poll reply"))
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        }
     };
 
     submit("a1", json!({"type":"add_user","user":{"user_id":"1"}})).await;
@@ -381,8 +444,13 @@ async fn a_command_handed_out_just_before_a_crash_is_not_handed_out_again() {
     let gw = start(dir.path(), None);
     let client = Client::new(&gw);
     for id in ["k1", "k2"] {
-        let (status, record) =
-            client.v1(reqwest::Method::POST, &format!("/v1/devices/D1/operations?operation_id={id}"), Some(json!({"type":"unlock_door"}))).await;
+        let (status, record) = client
+            .v1(
+                reqwest::Method::POST,
+                &format!("/v1/devices/D1/operations?operation_id={id}"),
+                Some(json!({"type":"unlock_door"})),
+            )
+            .await;
         assert_eq!((status, &record["state"]), (202, &json!("queued")), "{record}");
     }
     let device = NativeDevice::new(&gw.base, "D1", TOKEN);
@@ -414,10 +482,17 @@ async fn a_deleted_device_takes_its_users_and_open_operations_with_it() {
     assert_eq!(client.operate("D1", add).await["state"], "done");
     d1.stop().await;
     let pending = json!({"type":"add_user","user":{"user_id":"8","credentials":[{"kind":"face","data":"RkFDRQ=="}]}});
-    let (status, record) = client.v1(reqwest::Method::POST, "/v1/devices/D1/operations?operation_id=q1", Some(pending)).await;
+    let (status, record) =
+        client.v1(reqwest::Method::POST, "/v1/devices/D1/operations?operation_id=q1", Some(pending)).await;
     assert_eq!((status, &record["state"]), (202, &json!("queued")), "{record}");
     // A move from D1 to D2: its parent fails with D1, and its step on D2 is not carried out.
-    let (status, moved) = client.v1(reqwest::Method::POST, "/v1/devices/D1/operations?operation_id=m1", Some(json!({"type":"move_user","user_id":"7","to_device":"D2"}))).await;
+    let (status, moved) = client
+        .v1(
+            reqwest::Method::POST,
+            "/v1/devices/D1/operations?operation_id=m1",
+            Some(json!({"type":"move_user","user_id":"7","to_device":"D2"})),
+        )
+        .await;
     assert_eq!(status, 202, "{moved}");
     let d2 = NativeDevice::new(&gw.base, "D2", TOKEN);
 
@@ -426,7 +501,8 @@ async fn a_deleted_device_takes_its_users_and_open_operations_with_it() {
     let (_, q1) = client.v1(reqwest::Method::GET, "/v1/operations/q1", None).await;
     assert_eq!((&q1["state"], &q1["return_code"]), (&json!("failed"), &json!(-9003)), "{q1}");
 
-    let (status, created) = client.v1(reqwest::Method::POST, "/v1/devices", Some(json!({"id":"D1","auth_token":TOKEN}))).await;
+    let (status, created) =
+        client.v1(reqwest::Method::POST, "/v1/devices", Some(json!({"id":"D1","auth_token":TOKEN}))).await;
     assert_eq!(status, 201, "{created}");
     let device = NativeDevice::new(&gw.base, "D1", TOKEN);
     let commands = device.poll_commands(0).await.expect("a poll reply");
@@ -444,8 +520,13 @@ async fn a_deleted_device_takes_its_users_and_open_operations_with_it() {
     let old_poll = tokio::spawn(async move { NativeDevice::new(&old_base, "D3", TOKEN).poll_commands(20_000).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(client.v1(reqwest::Method::DELETE, "/v1/devices/D3", None).await.0, 204);
-    assert_eq!(client.v1(reqwest::Method::POST, "/v1/devices", Some(json!({"id":"D3","auth_token":TOKEN}))).await.0, 201);
-    let (status, _) = client.v1(reqwest::Method::POST, "/v1/devices/D3/operations?operation_id=n1", Some(json!({"type":"unlock_door"}))).await;
+    assert_eq!(
+        client.v1(reqwest::Method::POST, "/v1/devices", Some(json!({"id":"D3","auth_token":TOKEN}))).await.0,
+        201
+    );
+    let (status, _) = client
+        .v1(reqwest::Method::POST, "/v1/devices/D3/operations?operation_id=n1", Some(json!({"type":"unlock_door"})))
+        .await;
     assert_eq!(status, 202);
     let old = old_poll.await.unwrap().expect("a poll reply");
     assert!(old.is_empty(), "the old registration's poll took {old:?}");
@@ -471,23 +552,51 @@ async fn bad_calls_get_the_documented_codes() {
     let (status, reply) = client.cams("E1", add.clone(), "").await;
     assert_eq!((status, &reply["StatusCode"]), (400, &json!(19)), "plain body to an encrypted device: {reply}");
     let (status, reply) = client.cams("D1", json!({"Add":{"User":{"UserID":"1"},"Template":[{"Type":"Tongue","UserID":"1","Data":"x"}]}, "OperationID":"bad1"}), "").await;
-    assert_eq!((status, &reply["StatusCode"], &reply["field"], &reply["OperationID"]), (400, &json!(1), &json!("Add.Template[0].Type"), &json!("bad1")), "{reply}");
-    let (status, reply) = client.cams("D1", json!({"Add":{"User":{"UserID":"1"},"Template":[{"Type":"FingerPrint","UserID":"1","Data":"%%%"}]}}), "").await;
+    assert_eq!(
+        (status, &reply["StatusCode"], &reply["field"], &reply["OperationID"]),
+        (400, &json!(1), &json!("Add.Template[0].Type"), &json!("bad1")),
+        "{reply}"
+    );
+    let (status, reply) = client
+        .cams(
+            "D1",
+            json!({"Add":{"User":{"UserID":"1"},"Template":[{"Type":"FingerPrint","UserID":"1","Data":"%%%"}]}}),
+            "",
+        )
+        .await;
     assert_eq!((status, &reply["field"]), (400, &json!("user.credentials[0].data")), "{reply}");
     let (status, reply) = client
-        .cams("D1", json!({"Load":{"PunchLog":{"Filter":{"StartTime":"2026-01-01 00:00:00","EndTime":"2026-02-15 00:00:00"}}}}), "")
+        .cams(
+            "D1",
+            json!({"Load":{"PunchLog":{"Filter":{"StartTime":"2026-01-01 00:00:00","EndTime":"2026-02-15 00:00:00"}}}}),
+            "",
+        )
         .await;
     assert_eq!((status, &reply["StatusCode"]), (400, &json!(42)), "over 30 days: {reply}");
-    let (status, reply) = client.v1(reqwest::Method::POST, "/v1/devices/D1/operations", Some(json!({"type":"move_user","user_id":"1","to_device":"D2"}))).await;
+    let (status, reply) = client
+        .v1(
+            reqwest::Method::POST,
+            "/v1/devices/D1/operations",
+            Some(json!({"type":"move_user","user_id":"1","to_device":"D2"})),
+        )
+        .await;
     assert_eq!((status, &reply["field"]), (400, &json!("user_id")), "moving a user the gateway does not know: {reply}");
-    let (status, reply) = client.v1(reqwest::Method::POST, "/v1/devices/D1/operations", Some(json!({"type":"teleport"}))).await;
+    let (status, reply) =
+        client.v1(reqwest::Method::POST, "/v1/devices/D1/operations", Some(json!({"type":"teleport"}))).await;
     assert_eq!((status, &reply["StatusCode"]), (400, &json!(1)), "{reply}");
-    let (status, _) = client.http.get(format!("{}/v1/operations/x", gw.base)).send().await.map(|r| (r.status().as_u16(), ())).unwrap();
+    let (status, _) = client
+        .http
+        .get(format!("{}/v1/operations/x", gw.base))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
     assert_eq!(status, 401, "the resource API needs the API key");
 
     // The encrypted device: an encrypted call works and its reply is encrypted.
     let cipher = BodyCipher::new(EncryptionMode::CamsEcb, Some(KEY)).unwrap();
-    let mut body = json!({"Load":{"PunchLog":{"Filter":{"StartTime":"2026-01-01 00:00:00","EndTime":"2026-01-02 00:00:00"}}}});
+    let mut body =
+        json!({"Load":{"PunchLog":{"Filter":{"StartTime":"2026-01-01 00:00:00","EndTime":"2026-01-02 00:00:00"}}}});
     body["AuthToken"] = TOKEN.into();
     let sealed = cipher.encrypt(body.to_string().as_bytes()).unwrap();
     let (status, reply) = client.cams_raw("E1", sealed.into_bytes(), "").await;
@@ -514,7 +623,8 @@ async fn load_log_pages_exactly_over_days_in_the_device_offset() {
         assert_eq!(device.send(events).await.status, 200);
     }
     let (start, end) = ("2026-06-11 00:00:00", "2026-06-13 23:59:59");
-    let mut expected: Vec<(String, String)> = all.iter().filter(|(_, t)| t.as_str() >= start && t.as_str() <= end).cloned().collect();
+    let mut expected: Vec<(String, String)> =
+        all.iter().filter(|(_, t)| t.as_str() >= start && t.as_str() <= end).cloned().collect();
     expected.sort_by(|a, b| a.1.cmp(&b.1));
 
     let mut rows = Vec::new();
@@ -528,7 +638,10 @@ async fn load_log_pages_exactly_over_days_in_the_device_offset() {
         assert_eq!(log["ActualRowCount"], expected.len().to_string(), "the count is of the whole range, on every page");
         let page = log["Log"].as_array().unwrap();
         assert_eq!(log["ReturnRowCount"], page.len().to_string());
-        rows.extend(page.iter().map(|r| (r["UserID"].as_str().unwrap().to_string(), r["LogTime"].as_str().unwrap().to_string())));
+        rows.extend(
+            page.iter()
+                .map(|r| (r["UserID"].as_str().unwrap().to_string(), r["LogTime"].as_str().unwrap().to_string())),
+        );
         pages += 1;
         // New punches inside the range while paging belong to the next query, not this one.
         if pages == 1 {
@@ -541,7 +654,8 @@ async fn load_log_pages_exactly_over_days_in_the_device_offset() {
     }
     assert!(pages > 2, "{} rows came in {pages} pages", rows.len());
     assert!(rows.iter().all(|(_, t)| t.ends_with(" GMT +0530")), "times are in the device's offset");
-    let got: Vec<(String, String)> = rows.iter().map(|(u, t)| (u.clone(), t.trim_end_matches(" GMT +0530").to_string())).collect();
+    let got: Vec<(String, String)> =
+        rows.iter().map(|(u, t)| (u.clone(), t.trim_end_matches(" GMT +0530").to_string())).collect();
     let mut got_sorted = got.clone();
     got_sorted.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(got, got_sorted, "pages come in log-time order");
@@ -558,7 +672,13 @@ async fn load_log_pages_exactly_over_days_in_the_device_offset() {
     assert_eq!(status, 200);
     let count = expected.iter().filter(|(u, _)| u == "u3").count();
     assert_eq!(page["punches"].as_array().unwrap().len(), count);
-    let (status, bad) = client.v1(reqwest::Method::GET, "/v1/devices/D1/punches?start_time=2026-06-11%2000:00:00&end_time=2026-06-12%2000:00:00&offset=garbage", None).await;
+    let (status, bad) = client
+        .v1(
+            reqwest::Method::GET,
+            "/v1/devices/D1/punches?start_time=2026-06-11%2000:00:00&end_time=2026-06-12%2000:00:00&offset=garbage",
+            None,
+        )
+        .await;
     assert_eq!((status, &bad["field"]), (400, &json!("query.OffSet")), "{bad}");
 }
 
@@ -569,7 +689,15 @@ async fn the_openapi_document_validates_and_covers_the_api() {
     let text = reqwest::get(format!("{}/v1/openapi.json", gw.base)).await.unwrap().text().await.unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
-    for path in ["/external/api3.0/biometric", "/device/v1/commands", "/v1/devices/{id}/operations", "/v1/operations/{id}", "/v1/devices/{id}/punches", "/v1/devices/{id}/users/{user_id}", "/v1/replay"] {
+    for path in [
+        "/external/api3.0/biometric",
+        "/device/v1/commands",
+        "/v1/devices/{id}/operations",
+        "/v1/operations/{id}",
+        "/v1/devices/{id}/punches",
+        "/v1/devices/{id}/users/{user_id}",
+        "/v1/replay",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     let path = dir.path().join("openapi.json");

@@ -22,7 +22,8 @@ async fn an_undeliverable_command_fails_at_once_and_its_result_is_journaled() {
     assert_eq!(taken.len(), 1, "the push transport took the command");
     let id = submitted.record.id.clone();
 
-    let record = gw.operations.fail_undeliverable(&id, "no MQTT form for reboot".into()).await.expect("stored").expect("known");
+    let record =
+        gw.operations.fail_undeliverable(&id, "no MQTT form for reboot".into()).await.expect("stored").expect("known");
     assert_eq!((record.state, record.return_code), (OperationState::Failed, Some(RETURN_UNDELIVERABLE)));
     let settled = gw.operations.wait(&id, Duration::from_secs(5)).await.expect("read").expect("known");
     assert_eq!(settled.state, OperationState::Failed, "closed at once, not when it expires");

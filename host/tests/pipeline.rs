@@ -21,7 +21,8 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A config with devices and one callback route per `(route, devices, url)`.
 fn config(dir: &Path, devices: &[(&str, &str)], routes: &[(&str, &str, &str)]) -> std::path::PathBuf {
-    let mut text = format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n");
+    let mut text =
+        format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n");
     for (id, extra) in devices {
         text.push_str(&format!("[devices.{id}]\nauth_token = \"{TOKEN}\"\ntime_zone = \"+05:30\"\n{extra}\n"));
     }
@@ -64,7 +65,10 @@ async fn send_punches(device: &NativeDevice, range: std::ops::Range<usize>) -> V
 async fn punches_arrive_once_in_order_signed_in_the_cams_form() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let gw = GatewayProcess::start(Path::new(BIN), &config(dir.path(), &[("D1", "label = \"Main Gate\"")], &[("hr", "\"*\"", &receiver.url)]));
+    let gw = GatewayProcess::start(
+        Path::new(BIN),
+        &config(dir.path(), &[("D1", "label = \"Main Gate\"")], &[("hr", "\"*\"", &receiver.url)]),
+    );
     let device = NativeDevice::new(&gw.base, "D1", TOKEN);
 
     let ids = send_punches(&device, 0..40).await;
@@ -103,7 +107,8 @@ fn verify_signatures_independently(deliveries: &[Delivery]) {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), serde_json::to_vec(&records).unwrap()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/verify_signature.py");
-    let out = std::process::Command::new("python3").arg(&script).arg(file.path()).arg(SECRET).output().expect("python3 runs");
+    let out =
+        std::process::Command::new("python3").arg(&script).arg(file.path()).arg(SECRET).output().expect("python3 runs");
     assert!(
         out.status.success(),
         "independent verification failed (is the standardwebhooks package installed? `cargo xtask test` installs it):\n{}{}",
@@ -117,7 +122,8 @@ async fn a_receiver_outage_drains_in_order_with_nothing_lost() {
     let receiver = Receiver::start().await;
     receiver.answer(503);
     let dir = tempfile::tempdir().unwrap();
-    let gw = GatewayProcess::start(Path::new(BIN), &config(dir.path(), &[("D1", "")], &[("hr", "\"*\"", &receiver.url)]));
+    let gw =
+        GatewayProcess::start(Path::new(BIN), &config(dir.path(), &[("D1", "")], &[("hr", "\"*\"", &receiver.url)]));
     let device = NativeDevice::new(&gw.base, "D1", TOKEN);
     let ids = send_punches(&device, 0..20).await;
     // Down for a while: attempts are made and refused.
@@ -184,7 +190,11 @@ async fn sigkill_mid_stream_loses_no_acknowledged_punch_and_keeps_order() {
     }
     gw.kill();
     let acknowledged = sender.await.unwrap();
-    assert!(acknowledged.len() >= 50 && acknowledged.len() < 40_000, "the kill landed mid-stream ({} acknowledged)", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 50 && acknowledged.len() < 40_000,
+        "the kill landed mid-stream ({} acknowledged)",
+        acknowledged.len()
+    );
 
     let gw = GatewayProcess::start(Path::new(BIN), &cfg);
     let device = NativeDevice::new(&gw.base, "D1", TOKEN);
@@ -311,7 +321,8 @@ async fn operators_register_approve_inspect_replay_and_see_dead_letters() {
     // A device created through the API, with a bad field named.
     let (status, body) = admin_post(&gw.base, "/v1/devices", json!({"id": "API1", "time_zone": "India"})).await;
     assert_eq!((status, body["field"].as_str()), (400, Some("time_zone")), "{body}");
-    let (status, body) = admin_post(&gw.base, "/v1/devices", json!({"id": "API1", "time_zone": "-03:00", "label": "Dock"})).await;
+    let (status, body) =
+        admin_post(&gw.base, "/v1/devices", json!({"id": "API1", "time_zone": "-03:00", "label": "Dock"})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["auth_token"].as_str().unwrap().len(), 32);
 
@@ -322,7 +333,8 @@ async fn operators_register_approve_inspect_replay_and_see_dead_letters() {
     assert!(attempts.iter().all(|a| a["status"] == 200 && a["success"] == true && a["route"] == "hr"));
 
     // Replay one event: delivered again with the same webhook-id.
-    let (status, body) = admin_post(&gw.base, "/v1/replay", json!({"route": "hr", "device": "NEW1", "sequence": 2})).await;
+    let (status, body) =
+        admin_post(&gw.base, "/v1/replay", json!({"route": "hr", "device": "NEW1", "sequence": 2})).await;
     assert_eq!((status, body["queued"].as_u64()), (200, Some(1)), "{body}");
     let all = receiver.wait_accepted(4, WAIT).await;
     assert_eq!(all[3].header("webhook-id"), Some(ids[1].as_str()));
@@ -384,7 +396,11 @@ async fn a_route_taken_off_a_device_or_a_deleted_device_gets_nothing_more() {
     let key = "0123456789abcdef0123456789abcdef";
     let gw = GatewayProcess::start(
         Path::new(BIN),
-        &config(dir.path(), &[("D1", ""), ("E1", &format!("security_key = \"{key}\""))], &[("ra", "\"*\"", &ra.url), ("rb", "\"*\"", &rb.url)]),
+        &config(
+            dir.path(),
+            &[("D1", ""), ("E1", &format!("security_key = \"{key}\""))],
+            &[("ra", "\"*\"", &ra.url), ("rb", "\"*\"", &rb.url)],
+        ),
     );
     let d1 = NativeDevice::new(&gw.base, "D1", TOKEN);
     send_punches(&d1, 0..1).await;
@@ -392,13 +408,19 @@ async fn a_route_taken_off_a_device_or_a_deleted_device_gets_nothing_more() {
     rb.wait_accepted(1, WAIT).await;
 
     // The operator takes route rb off D1: later punches reach ra only.
-    assert_eq!(admin_send(reqwest::Method::PATCH, &gw.base, "/v1/devices/D1", Some(json!({"routes": ["ra"]}))).await, 200);
+    assert_eq!(
+        admin_send(reqwest::Method::PATCH, &gw.base, "/v1/devices/D1", Some(json!({"routes": ["ra"]}))).await,
+        200
+    );
     send_punches(&d1, 1..3).await;
     ra.wait_accepted(3, WAIT).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(accepted_from(&rb, "D1"), 1, "a route taken off a device gets none of its later punches");
     // Put back, it resumes where it stopped.
-    assert_eq!(admin_send(reqwest::Method::PATCH, &gw.base, "/v1/devices/D1", Some(json!({"routes": ["ra", "rb"]}))).await, 200);
+    assert_eq!(
+        admin_send(reqwest::Method::PATCH, &gw.base, "/v1/devices/D1", Some(json!({"routes": ["ra", "rb"]}))).await,
+        200
+    );
     rb.wait_accepted(3, WAIT).await;
 
     // An encrypted device deleted while its receiver is down: its waiting punches are not
@@ -408,7 +430,9 @@ async fn a_route_taken_off_a_device_or_a_deleted_device_gets_nothing_more() {
     rb.answer(503);
     let e1 = NativeDevice::new(&gw.base, "E1", TOKEN);
     let cipher = BodyCipher::new(EncryptionMode::CamsEcb, Some(key)).unwrap();
-    let body = cipher.encrypt(json!({"events": [NativeDevice::punch("9", &log_time(9), "CheckIn")]}).to_string().as_bytes()).unwrap();
+    let body = cipher
+        .encrypt(json!({"events": [NativeDevice::punch("9", &log_time(9), "CheckIn")]}).to_string().as_bytes())
+        .unwrap();
     let answer = e1.send_raw(body.into_bytes(), Some(TOKEN)).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -429,7 +453,9 @@ async fn a_route_taken_off_a_device_or_a_deleted_device_gets_nothing_more() {
 
     // The id registered again (another owner, no key): the old registration's waiting punch
     // is not delivered to it, its own punches are.
-    let created = admin_send(reqwest::Method::POST, &gw.base, "/v1/devices", Some(json!({"id": "E1", "auth_token": TOKEN}))).await;
+    let created =
+        admin_send(reqwest::Method::POST, &gw.base, "/v1/devices", Some(json!({"id": "E1", "auth_token": TOKEN})))
+            .await;
     assert_eq!(created, 201);
     let e1 = NativeDevice::new(&gw.base, "E1", TOKEN);
     let plain_rb = rb.accepted().len();
@@ -468,7 +494,9 @@ async fn a_device_deleted_mid_retry_and_registered_again_gets_none_of_the_old_ev
     receiver.answer(503);
     let e1 = NativeDevice::new(&gw.base, "E1", TOKEN);
     let cipher = BodyCipher::new(EncryptionMode::CamsEcb, Some(key)).unwrap();
-    let body = cipher.encrypt(json!({"events": [NativeDevice::punch("9", &log_time(9), "CheckIn")]}).to_string().as_bytes()).unwrap();
+    let body = cipher
+        .encrypt(json!({"events": [NativeDevice::punch("9", &log_time(9), "CheckIn")]}).to_string().as_bytes())
+        .unwrap();
     assert_eq!(e1.send_raw(body.into_bytes(), Some(TOKEN)).await.status, 200);
     let deadline = tokio::time::Instant::now() + WAIT;
     while receiver.deliveries().is_empty() {
@@ -477,19 +505,29 @@ async fn a_device_deleted_mid_retry_and_registered_again_gets_none_of_the_old_ev
     }
     // Within the backoff: deleted, registered again without a key, receiver back.
     assert_eq!(admin_send(reqwest::Method::DELETE, &gw.base, "/v1/devices/E1", None).await, 204);
-    assert_eq!(admin_send(reqwest::Method::POST, &gw.base, "/v1/devices", Some(json!({"id": "E1", "auth_token": TOKEN}))).await, 201);
+    assert_eq!(
+        admin_send(reqwest::Method::POST, &gw.base, "/v1/devices", Some(json!({"id": "E1", "auth_token": TOKEN})))
+            .await,
+        201
+    );
     receiver.answer(200);
     let answer = e1.send(vec![NativeDevice::punch("10", &log_time(10), "CheckIn")]).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     // Well before the old backoff (120 s) ends.
     receiver.wait_accepted(1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let users: Vec<String> = receiver.accepted().iter().map(|d| d.json()["RealTime"]["PunchLog"]["UserId"].to_string()).collect();
+    let users: Vec<String> =
+        receiver.accepted().iter().map(|d| d.json()["RealTime"]["PunchLog"]["UserId"].to_string()).collect();
     assert_eq!(users, ["\"10\""], "only the new registration's punch");
     for d in receiver.deliveries() {
         assert!(!d.body.contains("\"9\""), "the old registration's punch went out: {}", d.body);
     }
-    let events = reqwest::Client::new().get(format!("{}/v1/devices/E1/events", gw.base)).bearer_auth(ADMIN).send().await.unwrap();
+    let events = reqwest::Client::new()
+        .get(format!("{}/v1/devices/E1/events", gw.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
     let events: serde_json::Value = events.json().await.unwrap();
     assert_eq!(events["events"].as_array().map(Vec::len), Some(1), "the new registration's history: {events}");
 }

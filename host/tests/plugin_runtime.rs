@@ -88,10 +88,7 @@ fn dedupe_window_drops_repeated_punches_within_the_window() {
 #[test]
 fn dedupe_state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let body = format!(
-        "[plugins.dedupe]\nkind = \"transform\"\npath = {}\n",
-        toml_path(&plugin_wasm("dedupe-window"))
-    );
+    let body = format!("[plugins.dedupe]\nkind = \"transform\"\npath = {}\n", toml_path(&plugin_wasm("dedupe-window")));
     {
         let gw = gateway(&dir, &body);
         let first = punch("D1", 1, "42", T0, PunchType::CheckIn);
@@ -123,7 +120,9 @@ fn employee_map_rewrites_user_ids_and_applies_the_unmapped_policy() {
 
     let out = passed(transform(&gw, "drop").transform(&punch("D1", 3, "1", T0, PunchType::CheckIn)).unwrap());
     assert_eq!(user_of(&out[0]), "E1042", "dotted keys work as well as tables");
-    assert!(passed(transform(&gw, "drop").transform(&punch("D1", 4, "99", T0, PunchType::CheckIn)).unwrap()).is_empty());
+    assert!(
+        passed(transform(&gw, "drop").transform(&punch("D1", 4, "99", T0, PunchType::CheckIn)).unwrap()).is_empty()
+    );
 
     match transform(&gw, "reject").transform(&punch("D1", 5, "99", T0, PunchType::CheckIn)).unwrap() {
         TransformOutcome::Reject(reason) => assert!(reason.contains("99"), "{reason}"),
@@ -268,7 +267,9 @@ fn plugin_stdout_and_stderr_become_log_lines_tagged_with_the_plugin() {
         assert_eq!(out.len(), 1);
     });
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let line = |text: &str| log.lines().find(|l| l.contains(text)).unwrap_or_else(|| panic!("no {text:?} in:\n{log}")).to_string();
+    let line = |text: &str| {
+        log.lines().find(|l| l.contains(text)).unwrap_or_else(|| panic!("no {text:?} in:\n{log}")).to_string()
+    };
     let stdout = line("a line on stdout");
     assert!(stdout.contains("INFO") && stdout.contains("faulty"), "{stdout}");
     let stderr = line("a line on stderr");

@@ -14,10 +14,7 @@ pub fn now_ms() -> u64 {
 mod tests {
     #[test]
     fn frozen_and_advanced() {
-        assert!(
-            super::now_ms() > 1_600_000_000_000,
-            "real time before freezing"
-        );
+        assert!(super::now_ms() > 1_600_000_000_000, "real time before freezing");
         crate::testing::set_now_ms(1_000);
         crate::testing::advance_ms(500);
         assert_eq!(super::now_ms(), 1_500);

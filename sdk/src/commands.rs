@@ -16,30 +16,13 @@ mod tests {
 
     #[test]
     fn pending_commands_come_out_in_order() {
-        for (n, body) in [
-            CommandBody::Reboot,
-            CommandBody::UnlockDoor,
-            CommandBody::ClearPhotos,
-        ]
-        .into_iter()
-        .enumerate()
+        for (n, body) in
+            [CommandBody::Reboot, CommandBody::UnlockDoor, CommandBody::ClearPhotos].into_iter().enumerate()
         {
-            testing::push_command(
-                "D1",
-                Command {
-                    operation_id: format!("op{n}"),
-                    body,
-                },
-            );
+            testing::push_command("D1", Command { operation_id: format!("op{n}"), body });
         }
         let first = super::take_pending("D1", 2);
-        assert_eq!(
-            first
-                .iter()
-                .map(|c| c.operation_id.as_str())
-                .collect::<Vec<_>>(),
-            ["op0", "op1"]
-        );
+        assert_eq!(first.iter().map(|c| c.operation_id.as_str()).collect::<Vec<_>>(), ["op0", "op1"]);
         assert_eq!(super::take_pending("D1", 10).len(), 1);
         assert!(super::take_pending("D2", 10).is_empty());
     }

@@ -49,10 +49,7 @@ where
 {
     get_str(key)
         .map(|raw| {
-            raw.trim().parse::<T>().map_err(|err| ConfigError::Invalid {
-                key: key.to_owned(),
-                reason: err.to_string(),
-            })
+            raw.trim().parse::<T>().map_err(|err| ConfigError::Invalid { key: key.to_owned(), reason: err.to_string() })
         })
         .transpose()
 }
@@ -73,9 +70,7 @@ where
     T: FromStr,
     T::Err: Display,
 {
-    get(key)?.ok_or_else(|| ConfigError::Missing {
-        key: key.to_owned(),
-    })
+    get(key)?.ok_or_else(|| ConfigError::Missing { key: key.to_owned() })
 }
 
 /// Every key and value, sorted by key.
@@ -86,13 +81,7 @@ pub fn all() -> Vec<(String, String)> {
 /// The keys that start with `prefix`, with the prefix removed, and their values, sorted
 /// by key: `with_prefix("map.")` turns `map.1 = E1042` into `("1", "E1042")`.
 pub fn with_prefix(prefix: &str) -> Vec<(String, String)> {
-    all()
-        .into_iter()
-        .filter_map(|(key, value)| {
-            key.strip_prefix(prefix)
-                .map(|rest| (rest.to_owned(), value))
-        })
-        .collect()
+    all().into_iter().filter_map(|(key, value)| key.strip_prefix(prefix).map(|rest| (rest.to_owned(), value))).collect()
 }
 
 #[cfg(test)]
@@ -102,12 +91,7 @@ mod tests {
 
     #[test]
     fn typed_access() {
-        testing::set_config(&[
-            ("n", " 42 "),
-            ("flag", "false"),
-            ("bad", "x1"),
-            ("map.1", "E1"),
-        ]);
+        testing::set_config(&[("n", " 42 "), ("flag", "false"), ("bad", "x1"), ("map.1", "E1")]);
         assert_eq!(get::<u32>("n"), Ok(Some(42)));
         assert_eq!(get::<u32>("unset"), Ok(None));
         assert_eq!(get_or("flag", true), Ok(false));
@@ -119,10 +103,7 @@ mod tests {
         ));
         let err = get::<u32>("bad").unwrap_err();
         assert!(matches!(&err, ConfigError::Invalid { key, .. } if key == "bad"));
-        assert!(
-            !err.to_string().contains("x1"),
-            "the value must not leak: {err}"
-        );
+        assert!(!err.to_string().contains("x1"), "the value must not leak: {err}");
         assert_eq!(with_prefix("map."), vec![("1".to_owned(), "E1".to_owned())]);
         assert_eq!(all().len(), 4);
     }

@@ -44,18 +44,12 @@ impl DeliveryError {
 
     /// Delivery failed for now: retry with the gateway's backoff.
     pub fn retry(reason: impl Into<String>) -> Self {
-        Self::Retry(RetryInfo {
-            reason: reason.into(),
-            retry_after_ms: None,
-        })
+        Self::Retry(RetryInfo { reason: reason.into(), retry_after_ms: None })
     }
 
     /// Delivery failed for now: retry no sooner than `retry_after_ms` from now.
     pub fn retry_after(reason: impl Into<String>, retry_after_ms: u64) -> Self {
-        Self::Retry(RetryInfo {
-            reason: reason.into(),
-            retry_after_ms: Some(retry_after_ms),
-        })
+        Self::Retry(RetryInfo { reason: reason.into(), retry_after_ms: Some(retry_after_ms) })
     }
 
     /// `Ok` for a 2xx response; otherwise a retry, honouring a `Retry-After` header given
@@ -66,9 +60,7 @@ impl DeliveryError {
             return Ok(());
         }
         let reason = format!("destination answered HTTP {}", response.status);
-        let after = response
-            .header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let after = response.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
         Err(match after {
             Some(seconds) => Self::retry_after(reason, seconds.saturating_mul(1000)),
             None => Self::retry(reason),
@@ -100,9 +92,7 @@ impl From<HttpError> for DeliveryError {
         let reason = format!("outbound HTTP failed: {err:?}");
         match err {
             HttpError::InvalidRequest(_) => Self::reject(reason),
-            HttpError::Denied(_) | HttpError::Timeout | HttpError::Connection(_) => {
-                Self::retry(reason)
-            }
+            HttpError::Denied(_) | HttpError::Timeout | HttpError::Connection(_) => Self::retry(reason),
         }
     }
 }
@@ -146,36 +136,23 @@ mod tests {
     crate::export_delivery!(Post);
 
     fn answer(status: u16, headers: Vec<(String, String)>) -> Response {
-        Response {
-            status,
-            headers,
-            body: Vec::new(),
-        }
+        Response { status, headers, body: Vec::new() }
     }
 
     #[test]
     fn delivery_maps_http_outcomes() {
         let batch = vec![testing::punch_event("D1", "7", 0, PunchType::CheckIn)];
-        assert!(matches!(
-            <Post as Guest>::deliver(batch.clone()),
-            Err(DeliveryError::Retry(_))
-        ));
+        assert!(matches!(<Post as Guest>::deliver(batch.clone()), Err(DeliveryError::Retry(_))));
         testing::set_config(&[("url", "https://hr.example/in")]);
         testing::set_http_handler(|_| Ok(answer(200, vec![])));
         assert_eq!(<Post as Guest>::deliver(batch.clone()), Ok(()));
         testing::set_http_handler(|_| Ok(answer(503, vec![("Retry-After".into(), "7".into())])));
         assert_eq!(
             <Post as Guest>::deliver(batch.clone()),
-            Err(DeliveryError::retry_after(
-                "destination answered HTTP 503",
-                7000
-            ))
+            Err(DeliveryError::retry_after("destination answered HTTP 503", 7000))
         );
         testing::set_http_handler(|_| Err(HttpError::InvalidRequest("bad url".into())));
-        assert!(matches!(
-            <Post as Guest>::deliver(batch),
-            Err(DeliveryError::Reject(_))
-        ));
+        assert!(matches!(<Post as Guest>::deliver(batch), Err(DeliveryError::Reject(_))));
         assert_eq!(testing::http_requests().len(), 3);
     }
 }

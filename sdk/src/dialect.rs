@@ -40,50 +40,30 @@ pub trait Dialect {
 
     /// Handles one request of a registered device: the reply for the device and the
     /// events the request carried (the gateway journals them durably before replying).
-    fn handle_http(
-        device: DeviceContext,
-        request: HttpRequest,
-    ) -> Result<DialectReply, DialectError>;
+    fn handle_http(device: DeviceContext, request: HttpRequest) -> Result<DialectReply, DialectError>;
 
     /// Handles one MQTT message of a registered device, returning the events it carried.
-    fn handle_mqtt(
-        device: DeviceContext,
-        topic: String,
-        payload: Vec<u8>,
-    ) -> Result<Vec<EventBody>, DialectError> {
+    fn handle_mqtt(device: DeviceContext, topic: String, payload: Vec<u8>) -> Result<Vec<EventBody>, DialectError> {
         let _ = (device, topic, payload);
-        Err(DialectError::BadRequest(
-            "this dialect does not speak MQTT".into(),
-        ))
+        Err(DialectError::BadRequest("this dialect does not speak MQTT".into()))
     }
 
     /// Encodes one command as an MQTT message for the device.
-    fn encode_mqtt_command(
-        device: DeviceContext,
-        command: Command,
-    ) -> Result<MqttMessage, DialectError> {
+    fn encode_mqtt_command(device: DeviceContext, command: Command) -> Result<MqttMessage, DialectError> {
         let _ = (device, command);
-        Err(DialectError::BadRequest(
-            "this dialect does not speak MQTT".into(),
-        ))
+        Err(DialectError::BadRequest("this dialect does not speak MQTT".into()))
     }
 }
 
 impl HttpRequest {
     /// The first query parameter named `name`.
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The first header named `name` (header names arrive lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -158,16 +138,10 @@ mod tests {
 
     impl Dialect for Echo {
         fn identify_http(request: HttpRequest) -> Result<String, DialectError> {
-            request
-                .header("x-serial")
-                .map(str::to_owned)
-                .ok_or_else(|| DialectError::Refused("no serial".into()))
+            request.header("x-serial").map(str::to_owned).ok_or_else(|| DialectError::Refused("no serial".into()))
         }
 
-        fn handle_http(
-            device: DeviceContext,
-            _: HttpRequest,
-        ) -> Result<DialectReply, DialectError> {
+        fn handle_http(device: DeviceContext, _: HttpRequest) -> Result<DialectReply, DialectError> {
             let sent = commands::take_pending(&device.device_id, 10).len();
             Ok(DialectReply::text(200, format!("{sent} commands")))
         }
@@ -188,18 +162,8 @@ mod tests {
     #[test]
     fn exported_guest_calls_the_trait_and_defaults() {
         assert_eq!(<Echo as Guest>::identify_http(request()), Ok("SN1".into()));
-        let device = DeviceContext {
-            device_id: "SN1".into(),
-            label: "door".into(),
-            utc_offset_minutes: 0,
-        };
-        testing::push_command(
-            "SN1",
-            Command {
-                operation_id: "op".into(),
-                body: CommandBody::Reboot,
-            },
-        );
+        let device = DeviceContext { device_id: "SN1".into(), label: "door".into(), utc_offset_minutes: 0 };
+        testing::push_command("SN1", Command { operation_id: "op".into(), body: CommandBody::Reboot });
         let reply = <Echo as Guest>::handle_http(device.clone(), request()).unwrap();
         assert_eq!(reply.body, b"1 commands");
         assert!(<Echo as Guest>::handle_mqtt(device, "t".into(), vec![]).is_err());

@@ -27,13 +27,7 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
 impl Request {
     /// A request with no headers, an empty body and the plugin's default time limit.
     pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
-        Self {
-            method: method.into(),
-            url: url.into(),
-            headers: Vec::new(),
-            body: Vec::new(),
-            timeout_ms: None,
-        }
+        Self { method: method.into(), url: url.into(), headers: Vec::new(), body: Vec::new(), timeout_ms: None }
     }
 
     /// Adds a header.
@@ -63,10 +57,7 @@ impl Response {
 
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -77,10 +68,7 @@ mod tests {
 
     #[test]
     fn requests_go_to_the_test_handler() {
-        assert!(matches!(
-            send(&Request::new("GET", "https://a.example")),
-            Err(HttpError::Denied(_))
-        ));
+        assert!(matches!(send(&Request::new("GET", "https://a.example")), Err(HttpError::Denied(_))));
         testing::set_http_handler(|req| {
             Ok(Response {
                 status: if req.method == "POST" { 201 } else { 404 },

@@ -52,13 +52,7 @@ pub fn get(key: &str) -> Result<Option<Vec<u8>>, KvError> {
 
 /// The value stored under `key` as UTF-8 text, if any.
 pub fn get_string(key: &str) -> Result<Option<String>, KvError> {
-    get(key)?
-        .map(|bytes| {
-            String::from_utf8(bytes).map_err(|_| KvError::NotUtf8 {
-                key: key.to_owned(),
-            })
-        })
-        .transpose()
+    get(key)?.map(|bytes| String::from_utf8(bytes).map_err(|_| KvError::NotUtf8 { key: key.to_owned() })).transpose()
 }
 
 /// Stores `value` under `key`, replacing any previous value.
@@ -99,10 +93,7 @@ mod tests {
     fn limits_and_failures() {
         let long_key = "k".repeat(MAX_KEY_BYTES + 1);
         assert_eq!(set(&long_key, "v"), Err(KvError::TooLarge(512)));
-        assert_eq!(
-            set("k", vec![0u8; MAX_VALUE_BYTES + 1]),
-            Err(KvError::TooLarge(65536))
-        );
+        assert_eq!(set("k", vec![0u8; MAX_VALUE_BYTES + 1]), Err(KvError::TooLarge(65536)));
         set("bin", [0xff, 0xfe]).unwrap();
         assert!(matches!(get_string("bin"), Err(KvError::NotUtf8 { .. })));
         testing::set_kv_failure(Some(KvError::Storage("disk full".into())));

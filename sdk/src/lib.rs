@@ -58,10 +58,7 @@ compile_error!(
      enable exactly one (the kind of plugin this crate is)"
 );
 
-#[cfg(all(
-    target_arch = "wasm32",
-    not(any(feature = "transform", feature = "delivery", feature = "dialect"))
-))]
+#[cfg(all(target_arch = "wasm32", not(any(feature = "transform", feature = "delivery", feature = "dialect"))))]
 compile_error!(
     "biogate-sdk: choose the plugin kind with one cargo feature: \
      biogate-sdk = { path = \"...\", features = [\"transform\"] } (or \"delivery\", \"dialect\")"

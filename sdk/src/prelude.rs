@@ -4,9 +4,8 @@
 //! plugin kind, the export and logging macros, and the host-service modules.
 
 pub use crate::bindings::biogate::plugin::types::{
-    Command, CommandBody, CommandResult, DeleteTemplateArgs, DeviceStatus, DeviceTime, Event,
-    EventBody, InputType, Punch, PunchType, StartEnrollmentArgs, Template, TemplateKind, TimeRange,
-    User, UserRole, UserUpdate,
+    Command, CommandBody, CommandResult, DeleteTemplateArgs, DeviceStatus, DeviceTime, Event, EventBody, InputType,
+    Punch, PunchType, StartEnrollmentArgs, Template, TemplateKind, TimeRange, User, UserRole, UserUpdate,
 };
 
 pub use crate::config::{self, ConfigError};

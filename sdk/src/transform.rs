@@ -119,15 +119,9 @@ mod tests {
         let event = testing::punch_event("D1", "7", 0, PunchType::CheckIn);
         assert_eq!(<Split as Guest>::transform(event.clone()).unwrap().len(), 2);
         let bad = testing::punch_event("D1", "bad", 0, PunchType::CheckIn);
-        assert_eq!(
-            <Split as Guest>::transform(bad),
-            Err(TransformError::Reject("bad user".into()))
-        );
+        assert_eq!(<Split as Guest>::transform(bad), Err(TransformError::Reject("bad user".into())));
         testing::set_config(&[("copies", "many")]);
-        assert!(matches!(
-            <Split as Guest>::transform(event),
-            Err(TransformError::Retry(_))
-        ));
+        assert!(matches!(<Split as Guest>::transform(event), Err(TransformError::Retry(_))));
     }
 
     #[test]

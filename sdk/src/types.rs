@@ -10,10 +10,7 @@ impl DeviceTime {
     /// An instant (`unix_seconds`, UTC) as seen by a device `utc_offset_minutes` away
     /// from UTC.
     pub fn new(unix_seconds: i64, utc_offset_minutes: i32) -> Self {
-        Self {
-            unix_seconds,
-            utc_offset_minutes,
-        }
+        Self { unix_seconds, utc_offset_minutes }
     }
 }
 
@@ -60,13 +57,7 @@ impl Event {
         received_at_ms: u64,
         body: EventBody,
     ) -> Self {
-        Self {
-            id: id.into(),
-            device_id: device_id.into(),
-            sequence,
-            received_at_ms,
-            body,
-        }
+        Self { id: id.into(), device_id: device_id.into(), sequence, received_at_ms, body }
     }
 
     /// The punch, if this event is one.
@@ -173,11 +164,7 @@ mod tests {
 
     #[test]
     fn punch_type_names_round_trip() {
-        for t in [
-            PunchType::CheckIn,
-            PunchType::OverTimeOut,
-            PunchType::MealIn,
-        ] {
+        for t in [PunchType::CheckIn, PunchType::OverTimeOut, PunchType::MealIn] {
             assert_eq!(t.as_str().parse::<PunchType>(), Ok(t));
         }
         assert!("lunch".parse::<PunchType>().is_err());

@@ -25,7 +25,11 @@ impl GatewayProcess {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("reading biogate's stdout");
-        let base = line.trim().strip_prefix("biogate listening on ").unwrap_or_else(|| panic!("biogate did not start: {line:?}")).to_string();
+        let base = line
+            .trim()
+            .strip_prefix("biogate listening on ")
+            .unwrap_or_else(|| panic!("biogate did not start: {line:?}"))
+            .to_string();
         GatewayProcess { child, base }
     }
 

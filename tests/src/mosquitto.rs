@@ -27,7 +27,8 @@ impl Broker {
     /// connections. Panics when Mosquitto is not installed or does not start.
     pub fn start() -> Broker {
         let binary = find_binary();
-        let dir = tempfile::Builder::new().prefix("biogate-mosquitto-").tempdir().expect("creating the broker's folder");
+        let dir =
+            tempfile::Builder::new().prefix("biogate-mosquitto-").tempdir().expect("creating the broker's folder");
         let port = free_port();
         std::fs::create_dir(dir.path().join("data")).expect("creating the broker's persistence folder");
         std::fs::write(dir.path().join("mosquitto.conf"), config(dir.path(), port)).expect("writing mosquitto.conf");
@@ -137,7 +138,10 @@ impl Broker {
                 panic!("mosquitto exited at start ({status}); its log:\n{}", self.log());
             }
             if Instant::now() > deadline {
-                panic!("mosquitto did not accept connections on {address} within {PATIENCE:?}; its log:\n{}", self.log());
+                panic!(
+                    "mosquitto did not accept connections on {address} within {PATIENCE:?}; its log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -189,12 +193,19 @@ fn find_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("BIOGATE_MOSQUITTO") {
         let path = PathBuf::from(path);
         if !path.is_file() {
-            panic!("BIOGATE_MOSQUITTO={} is not a file: point it at the mosquitto binary, or run `cargo xtask test`, which installs mosquitto", path.display());
+            panic!(
+                "BIOGATE_MOSQUITTO={} is not a file: point it at the mosquitto binary, or run `cargo xtask test`, which installs mosquitto",
+                path.display()
+            );
         }
         return path;
     }
-    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).map(|d| d.join("mosquitto"));
-    let mut candidates = on_path.chain([PathBuf::from("/usr/sbin/mosquitto"), PathBuf::from("/usr/local/sbin/mosquitto")]);
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("mosquitto"));
+    let mut candidates =
+        on_path.chain([PathBuf::from("/usr/sbin/mosquitto"), PathBuf::from("/usr/local/sbin/mosquitto")]);
     candidates.find(|p| p.is_file()).unwrap_or_else(|| {
         panic!(
             "the MQTT tests need the Mosquitto broker, which was not found (BIOGATE_MOSQUITTO, PATH, /usr/sbin): \

@@ -54,7 +54,9 @@ impl BrokerAddress for str {
         let rest = self.strip_prefix("mqtt://").or_else(|| self.strip_prefix("tcp://")).unwrap_or(self);
         let rest = rest.trim_end_matches('/');
         match rest.rsplit_once(':') {
-            Some((host, port)) => (host.to_string(), port.parse().unwrap_or_else(|_| panic!("bad port in the broker address {self:?}"))),
+            Some((host, port)) => {
+                (host.to_string(), port.parse().unwrap_or_else(|_| panic!("bad port in the broker address {self:?}")))
+            }
             None => (rest.to_string(), 1883),
         }
     }
@@ -86,7 +88,9 @@ pub struct Acked(oneshot::Receiver<()>);
 impl Future for Acked {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx).map(|r| r.expect("the MQTT client stopped before the broker acknowledged the message"))
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.expect("the MQTT client stopped before the broker acknowledged the message"))
     }
 }
 
@@ -109,12 +113,11 @@ impl MqttDevice {
         let (host, port) = broker.host_port();
         let topic = |leaf: &str| format!("{prefix}/{device_id}/{leaf}");
         let mut options = MqttOptions::new(format!("dev-{device_id}"), host, port);
-        options.set_clean_session(false).set_keep_alive(KEEP_ALIVE).set_max_packet_size(MAX_PACKET, MAX_PACKET).set_last_will(LastWill::new(
-            topic("status"),
-            status(token, false),
-            QoS::AtLeastOnce,
-            true,
-        ));
+        options
+            .set_clean_session(false)
+            .set_keep_alive(KEEP_ALIVE)
+            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+            .set_last_will(LastWill::new(topic("status"), status(token, false), QoS::AtLeastOnce, true));
         let state = Arc::new(Mutex::new(TerminalState::default()));
         let role = DeviceRole {
             token: token.to_string(),
@@ -146,7 +149,8 @@ impl MqttDevice {
         T: AsRef<str>,
         P: AsRef<str>,
     {
-        let events = punches.into_iter().map(|(u, t, p)| NativeDevice::punch(u.as_ref(), t.as_ref(), p.as_ref())).collect();
+        let events =
+            punches.into_iter().map(|(u, t, p)| NativeDevice::punch(u.as_ref(), t.as_ref(), p.as_ref())).collect();
         self.queue_events(events).await
     }
 
@@ -266,7 +270,12 @@ impl Role for DeviceRole {
                 None => {
                     let mut state = lock(&self.state);
                     let (code, details) = state.apply(&command);
-                    state.received.push(Received { operation_id: operation_id.clone(), command, return_code: code, details: details.clone() });
+                    state.received.push(Received {
+                        operation_id: operation_id.clone(),
+                        command,
+                        return_code: code,
+                        details: details.clone(),
+                    });
                     answers.insert(operation_id.clone(), (code, details.clone()));
                     (code, details)
                 }
@@ -307,7 +316,12 @@ pub struct MqttProbe {
 
 impl MqttProbe {
     /// Connects and returns once subscribed to `filters` (or connected, without filters).
-    pub async fn connect(broker: impl BrokerAddress, client_id: &str, clean_session: bool, filters: &[&str]) -> MqttProbe {
+    pub async fn connect(
+        broker: impl BrokerAddress,
+        client_id: &str,
+        clean_session: bool,
+        filters: &[&str],
+    ) -> MqttProbe {
         let (host, port) = broker.host_port();
         let mut options = MqttOptions::new(client_id, host, port);
         options.set_clean_session(clean_session).set_keep_alive(KEEP_ALIVE).set_max_packet_size(MAX_PACKET, MAX_PACKET);
@@ -384,7 +398,12 @@ impl Role for ProbeRole {
     }
 
     fn on_message(&self, _link: &mut Link, publish: rumqttc::Publish) {
-        let _ = self.messages.send(Message { topic: publish.topic, payload: publish.payload.to_vec(), retain: publish.retain, dup: publish.dup });
+        let _ = self.messages.send(Message {
+            topic: publish.topic,
+            payload: publish.payload.to_vec(),
+            retain: publish.retain,
+            dup: publish.dup,
+        });
     }
 }
 
@@ -568,7 +587,9 @@ impl<R: Role> Session<R> {
         self.task = Some(tokio::spawn(drive(eventloop, self.core.clone())));
         let mut status = self.core.status.subscribe();
         let subscribes = self.core.role.subscribes();
-        let ready = status.wait_for(|s| s.connections > before.connections && (!subscribes || s.subscriptions > before.subscriptions));
+        let ready = status.wait_for(|s| {
+            s.connections > before.connections && (!subscribes || s.subscriptions > before.subscriptions)
+        });
         if tokio::time::timeout(PATIENCE, ready).await.is_err() {
             let (host, port) = self.options.broker_address();
             panic!("MQTT client {} did not connect to {host}:{port} within {PATIENCE:?}", self.options.client_id());
@@ -710,7 +731,12 @@ mod tests {
     /// The user ids of the punches in `message`, in order.
     fn punch_users(message: &Message) -> Vec<String> {
         let body = message.json();
-        body["events"].as_array().unwrap_or_else(|| panic!("no events in {body}")).iter().map(|e| e["user_id"].as_str().expect("user_id").to_string()).collect()
+        body["events"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no events in {body}"))
+            .iter()
+            .map(|e| e["user_id"].as_str().expect("user_id").to_string())
+            .collect()
     }
 
     /// Receives punch messages on `topic` until `count` distinct users arrived; returns
@@ -718,7 +744,10 @@ mod tests {
     async fn collect_punches(probe: &mut MqttProbe, topic: &str, count: usize) -> Vec<String> {
         let mut seen: Vec<String> = Vec::new();
         while seen.len() < count {
-            let message = probe.next_on(topic, WAIT).await.unwrap_or_else(|| panic!("only {} of {count} punches arrived: {seen:?}", seen.len()));
+            let message = probe
+                .next_on(topic, WAIT)
+                .await
+                .unwrap_or_else(|| panic!("only {} of {count} punches arrived: {seen:?}", seen.len()));
             for user in punch_users(&message) {
                 if !seen.contains(&user) {
                     seen.push(user);
@@ -751,7 +780,10 @@ mod tests {
         }
         let mut results = Vec::new();
         for _ in &commands {
-            let message = gateway.next_on("bg/DEV1/cmd/result", WAIT).await.unwrap_or_else(|| panic!("results so far: {results:?}"));
+            let message = gateway
+                .next_on("bg/DEV1/cmd/result", WAIT)
+                .await
+                .unwrap_or_else(|| panic!("results so far: {results:?}"));
             results.push(message.json());
         }
         for result in &results {
@@ -761,7 +793,12 @@ mod tests {
         }
         let answers: Vec<(String, i64)> = results
             .iter()
-            .map(|r| (r["events"][0]["operation_id"].as_str().unwrap_or_default().to_string(), r["events"][0]["return_code"].as_i64().unwrap_or(i64::MIN)))
+            .map(|r| {
+                (
+                    r["events"][0]["operation_id"].as_str().unwrap_or_default().to_string(),
+                    r["events"][0]["return_code"].as_i64().unwrap_or(i64::MIN),
+                )
+            })
             .collect();
         assert_eq!(answers, [("op-1".to_string(), 0), ("op-2".to_string(), -10), ("op-3".to_string(), 0)]);
         assert_eq!(results[2]["events"][0]["details"]["UserCount"], "1");
@@ -887,7 +924,10 @@ mod tests {
         assert_eq!(punch_users(&batch), numbers(0..50));
         let body = batch.json();
         assert_eq!(body["AuthToken"], "tok-5");
-        assert_eq!(body["events"][0], json!({"type": "punch", "user_id": "0", "log_time": time(0), "punch_type": "CheckIn", "input_type": "Fingerprint"}));
+        assert_eq!(
+            body["events"][0],
+            json!({"type": "punch", "user_id": "0", "log_time": time(0), "punch_type": "CheckIn", "input_type": "Fingerprint"})
+        );
         let rest = collect_punches(&mut gateway, "bg/DEV5/punch", 10).await;
         assert_eq!(rest, numbers(50..60));
     }

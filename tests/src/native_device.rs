@@ -21,7 +21,12 @@ pub struct Answer {
 impl NativeDevice {
     /// A device of the gateway at `base` (`http://127.0.0.1:port`).
     pub fn new(base: &str, id: &str, token: &str) -> Self {
-        NativeDevice { client: reqwest::Client::new(), base: base.to_string(), id: id.to_string(), token: token.to_string() }
+        NativeDevice {
+            client: reqwest::Client::new(),
+            base: base.to_string(),
+            id: id.to_string(),
+            token: token.to_string(),
+        }
     }
 
     /// A punch event as JSON.
@@ -214,7 +219,12 @@ impl NativeTerminal {
                             continue;
                         }
                         let (code, details) = st.apply(&command);
-                        st.received.push(Received { operation_id: operation_id.clone(), command, return_code: code, details: details.clone() });
+                        st.received.push(Received {
+                            operation_id: operation_id.clone(),
+                            command,
+                            return_code: code,
+                            details: details.clone(),
+                        });
                         results.push(json!({"type": "command_result", "operation_id": operation_id, "return_code": code, "details": details}));
                     }
                 }

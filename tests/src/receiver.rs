@@ -57,7 +57,12 @@ struct Params {
     stgid: Option<String>,
 }
 
-async fn record(State(shared): State<Arc<Shared>>, Query(p): Query<Params>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn record(
+    State(shared): State<Arc<Shared>>,
+    Query(p): Query<Params>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let status = shared.status.load(Ordering::SeqCst);
     let headers = headers
         .iter()

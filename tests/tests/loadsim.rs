@@ -13,9 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use biogate_e2e::gateway_process::{GatewayProcess, write_config};
-use biogate_e2e::loadsim::{
-    self, CheckReport, Checker, Fleet, FleetConfig, LoadReceiver, Mix, plan,
-};
+use biogate_e2e::loadsim::{self, CheckReport, Checker, Fleet, FleetConfig, LoadReceiver, Mix, plan};
 use biogate_e2e::mosquitto::Broker;
 use serde_json::json;
 
@@ -56,9 +54,8 @@ async fn a_mixed_fleet_delivers_every_punch_once_in_order_and_confirms_every_com
     const COMMANDS: u64 = 12;
     let broker = Broker::start();
     let checker = Arc::new(Checker::new(DEVICES));
-    let receiver = LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address"))
-        .await
-        .expect("the receiver");
+    let receiver =
+        LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address")).await.expect("the receiver");
     let dir = tempfile::tempdir().expect("a temp dir");
     let mix = Mix::default();
     let config = loadsim::gateway_config(
@@ -107,22 +104,11 @@ async fn a_mixed_fleet_delivers_every_punch_once_in_order_and_confirms_every_com
     let report = checker.report();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.sent, DEVICES as u64 * PUNCHES);
-    assert!(
-        report.other > 0,
-        "MQTT devices' online status events reach the callback too: {report}"
-    );
-    assert_eq!(
-        fleet.commands.failed.load(Ordering::Relaxed),
-        0,
-        "every operation ends done"
-    );
+    assert!(report.other > 0, "MQTT devices' online status events reach the callback too: {report}");
+    assert_eq!(fleet.commands.failed.load(Ordering::Relaxed), 0, "every operation ends done");
     assert_eq!(fleet.commands.submitted.load(Ordering::Relaxed), COMMANDS);
     let stats = fleet.stats();
-    assert!(
-        stats.results.load(Ordering::Relaxed) >= COMMANDS,
-        "{}",
-        stats.line()
-    );
+    assert!(stats.results.load(Ordering::Relaxed) >= COMMANDS, "{}", stats.line());
     assert_eq!(
         stats.connected.load(Ordering::Relaxed),
         (DEVICES * 6 / 10) as u64,
@@ -130,10 +116,7 @@ async fn a_mixed_fleet_delivers_every_punch_once_in_order_and_confirms_every_com
         stats.line()
     );
     let latency = checker.take_latency();
-    assert_eq!(
-        latency.count as u64, report.sent,
-        "a latency for every punch"
-    );
+    assert_eq!(latency.count as u64, report.sent, "a latency for every punch");
     drop(gw);
 }
 
@@ -154,9 +137,8 @@ async fn deliver(client: &reqwest::Client, url: &str, device: &str, seq: u64) ->
 #[tokio::test]
 async fn the_checker_flags_missing_duplicated_and_out_of_order_arrivals() {
     let checker = Arc::new(Checker::new(3));
-    let receiver = LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address"))
-        .await
-        .expect("the receiver");
+    let receiver =
+        LoadReceiver::start(checker.clone(), "127.0.0.1:0".parse().expect("an address")).await.expect("the receiver");
     let client = reqwest::Client::new();
     let n0 = plan::device_id(plan::Protocol::Native, 0);
     let a1 = plan::device_id(plan::Protocol::Adms, 1);
@@ -194,15 +176,7 @@ async fn the_checker_flags_missing_duplicated_and_out_of_order_arrivals() {
     let report = checker.report();
     assert_eq!(
         report,
-        CheckReport {
-            sent: 8,
-            delivered: 7,
-            missing: 1,
-            duplicates: 1,
-            out_of_order: 1,
-            unknown: 1,
-            other: 1
-        },
+        CheckReport { sent: 8, delivered: 7, missing: 1, duplicates: 1, out_of_order: 1, unknown: 1, other: 1 },
         "{report}"
     );
     assert!(!report.is_clean());

@@ -75,7 +75,9 @@ pub fn run(paths: &Paths, choice: Choice, only: &[String]) -> Result<()> {
             let lines: Vec<&str> = output
                 .lines()
                 .filter(|l| !l.trim().is_empty())
-                .filter(|l| !["Benchmarking", "Warning", "Found", "Gnuplot"].iter().any(|w| l.trim_start().starts_with(w)))
+                .filter(|l| {
+                    !["Benchmarking", "Warning", "Found", "Gnuplot"].iter().any(|w| l.trim_start().starts_with(w))
+                })
                 .filter(|l| !l.trim_start().starts_with(|c: char| c.is_ascii_digit()) || l.contains("time:"))
                 .collect();
             format!("```text\n{}\n```", lines.join("\n"))
@@ -109,14 +111,20 @@ pub fn run(paths: &Paths, choice: Choice, only: &[String]) -> Result<()> {
 fn machine() -> String {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let cpuinfo = read("/proc/cpuinfo");
-    let cpu = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']).to_string());
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem_gib = read("/proc/meminfo")
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|l| l.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kb| kb / 1024.0 / 1024.0);
-    let os = read("/etc/os-release").lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|s| s.trim_matches('"').to_string());
+    let os = read("/etc/os-release")
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|s| s.trim_matches('"').to_string());
     let rustc = cmd::stdout(Command::new("rustc").arg("-V")).unwrap_or_default();
     let date = cmd::stdout(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])).unwrap_or_default();
     format!(

@@ -28,9 +28,7 @@ fn quote(arg: &OsStr) -> String {
 pub fn run(cmd: &mut Command) -> Result<()> {
     let line = display(cmd);
     println!("  $ {line}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start `{line}`"))?;
+    let status = cmd.status().with_context(|| format!("could not start `{line}`"))?;
     if !status.success() {
         bail!("`{line}` failed ({status})");
     }
@@ -40,15 +38,9 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 /// Runs `cmd` quietly and returns its stdout, failing unless it exits with 0.
 pub fn stdout(cmd: &mut Command) -> Result<String> {
     let line = display(cmd);
-    let output = cmd
-        .output()
-        .with_context(|| format!("could not start `{line}`"))?;
+    let output = cmd.output().with_context(|| format!("could not start `{line}`"))?;
     if !output.status.success() {
-        bail!(
-            "`{line}` failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        bail!("`{line}` failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
     }
     String::from_utf8(output.stdout).with_context(|| format!("`{line}` printed non-UTF-8 output"))
 }

@@ -81,17 +81,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = Paths::locate().and_then(|paths| match cli.task {
         Task::Plugins(args) => {
-            let profile = if args.debug {
-                Profile::Debug
-            } else {
-                Profile::Release
-            };
+            let profile = if args.debug { Profile::Debug } else { Profile::Release };
             plugins::build(&paths, args.toolchain.wasm_toolchain, profile).map(|_| ())
         }
         Task::Bench(args) => bench::run(&paths, args.toolchain.wasm_toolchain, &args.only),
-        Task::Test(args) | Task::Ci(args) => {
-            test::run(&paths, args.toolchain.wasm_toolchain, &args.cargo_test_args)
-        }
+        Task::Test(args) | Task::Ci(args) => test::run(&paths, args.toolchain.wasm_toolchain, &args.cargo_test_args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

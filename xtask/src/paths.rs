@@ -13,15 +13,9 @@ impl Paths {
     /// The repository root: the parent of this crate's folder.
     pub fn locate() -> Result<Self> {
         let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let root = xtask_dir
-            .parent()
-            .context("the xtask crate has no parent folder")?
-            .to_path_buf();
+        let root = xtask_dir.parent().context("the xtask crate has no parent folder")?.to_path_buf();
         if !root.join("plugins").join("Cargo.toml").is_file() {
-            bail!(
-                "{} does not look like the biogate repository (no plugins/Cargo.toml)",
-                root.display()
-            );
+            bail!("{} does not look like the biogate repository (no plugins/Cargo.toml)", root.display());
         }
         Ok(Self { root })
     }

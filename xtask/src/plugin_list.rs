@@ -31,21 +31,12 @@ pub struct Plugin {
 pub fn list(paths: &Paths) -> Result<Vec<Plugin>> {
     let json = cmd::stdout(
         Command::new(toolchain::outer_cargo())
-            .args([
-                "metadata",
-                "--no-deps",
-                "--format-version",
-                "1",
-                "--manifest-path",
-            ])
+            .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
             .arg(paths.plugins_manifest()),
     )
     .context("cannot list the plugins")?;
-    let metadata: Value =
-        serde_json::from_str(&json).context("cargo metadata printed invalid JSON")?;
-    let packages = metadata["packages"]
-        .as_array()
-        .context("cargo metadata has no `packages`")?;
+    let metadata: Value = serde_json::from_str(&json).context("cargo metadata printed invalid JSON")?;
+    let packages = metadata["packages"].as_array().context("cargo metadata has no `packages`")?;
     let plugins: Vec<Plugin> = packages.iter().filter_map(plugin_of).collect();
     if plugins.is_empty() {
         bail!("no cdylib crate in {}", paths.plugins_manifest().display());
@@ -57,28 +48,21 @@ pub fn list(paths: &Paths) -> Result<Vec<Plugin>> {
 pub fn by_world<'a>(plugins: impl IntoIterator<Item = &'a Plugin>) -> Vec<Vec<&'a Plugin>> {
     let mut groups: BTreeMap<&str, Vec<&Plugin>> = BTreeMap::new();
     for plugin in plugins {
-        groups
-            .entry(plugin.world.as_str())
-            .or_default()
-            .push(plugin);
+        groups.entry(plugin.world.as_str()).or_default().push(plugin);
     }
     groups.into_values().collect()
 }
 
 /// `-p <package>` for each plugin of a group.
 pub fn package_args(group: &[&Plugin]) -> Vec<String> {
-    group
-        .iter()
-        .flat_map(|plugin| ["-p".to_owned(), plugin.package.clone()])
-        .collect()
+    group.iter().flat_map(|plugin| ["-p".to_owned(), plugin.package.clone()]).collect()
 }
 
 fn plugin_of(package: &Value) -> Option<Plugin> {
-    let lib = package["targets"].as_array()?.iter().find(|target| {
-        target["crate_types"]
-            .as_array()
-            .is_some_and(|types| types.iter().any(|t| t == "cdylib"))
-    })?;
+    let lib = package["targets"]
+        .as_array()?
+        .iter()
+        .find(|target| target["crate_types"].as_array().is_some_and(|types| types.iter().any(|t| t == "cdylib")))?;
     let name = package["name"].as_str()?;
     Some(Plugin {
         package: name.to_owned(),
@@ -89,15 +73,8 @@ fn plugin_of(package: &Value) -> Option<Plugin> {
 }
 
 fn sdk_features(package: &Value) -> Option<String> {
-    let sdk = package["dependencies"]
-        .as_array()?
-        .iter()
-        .find(|dep| dep["name"] == "biogate-sdk")?;
-    let mut features: Vec<&str> = sdk["features"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let sdk = package["dependencies"].as_array()?.iter().find(|dep| dep["name"] == "biogate-sdk")?;
+    let mut features: Vec<&str> = sdk["features"].as_array()?.iter().filter_map(Value::as_str).collect();
     features.sort_unstable();
     Some(features.join(","))
 }

@@ -66,22 +66,14 @@ pub fn build_with(paths: &Paths, toolchain: &WasmToolchain, profile: Profile) ->
 
     let out_dir = paths.components_dir();
     fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let built_dir = paths
-        .wasm_target_dir()
-        .join(TARGET)
-        .join(profile.output_dir());
+    let built_dir = paths.wasm_target_dir().join(TARGET).join(profile.output_dir());
     for plugin in &plugins {
         let built = built_dir.join(format!("{}.wasm", plugin.lib_name));
         check_component(&built)?;
         let dest = out_dir.join(format!("{}.wasm", plugin.package));
         copy_if_changed(&built, &dest)?;
         let size = fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
-        println!(
-            "  {:<28} {:>8} bytes  {}",
-            plugin.package,
-            size,
-            relative(paths, &dest)
-        );
+        println!("  {:<28} {:>8} bytes  {}", plugin.package, size, relative(paths, &dest));
     }
     Ok(())
 }
@@ -113,8 +105,5 @@ fn copy_if_changed(src: &Path, dest: &Path) -> Result<()> {
 }
 
 fn relative(paths: &Paths, path: &Path) -> String {
-    path.strip_prefix(paths.root())
-        .map_or_else(|_| path.to_path_buf(), PathBuf::from)
-        .display()
-        .to_string()
+    path.strip_prefix(paths.root()).map_or_else(|_| path.to_path_buf(), PathBuf::from).display().to_string()
 }

@@ -10,30 +10,19 @@ use crate::cmd;
 
 /// The first `name` found in PATH, then in `extra_dirs`.
 pub fn find_program(name: &str, extra_dirs: &[PathBuf]) -> Option<PathBuf> {
-    let path_dirs = env::var_os("PATH")
-        .map(|p| env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    path_dirs
-        .iter()
-        .chain(extra_dirs)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
+    let path_dirs = env::var_os("PATH").map(|p| env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
+    path_dirs.iter().chain(extra_dirs).map(|dir| dir.join(name)).find(|candidate| is_executable(candidate))
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    Path::new("/proc/self")
-        .metadata()
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    Path::new("/proc/self").metadata().map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 /// Installs Debian packages, when that is possible (root and apt-get present). Runs
@@ -61,10 +50,7 @@ impl Apt {
         // With recommended packages, as the recipe was verified (rustc-web recommends
         // rust-web-llvm).
         cmd::run(
-            Command::new("apt-get")
-                .args(["install", "-y"])
-                .args(packages)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
+            Command::new("apt-get").args(["install", "-y"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive"),
         )
     }
 }
@@ -73,9 +59,6 @@ impl Apt {
 /// Debian-like system (no dpkg-query).
 pub fn dpkg_installed(package: &str) -> Option<bool> {
     find_program("dpkg-query", &[])?;
-    let status = Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", package])
-        .output()
-        .ok()?;
+    let status = Command::new("dpkg-query").args(["-W", "-f=${Status}", package]).output().ok()?;
     Some(status.status.success() && String::from_utf8_lossy(&status.stdout).ends_with(" installed"))
 }

@@ -47,15 +47,8 @@ pub fn run(paths: &Paths, choice: Choice, extra: &[String]) -> Result<()> {
 
     step("biogate-sdk: each world feature");
     for world in SDK_WORLDS {
-        cmd::run(cargo().current_dir(paths.root()).args([
-            "test",
-            "--quiet",
-            "-p",
-            "biogate-sdk",
-            "--features",
-            world,
-        ]))
-        .with_context(|| format!("biogate-sdk's tests failed with the `{world}` feature"))?;
+        cmd::run(cargo().current_dir(paths.root()).args(["test", "--quiet", "-p", "biogate-sdk", "--features", world]))
+            .with_context(|| format!("biogate-sdk's tests failed with the `{world}` feature"))?;
     }
 
     step("workspace tests");
@@ -96,21 +89,23 @@ pub(crate) fn ensure_mosquitto(apt: &mut Apt) -> Result<PathBuf> {
     }
     println!("xtask: installing mosquitto");
     apt.install(&["mosquitto"])?;
-    system::find_program("mosquitto", &sbin)
-        .context("apt-get installed mosquitto but no mosquitto binary was found")
+    system::find_program("mosquitto", &sbin).context("apt-get installed mosquitto but no mosquitto binary was found")
 }
 
 /// Python packages the tests use as independent checkers, installed with pip when
 /// missing: `standardwebhooks` verifies our webhook signatures (tests/verify_signature.py);
 /// `openapi_spec_validator` validates the served OpenAPI document.
-const PYTHON_PACKAGES: &[(&str, &str)] = &[("standardwebhooks", "standardwebhooks"), ("openapi_spec_validator", "openapi-spec-validator")];
+const PYTHON_PACKAGES: &[(&str, &str)] =
+    &[("standardwebhooks", "standardwebhooks"), ("openapi_spec_validator", "openapi-spec-validator")];
 
 fn ensure_python_packages() -> Result<()> {
     let python = system::find_program("python3", &[]).context(
         "the signature and OpenAPI tests need python3 (with pip) to run independent checkers: install python3",
     )?;
     for (module, package) in PYTHON_PACKAGES {
-        let has = |p: &PathBuf| Command::new(p).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+        let has = |p: &PathBuf| {
+            Command::new(p).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success())
+        };
         if has(&python) {
             continue;
         }

@@ -55,26 +55,11 @@ struct DebianPackage {
 }
 
 const DEBIAN_PACKAGES: [DebianPackage; 5] = [
-    DebianPackage {
-        name: "rustc-web",
-        file: "/usr/bin/rustc",
-    },
-    DebianPackage {
-        name: "cargo-web",
-        file: "/usr/bin/cargo",
-    },
-    DebianPackage {
-        name: "rust-web-src",
-        file: "/usr/lib/rustlib/src/rust/library/Cargo.lock",
-    },
-    DebianPackage {
-        name: "lld-19",
-        file: "/usr/lib/llvm-19/bin/wasm-ld",
-    },
-    DebianPackage {
-        name: "wasi-libc",
-        file: "/usr/lib/wasm32-wasi/libc.a",
-    },
+    DebianPackage { name: "rustc-web", file: "/usr/bin/rustc" },
+    DebianPackage { name: "cargo-web", file: "/usr/bin/cargo" },
+    DebianPackage { name: "rust-web-src", file: "/usr/lib/rustlib/src/rust/library/Cargo.lock" },
+    DebianPackage { name: "lld-19", file: "/usr/lib/llvm-19/bin/wasm-ld" },
+    DebianPackage { name: "wasi-libc", file: "/usr/lib/wasm32-wasi/libc.a" },
 ];
 
 /// Returns a toolchain that can build components, installing what is missing when this
@@ -86,9 +71,7 @@ pub fn ensure(choice: Choice, apt: &mut Apt) -> Result<WasmToolchain> {
             "rustup's toolchain has no {TARGET} target. Run `rustup target add {TARGET}`, \
              or use `--wasm-toolchain debian` / `auto`."
         ),
-        Choice::Rustup | Choice::Auto if rustup_ready => Ok(WasmToolchain::Rustup {
-            cargo: outer_cargo(),
-        }),
+        Choice::Rustup | Choice::Auto if rustup_ready => Ok(WasmToolchain::Rustup { cargo: outer_cargo() }),
         _ => ensure_debian(apt),
     }
 }
@@ -97,11 +80,9 @@ impl WasmToolchain {
     /// One line saying which toolchain builds the components.
     pub fn describe(&self) -> String {
         match self {
-            Self::Rustup { cargo } => format!(
-                "rustup toolchain with the {TARGET} target ({}, {})",
-                cargo.display(),
-                version_of(cargo)
-            ),
+            Self::Rustup { cargo } => {
+                format!("rustup toolchain with the {TARGET} target ({}, {})", cargo.display(), version_of(cargo))
+            }
             Self::Debian { component_ld_dir } => format!(
                 "Debian fallback: /usr/bin/cargo ({}) with -Z build-std, wasm-ld from {LLVM_BIN_DIR}, \
                  WASI libc from {WASI_LIBC_DIR}, wasm-component-ld from {}",
@@ -151,11 +132,7 @@ fn debian_package_missing(package: &DebianPackage) -> bool {
 }
 
 fn ensure_debian(apt: &mut Apt) -> Result<WasmToolchain> {
-    let missing: Vec<&str> = DEBIAN_PACKAGES
-        .iter()
-        .filter(|p| debian_package_missing(p))
-        .map(|p| p.name)
-        .collect();
+    let missing: Vec<&str> = DEBIAN_PACKAGES.iter().filter(|p| debian_package_missing(p)).map(|p| p.name).collect();
     if !missing.is_empty() {
         if !Apt::can_install() {
             bail!(
@@ -168,11 +145,7 @@ fn ensure_debian(apt: &mut Apt) -> Result<WasmToolchain> {
         }
         println!("xtask: installing the Debian wasm toolchain: {missing:?}");
         apt.install(&missing)?;
-        let still: Vec<&str> = DEBIAN_PACKAGES
-            .iter()
-            .filter(|p| debian_package_missing(p))
-            .map(|p| p.name)
-            .collect();
+        let still: Vec<&str> = DEBIAN_PACKAGES.iter().filter(|p| debian_package_missing(p)).map(|p| p.name).collect();
         if !still.is_empty() {
             bail!("apt-get installed {missing:?} but {still:?} still look missing");
         }
@@ -187,10 +160,7 @@ fn ensure_debian(apt: &mut Apt) -> Result<WasmToolchain> {
             )?
         }
     };
-    let component_ld_dir = component_ld
-        .parent()
-        .context("wasm-component-ld has no parent folder")?
-        .to_path_buf();
+    let component_ld_dir = component_ld.parent().context("wasm-component-ld has no parent folder")?.to_path_buf();
     Ok(WasmToolchain::Debian { component_ld_dir })
 }
 
@@ -254,25 +224,13 @@ fn debian_cargo_build(component_ld_dir: &Path) -> Command {
     for var in INHERITED_TOOLCHAIN_VARS {
         command.env_remove(var);
     }
-    command
-        .env("PATH", debian_path(component_ld_dir))
-        .env("RUSTC", "/usr/bin/rustc")
-        .env("RUSTC_BOOTSTRAP", "1");
+    command.env("PATH", debian_path(component_ld_dir)).env("RUSTC", "/usr/bin/rustc").env("RUSTC_BOOTSTRAP", "1");
     if let Some(library_path) = library_path_without_rustup() {
         command.env("LD_LIBRARY_PATH", library_path);
     }
     command
-        .args([
-            "build",
-            "--target",
-            TARGET,
-            "-Z",
-            "build-std=std,panic_abort",
-            "--config",
-        ])
-        .arg(format!(
-            r#"target.{TARGET}.rustflags=["-L","{WASI_LIBC_DIR}"]"#
-        ));
+        .args(["build", "--target", TARGET, "-Z", "build-std=std,panic_abort", "--config"])
+        .arg(format!(r#"target.{TARGET}.rustflags=["-L","{WASI_LIBC_DIR}"]"#));
     command
 }
 
@@ -280,11 +238,7 @@ fn debian_cargo_build(component_ld_dir: &Path) -> Command {
 /// rustup toolchain folders that `cargo run` may have added.
 fn debian_path(component_ld_dir: &Path) -> OsString {
     let inherited = env::var_os("PATH").unwrap_or_default();
-    let mut dirs = vec![
-        PathBuf::from(LLVM_BIN_DIR),
-        PathBuf::from("/usr/bin"),
-        component_ld_dir.to_path_buf(),
-    ];
+    let mut dirs = vec![PathBuf::from(LLVM_BIN_DIR), PathBuf::from("/usr/bin"), component_ld_dir.to_path_buf()];
     dirs.extend(env::split_paths(&inherited).filter(|dir| !is_rustup_toolchain_dir(dir)));
     env::join_paths(dirs).unwrap_or(inherited)
 }
@@ -293,9 +247,7 @@ fn debian_path(component_ld_dir: &Path) -> OsString {
 /// itself; Debian's rustc must not load rustup's libraries). `None` to leave it unset.
 fn library_path_without_rustup() -> Option<OsString> {
     let inherited = env::var_os("LD_LIBRARY_PATH")?;
-    let kept: Vec<PathBuf> = env::split_paths(&inherited)
-        .filter(|dir| !is_rustup_toolchain_dir(dir))
-        .collect();
+    let kept: Vec<PathBuf> = env::split_paths(&inherited).filter(|dir| !is_rustup_toolchain_dir(dir)).collect();
     env::join_paths(kept).ok()
 }
 

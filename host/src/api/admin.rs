@@ -30,7 +30,11 @@ impl FromRequestParts<AppState> for Admin {
         if ok {
             Ok(Admin)
         } else {
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, CamsStatus::AuthTokenRefused, "a valid admin API key is required (Authorization: Bearer <key>)"))
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                CamsStatus::AuthTokenRefused,
+                "a valid admin API key is required (Authorization: Bearer <key>)",
+            ))
         }
     }
 }
@@ -86,10 +90,18 @@ pub async fn list_devices(_: Admin, State(state): State<AppState>) -> Json<Vec<D
 
 /// `POST /v1/devices`
 #[utoipa::path(post, path = "/v1/devices", tag = "devices", request_body = DeviceChanges, responses((status = 201, description = "Created", body = DeviceView), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody)), security(("api_key" = [])))]
-pub async fn create_device(_: Admin, State(state): State<AppState>, ApiJson(input): ApiJson<DeviceChanges>) -> Result<(StatusCode, Json<DeviceView>), ApiError> {
+pub async fn create_device(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<DeviceChanges>,
+) -> Result<(StatusCode, Json<DeviceView>), ApiError> {
     let id = input.id.clone().ok_or_else(|| ApiError::field("id", "required"))?;
     if state.gateway.registry.get(&id).is_some() {
-        return Err(ApiError::new(StatusCode::CONFLICT, CamsStatus::NotAllowed, format!("device {id:?} exists; use PATCH")));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            CamsStatus::NotAllowed,
+            format!("device {id:?} exists; use PATCH"),
+        ));
     }
     let device = input.apply(&id, None, &route_names(&state)).map_err(|(f, m)| ApiError::field(f, m))?;
     let device = state.gateway.registry.put(device)?;
@@ -98,7 +110,11 @@ pub async fn create_device(_: Admin, State(state): State<AppState>, ApiJson(inpu
 
 /// `GET /v1/devices/{id}`
 #[utoipa::path(get, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path, description = "The device id")), responses((status = 200, description = "OK", body = DeviceView), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<DeviceView>, ApiError> {
+pub async fn get_device(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceView>, ApiError> {
     let device = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
     Ok(Json(DeviceView::from(device.as_ref())))
 }
@@ -106,7 +122,12 @@ pub async fn get_device(_: Admin, State(state): State<AppState>, Path(id): Path<
 /// `PATCH /v1/devices/{id}`. A route taken off the device gets none of its events from
 /// then on (not even those still waiting for it); put back, it resumes where it stopped.
 #[utoipa::path(patch, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path, description = "The device id")), request_body = DeviceChanges, responses((status = 200, description = "OK", body = DeviceView), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
-pub async fn update_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>, ApiJson(input): ApiJson<DeviceChanges>) -> Result<Json<DeviceView>, ApiError> {
+pub async fn update_device(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<DeviceChanges>,
+) -> Result<Json<DeviceView>, ApiError> {
     let current = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
     let device = input.apply(&id, Some(&current), &route_names(&state)).map_err(|(f, m)| ApiError::field(f, m))?;
     let device = state.gateway.registry.put(device)?;
@@ -117,7 +138,11 @@ pub async fn update_device(_: Admin, State(state): State<AppState>, Path(id): Pa
 
 /// `POST /v1/devices/{id}/approve`: a pending (auto-registered) device may send.
 #[utoipa::path(post, path = "/v1/devices/{id}/approve", tag = "devices", params(("id" = String, Path, description = "The device id")), responses((status = 200, description = "OK", body = DeviceView), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
-pub async fn approve_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<DeviceView>, ApiError> {
+pub async fn approve_device(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceView>, ApiError> {
     let mut device = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?.as_ref().clone();
     device.state = DeviceState::Approved;
     let device = state.gateway.registry.put(device)?;
@@ -135,7 +160,11 @@ pub async fn approve_device(_: Admin, State(state): State<AppState>, Path(id): P
 /// way can be sent again, and the id cannot be registered again meanwhile (409). Plugin
 /// key/value state (e.g. ADMS's) is the plugin's and is not touched.
 #[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path, description = "The device id")), responses((status = 204, description = "Done"), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
-pub async fn delete_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_device(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let gw = &state.gateway;
     let device = gw.registry.get(&id).ok_or_else(|| not_found(&id))?;
     // Disabled first (durably): the device can send nothing more, its long polls end, and
@@ -175,14 +204,24 @@ fn default_limit() -> usize {
 
 /// `GET /v1/devices/{id}/events?after=&to=&limit=`: the journal, in order.
 #[utoipa::path(get, path = "/v1/devices/{id}/events", tag = "deliveries", params(("id" = String, Path, description = "The device id"), SeqRange), responses((status = 200, description = "`{\"events\": [...]}`: journal events in order", body = Object)), security(("api_key" = [])))]
-pub async fn device_events(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<SeqRange>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn device_events(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<SeqRange>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let events = state.gateway.journal.read(&id, q.after, q.to.unwrap_or(u64::MAX), q.limit.min(1000))?;
     Ok(Json(serde_json::json!({ "events": events })))
 }
 
 /// `GET /v1/devices/{id}/deliveries?after=&to=&limit=`: every attempt, oldest first.
 #[utoipa::path(get, path = "/v1/devices/{id}/deliveries", tag = "deliveries", params(("id" = String, Path, description = "The device id"), SeqRange), responses((status = 200, description = "OK", body = Vec<Attempt>)), security(("api_key" = [])))]
-pub async fn device_deliveries(_: Admin, State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<SeqRange>) -> Result<Json<Vec<Attempt>>, ApiError> {
+pub async fn device_deliveries(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<SeqRange>,
+) -> Result<Json<Vec<Attempt>>, ApiError> {
     Ok(Json(state.gateway.delivery_log.attempts(&id, q.after, q.to.unwrap_or(u64::MAX), q.limit.min(1000))?))
 }
 
@@ -198,7 +237,11 @@ pub struct DeadLetterQuery {
 
 /// `GET /v1/dead-letters?route=`
 #[utoipa::path(get, path = "/v1/dead-letters", tag = "deliveries", params(DeadLetterQuery), responses((status = 200, description = "OK", body = Vec<DeadLetter>)), security(("api_key" = [])))]
-pub async fn dead_letters(_: Admin, State(state): State<AppState>, Query(q): Query<DeadLetterQuery>) -> Result<Json<Vec<DeadLetter>>, ApiError> {
+pub async fn dead_letters(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<DeadLetterQuery>,
+) -> Result<Json<Vec<DeadLetter>>, ApiError> {
     Ok(Json(state.gateway.delivery_log.dead_letters(q.route.as_deref(), q.limit.min(1000))?))
 }
 
@@ -219,7 +262,11 @@ pub struct ReplayRequest {
 
 /// `POST /v1/replay`: delivers stored events again through the normal path.
 #[utoipa::path(post, path = "/v1/replay", tag = "deliveries", request_body = ReplayRequest, responses((status = 200, description = "`{\"queued\": n}`", body = Object), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
-pub async fn replay(_: Admin, State(state): State<AppState>, ApiJson(req): ApiJson<ReplayRequest>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn replay(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ReplayRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let gw = &state.gateway;
     if !route_names(&state).contains(&req.route) {
         return Err(ApiError::field("route", format!("no route named {:?}", req.route)));
@@ -269,7 +316,11 @@ pub async fn list_routes(_: Admin, State(state): State<AppState>) -> Result<Json
 
 /// `POST /v1/routes/{name}/enable`: resumes a route a receiver disabled (410 Gone).
 #[utoipa::path(post, path = "/v1/routes/{name}/enable", tag = "deliveries", params(("name" = String, Path, description = "The route name")), responses((status = 204, description = "Done"), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody)), security(("api_key" = [])))]
-pub async fn enable_route(_: Admin, State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn enable_route(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if !route_names(&state).contains(&name) {
         return Err(ApiError::field("name", format!("no route named {name:?}")));
     }

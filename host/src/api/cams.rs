@@ -45,22 +45,35 @@ pub struct CamsQuery {
         (status = 409, description = "OperationID used by another request (43)", body = ErrorBody),
     ))]
 /// `POST /external/api3.0/biometric`.
-pub async fn biometric(State(state): State<AppState>, Query(query): Query<CamsQuery>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn biometric(
+    State(state): State<AppState>,
+    Query(query): Query<CamsQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let gw = &state.gateway;
     let authed = authenticate_device(&gw.registry, query.stgid.as_deref(), &body, false)?;
     let device = authed.device;
-    let envelope: Value = serde_json::from_slice(&authed.plaintext)
-        .map_err(|e| ApiError::field("$", format!("unreadable JSON: {e}")))?;
+    let envelope: Value =
+        serde_json::from_slice(&authed.plaintext).map_err(|e| ApiError::field("$", format!("unreadable JSON: {e}")))?;
     let claimed_id = envelope.get("OperationID").and_then(Value::as_str).map(str::to_string);
-    let call = parse(&envelope).map_err(|(field, msg)| ApiError::field(field, msg).with_operation(claimed_id.clone()))?;
+    let call =
+        parse(&envelope).map_err(|(field, msg)| ApiError::field(field, msg).with_operation(claimed_id.clone()))?;
     check_token(&device, call.auth_token.as_deref()).map_err(|e| e.with_operation(claimed_id.clone()))?;
 
     let reply = match call.action {
         CamsAction::LoadPunchLog { span, offset } => {
             let id = call.operation_id.clone().unwrap_or_else(generate_operation_id);
             let page_size = gw.operations.settings.load_log_page_size;
-            let query = PunchQuery { span: &span, offset: &offset, user_id: None, page_size, field_prefix: "Load.PunchLog.Filter" };
-            let page = load_page(&gw.journal, &device, &query).await.map_err(|e| load_log_error(e).with_operation(Some(id.clone())))?;
+            let query = PunchQuery {
+                span: &span,
+                offset: &offset,
+                user_id: None,
+                page_size,
+                field_prefix: "Load.PunchLog.Filter",
+            };
+            let page = load_page(&gw.journal, &device, &query)
+                .await
+                .map_err(|e| load_log_error(e).with_operation(Some(id.clone())))?;
             json!({
                 "Status": "done",
                 "OperationID": id,
@@ -106,8 +119,12 @@ fn operation_reply(record: &OperationRecord, submitted: &Submitted, device: &Dev
         out.insert("Message".into(), message.clone().into());
     }
     if record.kind == "load_device_info" && record.state == OperationState::Done {
-        let info: Map<String, Value> =
-            record.details.iter().filter(|(k, _)| k != "Status").map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let info: Map<String, Value> = record
+            .details
+            .iter()
+            .filter(|(k, _)| k != "Status")
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
         out.insert("DeviceInformation".into(), info.into());
     }
     if let Some(users) = &submitted.users {
@@ -131,7 +148,10 @@ pub fn cams_user(user: &User, device: &Device) -> Value {
     }
     out.insert("Enabled".into(), user.enabled.unwrap_or(true).into());
     let offset = |t: crate::plugin::bindings::types::DeviceTime| {
-        format_cams_time(crate::plugin::bindings::types::DeviceTime { utc_offset_minutes: device.utc_offset_minutes, ..t })
+        format_cams_time(crate::plugin::bindings::types::DeviceTime {
+            utc_offset_minutes: device.utc_offset_minutes,
+            ..t
+        })
     };
     if let Some(t) = user.valid_from {
         out.insert("ValidFrom".into(), offset(t).into());

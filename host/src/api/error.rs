@@ -76,7 +76,13 @@ impl ApiError {
 
     /// A bad request naming the field at fault.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError { http: StatusCode::BAD_REQUEST, cams: CamsStatus::Unreadable, message: message.into(), field: Some(field.into()), operation_id: None }
+        ApiError {
+            http: StatusCode::BAD_REQUEST,
+            cams: CamsStatus::Unreadable,
+            message: message.into(),
+            field: Some(field.into()),
+            operation_id: None,
+        }
     }
 
     /// The same error, echoing `id` as its `OperationID`.

@@ -243,7 +243,11 @@ fn operation_not_found(id: &str) -> ApiError {
     params(("id" = String, Path, description = "The OperationID")),
     responses((status = 200, description = "OK", body = OperationView), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn get_operation(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OperationView>, ApiError> {
+pub async fn get_operation(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OperationView>, ApiError> {
     let record = state.gateway.operations.log().get(&id)?.ok_or_else(|| operation_not_found(&id))?;
     Ok(Json(OperationView::from(&record)))
 }
@@ -257,7 +261,11 @@ pub async fn get_operation(_: Admin, State(state): State<AppState>, Path(id): Pa
         (status = 409, description = "Already sent to the device or finished", body = ErrorBody),
     ),
     security(("api_key" = [])))]
-pub async fn cancel_operation(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OperationView>, ApiError> {
+pub async fn cancel_operation(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OperationView>, ApiError> {
     let before = state.gateway.operations.log().get(&id)?.ok_or_else(|| operation_not_found(&id))?;
     let was_queued = before.state == OperationState::Queued;
     let record = match was_queued {
@@ -313,7 +321,11 @@ pub async fn get_user(
 ) -> Result<Json<UserView>, ApiError> {
     let device = device_of(&state, &id)?;
     let user = state.gateway.operations.users().get(&id, &user_id)?.ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, CamsStatus::Unreadable, format!("the gateway knows no user {user_id:?} on {id:?}"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            CamsStatus::Unreadable,
+            format!("the gateway knows no user {user_id:?} on {id:?}"),
+        )
     })?;
     Ok(Json(user_view(&user, &device)))
 }

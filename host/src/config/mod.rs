@@ -74,8 +74,7 @@ impl Default for JournalConfig {
 /// Parses a UTC offset (`+05:30`, `+0530`, `-03:00`, `Z`, `UTC`) into minutes.
 pub fn parse_utc_offset(text: &str) -> Option<i32> {
     let t = text.trim();
-    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("gmt")
-    {
+    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("gmt") {
         return Some(0);
     }
     let (sign, rest) = match t.as_bytes().first()? {
@@ -148,8 +147,8 @@ impl LoadedConfig {
 
     /// Reads, parses and validates a config file.
     pub fn from_file(file: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(file).map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
         Self::from_str(&text, file)
     }
 
@@ -192,7 +191,11 @@ impl LoadedConfig {
                 ));
             }
             if let Err((key, problem)) = plugin.limits.validate(c.engine.max_memory_mib) {
-                return Err(self.invalid(format!("plugins.{name}.limits.{key}"), problem, "set a value in range or remove the key to use the default"));
+                return Err(self.invalid(
+                    format!("plugins.{name}.limits.{key}"),
+                    problem,
+                    "set a value in range or remove the key to use the default",
+                ));
             }
             if !plugin.allowed_hosts.is_empty() && plugin.kind != PluginKind::Delivery {
                 return Err(self.invalid(
@@ -214,16 +217,28 @@ impl LoadedConfig {
         for (name, plugin) in &c.plugins {
             let key = format!("plugins.{name}.http_mount");
             if plugin.http_mount.is_some() && plugin.kind != PluginKind::Dialect {
-                return Err(self.invalid(key, "only dialect plugins answer device requests", "remove the key, or set kind = \"dialect\""));
+                return Err(self.invalid(
+                    key,
+                    "only dialect plugins answer device requests",
+                    "remove the key, or set kind = \"dialect\"",
+                ));
             }
             let Some(mount) = plugin.dialect_mount() else { continue };
             let reserved = ["/v1", "/device", "/external", "/health", "/metrics"];
             let lower = mount.to_ascii_lowercase();
-            if !mount.starts_with('/') || mount.len() < 2 || mount.ends_with('/') || reserved.iter().any(|r| lower == *r || lower.starts_with(&format!("{r}/"))) {
+            if !mount.starts_with('/')
+                || mount.len() < 2
+                || mount.ends_with('/')
+                || reserved.iter().any(|r| lower == *r || lower.starts_with(&format!("{r}/")))
+            {
                 return Err(self.invalid(key, format!("{mount:?} is not a free path prefix"), "write a path like \"/iclock\" that does not start with /v1, /device, /external, /health or /metrics"));
             }
             if let Some(other) = mounts.insert(lower, name) {
-                return Err(self.invalid(key, format!("{mount:?} is already the mount of plugin {other:?}"), "give each dialect plugin its own http_mount"));
+                return Err(self.invalid(
+                    key,
+                    format!("{mount:?} is already the mount of plugin {other:?}"),
+                    "give each dialect plugin its own http_mount",
+                ));
             }
         }
         for (name, route) in &c.routes {
@@ -236,15 +251,27 @@ impl LoadedConfig {
                 }
                 SinkConfig::Callback { url, secret, .. } => {
                     let parsed = reqwest::Url::parse(url).map_err(|e| {
-                        self.invalid(format!("routes.{name}.sink.url"), format!("{url:?} is not a URL ({e})"), "write an absolute http:// or https:// URL")
+                        self.invalid(
+                            format!("routes.{name}.sink.url"),
+                            format!("{url:?} is not a URL ({e})"),
+                            "write an absolute http:// or https:// URL",
+                        )
                     })?;
                     if parsed.scheme() != "http" && parsed.scheme() != "https" {
-                        return Err(self.invalid(format!("routes.{name}.sink.url"), format!("scheme {:?} is not http or https", parsed.scheme()), "use an http:// or https:// URL"));
+                        return Err(self.invalid(
+                            format!("routes.{name}.sink.url"),
+                            format!("scheme {:?} is not http or https", parsed.scheme()),
+                            "use an http:// or https:// URL",
+                        ));
                     }
                     if let Some(secret) = secret
                         && !secret.starts_with("whsec_")
                     {
-                        return Err(self.invalid(format!("routes.{name}.sink.secret"), "a signing secret starts with `whsec_`", "use a Standard Webhooks secret (whsec_ + base64), or remove the key to generate one"));
+                        return Err(self.invalid(
+                            format!("routes.{name}.sink.secret"),
+                            "a signing secret starts with `whsec_`",
+                            "use a Standard Webhooks secret (whsec_ + base64), or remove the key to generate one",
+                        ));
                     }
                 }
             }
@@ -258,7 +285,11 @@ impl LoadedConfig {
                 ));
             }
             if route.devices.is_empty() {
-                return Err(self.invalid(format!("routes.{name}.devices"), "the list is empty", "list device ids, or [\"*\"] for every device"));
+                return Err(self.invalid(
+                    format!("routes.{name}.devices"),
+                    "the list is empty",
+                    "list device ids, or [\"*\"] for every device",
+                ));
             }
         }
         self.validate_devices()

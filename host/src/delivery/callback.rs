@@ -56,7 +56,12 @@ impl CallbackSink {
     pub async fn post(&self, event: &Event, device: &CallbackDevice, cipher: Option<&BodyCipher>) -> PostReport {
         let now = chrono::Utc::now().timestamp();
         let Some(body) = callback_body(self.format, event, device, now) else {
-            return PostReport { outcome: PostOutcome::Skipped, status: None, duration: Duration::ZERO, response: String::new() };
+            return PostReport {
+                outcome: PostOutcome::Skipped,
+                status: None,
+                duration: Duration::ZERO,
+                response: String::new(),
+            };
         };
         let body = match cipher.map(|c| c.encrypt(&body)) {
             Some(Ok(text)) => text.into_bytes(),

@@ -98,7 +98,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// and leaving the running set happen under the set's lock, so a route put back on the
 /// device meanwhile is never left without a worker. A worker stopped by a store error
 /// starts again after a pause.
-async fn supervise(ctx: Arc<WorkerContext>, route: Arc<RouteRuntime>, running: Arc<Mutex<Running>>, key: (usize, String)) {
+async fn supervise(
+    ctx: Arc<WorkerContext>,
+    route: Arc<RouteRuntime>,
+    running: Arc<Mutex<Running>>,
+    key: (usize, String),
+) {
     loop {
         worker::run(ctx.clone(), route.clone(), key.1.clone()).await;
         {

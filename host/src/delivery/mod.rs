@@ -14,8 +14,8 @@ mod worker;
 
 pub use callback::{CallbackSink, PostOutcome, PostReport};
 pub use dispatcher::Dispatcher;
-pub use retry::RetrySchedule;
 pub use dispatcher::RouteRuntime;
+pub use retry::RetrySchedule;
 pub use route::{CallbackFormat, RouteConfig, SinkConfig};
 pub use sink::Sink;
 pub use transform_chain::{ChainOutcome, TransformChain};

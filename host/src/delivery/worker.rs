@@ -100,7 +100,12 @@ async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> R
 }
 
 /// Delivers one journal event on the route, with retries.
-async fn deliver(ctx: &WorkerContext, route: &RouteRuntime, event: &Event, trigger: Trigger) -> Result<Settled, StoreError> {
+async fn deliver(
+    ctx: &WorkerContext,
+    route: &RouteRuntime,
+    event: &Event,
+    trigger: Trigger,
+) -> Result<Settled, StoreError> {
     let mut attempt = 0u32;
     let mut shutdown = ctx.shutdown.clone();
     // The chain runs once per event (stateful plugins such as dedupe-window must not see
@@ -129,7 +134,14 @@ async fn deliver(ctx: &WorkerContext, route: &RouteRuntime, event: &Event, trigg
                             return Ok(Settled::Shutdown);
                         }
                     }
-                    None => return dead_letter(ctx, route, event, format!("transform {plugin:?} kept asking to retry: {reason}")),
+                    None => {
+                        return dead_letter(
+                            ctx,
+                            route,
+                            event,
+                            format!("transform {plugin:?} kept asking to retry: {reason}"),
+                        );
+                    }
                 }
             }
         }
@@ -166,7 +178,12 @@ async fn deliver(ctx: &WorkerContext, route: &RouteRuntime, event: &Event, trigg
                     return Ok(Settled::RouteDisabled);
                 }
                 PostOutcome::Abort => {
-                    return dead_letter(ctx, route, event, "the receiver asked to stop retrying (webhook-delivery: abort-message)".into());
+                    return dead_letter(
+                        ctx,
+                        route,
+                        event,
+                        "the receiver asked to stop retrying (webhook-delivery: abort-message)".into(),
+                    );
                 }
                 PostOutcome::Retry { retry_after } => {
                     failed += 1;
@@ -224,7 +241,12 @@ fn record(
     })
 }
 
-fn dead_letter(ctx: &WorkerContext, route: &RouteRuntime, event: &Event, reason: String) -> Result<Settled, StoreError> {
+fn dead_letter(
+    ctx: &WorkerContext,
+    route: &RouteRuntime,
+    event: &Event,
+    reason: String,
+) -> Result<Settled, StoreError> {
     tracing::warn!(route = %route.name, event_id = %event.id, device = %event.device_id, %reason, "event dead-lettered");
     metrics::counter!("biogate_dead_letters_total", "route" => route.name.clone()).increment(1);
     ctx.log.dead_letter(&DeadLetter {

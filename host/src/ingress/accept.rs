@@ -10,8 +10,11 @@ use crate::store::{Appended, Device, StoreError};
 /// Stores a device's events durably and acts on them.
 pub async fn accept_events(gw: &Gateway, device: &Device, mut bodies: Vec<EventBody>) -> Result<Appended, StoreError> {
     OperationService::annotate(&mut bodies);
-    let observed: Vec<EventBody> =
-        bodies.iter().filter(|b| matches!(b, EventBody::CommandResult(_) | EventBody::UserUpdate(_))).cloned().collect();
+    let observed: Vec<EventBody> = bodies
+        .iter()
+        .filter(|b| matches!(b, EventBody::CommandResult(_) | EventBody::UserUpdate(_)))
+        .cloned()
+        .collect();
     let appended = gw.journal.append(&device.id, bodies, crate::time::now_ms()).await?;
     metrics::counter!("biogate_events_stored_total").increment(appended.stored() as u64);
     gw.dispatcher.ensure(device);

@@ -33,7 +33,11 @@ pub fn authenticate_device(
 /// body: for GET requests).
 pub fn find_device(registry: &Registry, stgid: Option<&str>, auto_register: bool) -> Result<Arc<Device>, ApiError> {
     let Some(id) = stgid.filter(|s| !s.is_empty()) else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, CamsStatus::UnknownStgid, "the stgid query parameter is missing"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            CamsStatus::UnknownStgid,
+            "the stgid query parameter is missing",
+        ));
     };
     let device = match registry.get(id) {
         Some(device) => device,
@@ -41,13 +45,23 @@ pub fn find_device(registry: &Registry, stgid: Option<&str>, auto_register: bool
             register_pending(registry, id).map_err(ApiError::from)?;
             return Err(pending(id));
         }
-        None => return Err(ApiError::new(StatusCode::NOT_FOUND, CamsStatus::UnknownStgid, format!("no device {id:?} is registered"))),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                CamsStatus::UnknownStgid,
+                format!("no device {id:?} is registered"),
+            ));
+        }
     };
     if device.state == DeviceState::Pending {
         return Err(pending(id));
     }
     if !device.enabled {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, CamsStatus::DeviceUnavailable, format!("device {id:?} is disabled")));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            CamsStatus::DeviceUnavailable,
+            format!("device {id:?} is disabled"),
+        ));
     }
     Ok(device)
 }
@@ -61,7 +75,9 @@ pub fn decrypt_body(device: &Device, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             if !looks_encrypted(body) {
                 return Err(raw_data(format!("device {id:?} is in encrypted mode; the body is not encrypted")));
             }
-            cipher.decrypt(body).map_err(|e| raw_data(format!("the body could not be decrypted with the device's key: {e}")))?
+            cipher
+                .decrypt(body)
+                .map_err(|e| raw_data(format!("the body could not be decrypted with the device's key: {e}")))?
         }
         None => {
             if looks_encrypted(body) {
@@ -88,10 +104,7 @@ pub fn device_reply(device: &Device, json: Vec<u8>) -> Result<axum::response::Re
 
 /// The bearer token of a request, if any.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// Checks a presented AuthToken against the device's, in constant time.
@@ -105,7 +118,11 @@ pub fn check_token(device: &Device, presented: Option<&str>) -> Result<(), ApiEr
 }
 
 fn pending(id: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, CamsStatus::DeviceUnavailable, format!("device {id:?} is waiting for an operator's approval"))
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        CamsStatus::DeviceUnavailable,
+        format!("device {id:?} is waiting for an operator's approval"),
+    )
 }
 
 fn raw_data(message: String) -> ApiError {

@@ -15,11 +15,11 @@ use super::accept::accept_events;
 use super::device_auth::find_device;
 use crate::api::AppState;
 use crate::gateway::Gateway;
-use crate::plugin::{DialectPlugin, PluginFault};
-use crate::store::Device;
 use crate::plugin::bindings::dialect::exports::biogate::plugin::dialect_handler::{
     DeviceContext, DialectError, DialectReply, HttpRequest,
 };
+use crate::plugin::{DialectPlugin, PluginFault};
+use crate::store::Device;
 
 /// A dialect plugin and the path prefix it answers (lower case).
 #[derive(Clone)]
@@ -32,7 +32,9 @@ impl DialectMount {
     /// Whether `path` is under this mount (`/iclock`, `/iclock/...`, `/iclock.aspx`).
     fn matches(&self, path: &str) -> bool {
         let lower = path.to_ascii_lowercase();
-        lower.strip_prefix(&self.prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('.'))
+        lower
+            .strip_prefix(&self.prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('.'))
     }
 }
 
@@ -44,7 +46,10 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response {
 type Refusal = (StatusCode, String);
 
 /// The value of a plugin call, or what the device is told when there is none.
-fn plugin_outcome<R>(plugin: &DialectPlugin, outcome: Result<Result<R, DialectError>, PluginFault>) -> Result<R, Refusal> {
+fn plugin_outcome<R>(
+    plugin: &DialectPlugin,
+    outcome: Result<Result<R, DialectError>, PluginFault>,
+) -> Result<R, Refusal> {
     match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(DialectError::BadRequest(m))) => Err((StatusCode::BAD_REQUEST, m)),
@@ -107,14 +112,15 @@ pub async fn handle(
     // in its key/value space, and takes them off when it sends them).
     let changes = || (gw.operations.handed_out(), gw.store.plugin_kv_writes());
     let before = changes();
-    let (device, reply) = match tokio::task::spawn_blocking(move || identify_and_handle(&gateway, &plugin, &request)).await {
-        Ok(Ok(handled)) => handled,
-        Ok(Err((status, message))) => return text(status, message),
-        Err(error) => {
-            tracing::error!(plugin = mount.plugin.name(), %error, "a dialect call panicked");
-            return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
-        }
-    };
+    let (device, reply) =
+        match tokio::task::spawn_blocking(move || identify_and_handle(&gateway, &plugin, &request)).await {
+            Ok(Ok(handled)) => handled,
+            Ok(Err((status, message))) => return text(status, message),
+            Err(error) => {
+                tracing::error!(plugin = mount.plugin.name(), %error, "a dialect call panicked");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+            }
+        };
     if !reply.events.is_empty() {
         // Storing them ends with a flush, which also covers the plugin's changes.
         if let Err(error) = accept_events(gw, &device, reply.events).await {
@@ -136,7 +142,9 @@ pub async fn handle(
             (Ok(n), Ok(v)) => {
                 response.headers_mut().insert(n, v);
             }
-            _ => tracing::warn!(plugin = mount.plugin.name(), header = %name, "the dialect plugin returned an invalid header; dropped"),
+            _ => {
+                tracing::warn!(plugin = mount.plugin.name(), header = %name, "the dialect plugin returned an invalid header; dropped")
+            }
         }
     }
     response

@@ -10,6 +10,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::accept::accept_events;
 use super::device_auth::{authenticate_device, bearer, check_token, device_reply};
 use crate::api::AppState;
 use crate::api::error::{ApiError, CamsStatus, ErrorBody};
@@ -18,7 +19,6 @@ use crate::plugin::bindings::types::{
     CommandResult, DeviceStatus, DeviceTime, EventBody, InputType, Punch, PunchType, Template, TemplateKind, User,
     UserRole, UserUpdate,
 };
-use super::accept::accept_events;
 use crate::store::Device;
 
 /// Most events in one request.
@@ -174,7 +174,8 @@ pub async fn upload(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let gw = &state.gateway;
-    let authed = authenticate_device(&gw.registry, query.stgid.as_deref(), &body, gw.config.config.server.auto_register)?;
+    let authed =
+        authenticate_device(&gw.registry, query.stgid.as_deref(), &body, gw.config.config.server.auto_register)?;
     let device = authed.device;
     let bodies = parse_upload(&device, &authed.plaintext, bearer(&headers))?;
     let appended = accept_events(gw, &device, bodies).await?;
@@ -183,7 +184,11 @@ pub async fn upload(
         status_code: CamsStatus::Done as u16,
         accepted: appended.stored(),
         duplicates: appended.duplicates(),
-        events: appended.events.into_iter().map(|(id, sequence, duplicate)| Stored { id, sequence, duplicate }).collect(),
+        events: appended
+            .events
+            .into_iter()
+            .map(|(id, sequence, duplicate)| Stored { id, sequence, duplicate })
+            .collect(),
     };
     let json = serde_json::to_vec(&reply).map_err(ApiError::internal)?;
     device_reply(&device, json)
@@ -192,12 +197,17 @@ pub async fn upload(
 type FieldError = (String, String);
 
 fn time(field: &str, text: &str, device: &Device) -> Result<DeviceTime, FieldError> {
-    parse_cams_time_with_default(text, device.utc_offset_minutes).map_err(|e| (field.to_string(), format!("{text:?}: {e}")))
+    parse_cams_time_with_default(text, device.utc_offset_minutes)
+        .map_err(|e| (field.to_string(), format!("{text:?}: {e}")))
 }
 
 fn photo(field: &str, data: Option<String>) -> Result<Option<Vec<u8>>, FieldError> {
-    data.map(|b64| base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|e| (field.to_string(), format!("not base64: {e}"))))
-        .transpose()
+    data.map(|b64| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| (field.to_string(), format!("not base64: {e}")))
+    })
+    .transpose()
 }
 
 fn nonempty(field: &str, value: &str) -> Result<(), FieldError> {
@@ -246,10 +256,16 @@ fn to_body(event: WireEvent, device: &Device) -> Result<EventBody, FieldError> {
                 },
             })
         }
-        WireEvent::Status { online, info } => EventBody::DeviceStatus(DeviceStatus { online, info: info.into_iter().collect() }),
+        WireEvent::Status { online, info } => {
+            EventBody::DeviceStatus(DeviceStatus { online, info: info.into_iter().collect() })
+        }
         WireEvent::CommandResult { operation_id, return_code, details } => {
             nonempty("operation_id", &operation_id)?;
-            EventBody::CommandResult(CommandResult { operation_id, return_code, details: details.into_iter().collect() })
+            EventBody::CommandResult(CommandResult {
+                operation_id,
+                return_code,
+                details: details.into_iter().collect(),
+            })
         }
     })
 }

@@ -49,22 +49,50 @@ pub struct WireCommand {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WireCommandBody {
-    UpsertUser { user: WireUser },
-    DeleteUser { user_id: String },
+    UpsertUser {
+        user: WireUser,
+    },
+    DeleteUser {
+        user_id: String,
+    },
     DeleteAllUsers,
-    SetUserEnabled { user_id: String, enabled: bool },
-    DeleteTemplate { user_id: String, kind: TemplateKind, #[serde(skip_serializing_if = "Option::is_none")] index: Option<u32> },
-    UploadPunches { start_time: String, end_time: String },
+    SetUserEnabled {
+        user_id: String,
+        enabled: bool,
+    },
+    DeleteTemplate {
+        user_id: String,
+        kind: TemplateKind,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        index: Option<u32>,
+    },
+    UploadPunches {
+        start_time: String,
+        end_time: String,
+    },
     ClearPunches,
     ClearPhotos,
     ClearAllData,
     GetDeviceInfo,
-    GetUserInfo { #[serde(skip_serializing_if = "Option::is_none")] user_id: Option<String> },
+    GetUserInfo {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+    },
     Reboot,
-    SetTime { time: String },
-    SetOption { key: String, value: String },
+    SetTime {
+        time: String,
+    },
+    SetOption {
+        key: String,
+        value: String,
+    },
     UnlockDoor,
-    StartEnrollment { user_id: String, kind: TemplateKind, #[serde(skip_serializing_if = "Option::is_none")] index: Option<u32> },
+    StartEnrollment {
+        user_id: String,
+        kind: TemplateKind,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        index: Option<u32>,
+    },
 }
 
 /// A whole user record.
@@ -164,7 +192,11 @@ struct Reply {
         (status = 404, description = "Unknown stgid (2)", body = ErrorBody),
     ))]
 /// `GET /device/v1/commands`.
-pub async fn poll(State(state): State<AppState>, Query(query): Query<PollQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn poll(
+    State(state): State<AppState>,
+    Query(query): Query<PollQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let gw = &state.gateway;
     let device = find_device(&gw.registry, query.stgid.as_deref(), gw.config.config.server.auto_register)?;
     check_token(&device, bearer(&headers).or(query.auth_token.as_deref()))?;

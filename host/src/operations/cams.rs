@@ -27,7 +27,8 @@ pub enum CamsAction {
     LoadPunchLog { span: TimeSpan, offset: String },
 }
 
-const VERBS: &[&str] = &["Add", "Update", "Delete", "Load", "Resend", "Block", "Unblock", "Move", "Copy", "Set", "Control", "Enroll"];
+const VERBS: &[&str] =
+    &["Add", "Update", "Delete", "Load", "Resend", "Block", "Unblock", "Move", "Copy", "Set", "Control", "Enroll"];
 
 /// Parses an envelope.
 pub fn parse(body: &Value) -> Result<CamsCall, FieldError> {
@@ -36,7 +37,8 @@ pub fn parse(body: &Value) -> Result<CamsCall, FieldError> {
     };
     let operation_id = optional_text(top, "", "OperationID")?;
     let auth_token = optional_text(top, "", "AuthToken")?;
-    let verbs: Vec<&String> = top.keys().filter(|k| !matches!(k.as_str(), "OperationID" | "AuthToken" | "Time")).collect();
+    let verbs: Vec<&String> =
+        top.keys().filter(|k| !matches!(k.as_str(), "OperationID" | "AuthToken" | "Time")).collect();
     let verb = match verbs.as_slice() {
         [verb] => verb.as_str(),
         [] => return Err(("$".into(), format!("no operation: expected one of {}", VERBS.join(", ")))),
@@ -73,12 +75,17 @@ pub fn parse(body: &Value) -> Result<CamsCall, FieldError> {
                 Some(Value::Array(items)) => items
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| scalar(v).ok_or_else(|| (format!("Copy.User.ToDevices[{i}]"), "must be a string".to_string())))
+                    .map(|(i, v)| {
+                        scalar(v).ok_or_else(|| (format!("Copy.User.ToDevices[{i}]"), "must be a string".to_string()))
+                    })
                     .collect::<Result<Vec<_>, _>>()?,
                 Some(_) => return Err(("Copy.User.ToDevices".into(), "must be a list of device ids".into())),
                 None => vec![text(user, "Copy.User", "ToDevice")?],
             };
-            CamsAction::Operation(OperationRequest::CopyUser { user_id: text(user, "Copy.User", "UserID")?, to_devices })
+            CamsAction::Operation(OperationRequest::CopyUser {
+                user_id: text(user, "Copy.User", "UserID")?,
+                to_devices,
+            })
         }
         "Set" => set(object)?,
         "Control" => control(object)?,
@@ -138,7 +145,11 @@ fn add(verb: &str, object: &Map<String, Value>) -> Result<CamsAction, FieldError
             } else if owner != user.user_id {
                 return Err((format!("{p}.UserID"), format!("{owner:?} differs from the user {:?}", user.user_id)));
             }
-            user.credentials.push(CredentialSpec { kind: kind(t, &p)?, index: index(t, &p)?, data: text(t, &p, "Data")? });
+            user.credentials.push(CredentialSpec {
+                kind: kind(t, &p)?,
+                index: index(t, &p)?,
+                data: text(t, &p, "Data")?,
+            });
         }
     }
     if let Some(photo) = object.get("Photo") {
@@ -184,8 +195,12 @@ fn delete(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
             kind: kind(t, "Delete.Template")?,
             index: index(t, "Delete.Template")?,
         },
-        ("User" | "Template", _) => return Err((format!("Delete.{key}"), "must be \"All\" or an object with UserID".into())),
-        ("Log" | "PunchLog" | "PunchPhoto" | "Data", _) => return Err((format!("Delete.{key}"), "must be \"All\"".into())),
+        ("User" | "Template", _) => {
+            return Err((format!("Delete.{key}"), "must be \"All\" or an object with UserID".into()));
+        }
+        ("Log" | "PunchLog" | "PunchPhoto" | "Data", _) => {
+            return Err((format!("Delete.{key}"), "must be \"All\"".into()));
+        }
         _ => return Err((format!("Delete.{key}"), "expected User, Template, Log, PunchPhoto or Data".into())),
     };
     Ok(CamsAction::Operation(op))
@@ -205,10 +220,12 @@ fn load(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
             }
         }
         ("DeviceInformation" | "DeviceInfo", _) => CamsAction::Operation(OperationRequest::LoadDeviceInfo),
-        ("UserInfo" | "User", v) if is_all(v) => CamsAction::Operation(OperationRequest::LoadUserInfo { user_id: None }),
-        ("UserInfo" | "User", Value::Object(u)) => {
-            CamsAction::Operation(OperationRequest::LoadUserInfo { user_id: Some(text(u, &format!("Load.{key}"), "UserID")?) })
+        ("UserInfo" | "User", v) if is_all(v) => {
+            CamsAction::Operation(OperationRequest::LoadUserInfo { user_id: None })
         }
+        ("UserInfo" | "User", Value::Object(u)) => CamsAction::Operation(OperationRequest::LoadUserInfo {
+            user_id: Some(text(u, &format!("Load.{key}"), "UserID")?),
+        }),
         ("PunchLog", _) => return Err(("Load.PunchLog".into(), "must be an object with Filter".into())),
         _ => return Err((format!("Load.{key}"), "expected PunchLog, DeviceInformation or UserInfo".into())),
     })
@@ -221,7 +238,8 @@ fn resend(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
             let path = format!("Resend.{key}");
             let filter = object_at(p, &path, "Filter")?;
             let fpath = format!("{path}.Filter");
-            let span = TimeSpan { start_time: text(filter, &fpath, "StartTime")?, end_time: text(filter, &fpath, "EndTime")? };
+            let span =
+                TimeSpan { start_time: text(filter, &fpath, "StartTime")?, end_time: text(filter, &fpath, "EndTime")? };
             if key == "PunchLog" {
                 OperationRequest::ResendPunchLog { span }
             } else {
@@ -229,7 +247,12 @@ fn resend(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
             }
         }
         ("User", v) if is_all(v) => OperationRequest::ResendUsers,
-        _ => return Err((format!("Resend.{key}"), "expected PunchLog{Filter}, DevicePunchLog{Filter} or User:\"All\"".into())),
+        _ => {
+            return Err((
+                format!("Resend.{key}"),
+                "expected PunchLog{Filter}, DevicePunchLog{Filter} or User:\"All\"".into(),
+            ));
+        }
     }))
 }
 
@@ -249,9 +272,18 @@ fn set(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
             valid_from: text(a, "Set.Access", "StartTime")?,
             valid_until: text(a, "Set.Access", "EndTime")?,
         },
-        ("Time", Value::String(t)) => OperationRequest::SyncTime { time: (!t.eq_ignore_ascii_case("now")).then(|| t.clone()) },
-        ("Option", Value::Object(o)) => OperationRequest::SetOption { key: text(o, "Set.Option", "Key")?, value: text(o, "Set.Option", "Value")? },
-        _ => return Err((format!("Set.{key}"), "expected Role{UserID,UserType}, Access{UserID,StartTime,EndTime}, Time or Option{Key,Value}".into())),
+        ("Time", Value::String(t)) => {
+            OperationRequest::SyncTime { time: (!t.eq_ignore_ascii_case("now")).then(|| t.clone()) }
+        }
+        ("Option", Value::Object(o)) => {
+            OperationRequest::SetOption { key: text(o, "Set.Option", "Key")?, value: text(o, "Set.Option", "Value")? }
+        }
+        _ => {
+            return Err((
+                format!("Set.{key}"),
+                "expected Role{UserID,UserType}, Access{UserID,StartTime,EndTime}, Time or Option{Key,Value}".into(),
+            ));
+        }
     }))
 }
 
@@ -313,7 +345,8 @@ fn index(object: &Map<String, Value>, path: &str) -> Result<Option<u32>, FieldEr
 
 fn kind(object: &Map<String, Value>, path: &str) -> Result<CredentialKind, FieldError> {
     let t = text(object, path, "Type")?;
-    let squashed: String = t.chars().filter(|c| !c.is_whitespace() && *c != '_' && *c != '-').collect::<String>().to_ascii_lowercase();
+    let squashed: String =
+        t.chars().filter(|c| !c.is_whitespace() && *c != '_' && *c != '-').collect::<String>().to_ascii_lowercase();
     Ok(match squashed.as_str() {
         "fingerprint" | "finger" | "fp" => CredentialKind::Fingerprint,
         "face" => CredentialKind::Face,
@@ -393,7 +426,10 @@ mod tests {
     fn errors_name_the_field() {
         let err = |body: Value| parse(&body).unwrap_err().0;
         assert_eq!(err(json!({"Add":{"User":{"FirstName":"x"}}})), "Add.User.UserID");
-        assert_eq!(err(json!({"Add":{"User":{"UserID":"1"},"Template":[{"Type":"Tongue","UserID":"1","Data":"x"}]}})), "Add.Template[0].Type");
+        assert_eq!(
+            err(json!({"Add":{"User":{"UserID":"1"},"Template":[{"Type":"Tongue","UserID":"1","Data":"x"}]}})),
+            "Add.Template[0].Type"
+        );
         assert_eq!(err(json!({"Frobnicate":{}})), "Frobnicate");
         assert_eq!(err(json!({"Delete":{"User":"Some"}})), "Delete.User");
         assert_eq!(err(json!({"Add":{},"Delete":{}})), "$");

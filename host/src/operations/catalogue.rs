@@ -10,8 +10,7 @@ use utoipa::ToSchema;
 
 use crate::delivery::cams_format::parse_cams_time_with_default;
 use crate::plugin::bindings::types::{
-    CommandBody, DeleteTemplateArgs, DeviceTime, StartEnrollmentArgs, Template, TemplateKind, TimeRange, User,
-    UserRole,
+    CommandBody, DeleteTemplateArgs, DeviceTime, StartEnrollmentArgs, Template, TemplateKind, TimeRange, User, UserRole,
 };
 use crate::store::{Device, UserDirectory, merge_user, valid_device_id};
 
@@ -145,24 +144,50 @@ pub struct TimeSpan {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OperationRequest {
     /// Add a user, optionally with credentials (templates, card, password) and a photo.
-    AddUser { user: UserSpec },
+    AddUser {
+        user: UserSpec,
+    },
     /// Change fields of an existing user.
-    UpdateUser { user: UserSpec },
+    UpdateUser {
+        user: UserSpec,
+    },
     /// Set a user's photo (base64 JPEG).
-    AddUserPhoto { user_id: String, photo: String },
-    DeleteUser { user_id: String },
+    AddUserPhoto {
+        user_id: String,
+        photo: String,
+    },
+    DeleteUser {
+        user_id: String,
+    },
     DeleteAllUsers,
     /// Keep the user on the device but refuse its punches.
-    BlockUser { user_id: String },
-    UnblockUser { user_id: String },
+    BlockUser {
+        user_id: String,
+    },
+    UnblockUser {
+        user_id: String,
+    },
     /// Move a user (templates and photo follow) to another device: added there, then
     /// deleted here once the target confirmed.
-    MoveUser { user_id: String, to_device: String },
+    MoveUser {
+        user_id: String,
+        to_device: String,
+    },
     /// Copy a user (templates and photo follow) to other devices.
-    CopyUser { user_id: String, to_devices: Vec<String> },
+    CopyUser {
+        user_id: String,
+        to_devices: Vec<String>,
+    },
     /// Time-bound access: accept the user only within this window.
-    SetAccessWindow { user_id: String, valid_from: String, valid_until: String },
-    SetUserRole { user_id: String, role: Role },
+    SetAccessWindow {
+        user_id: String,
+        valid_from: String,
+        valid_until: String,
+    },
+    SetUserRole {
+        user_id: String,
+        role: Role,
+    },
     /// Delete one credential (`index` omitted: every one of that kind).
     DeleteCredential {
         user_id: String,
@@ -171,7 +196,9 @@ pub enum OperationRequest {
         index: Option<u32>,
     },
     /// Deliver the punches of a range to the callback again (from the journal).
-    ResendPunchLog { span: TimeSpan },
+    ResendPunchLog {
+        span: TimeSpan,
+    },
     /// Delete the punch log kept on the device.
     DeletePunchLog,
     /// Delete the punch photos kept on the device.
@@ -191,7 +218,10 @@ pub enum OperationRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         time: Option<String>,
     },
-    SetOption { key: String, value: String },
+    SetOption {
+        key: String,
+        value: String,
+    },
     /// Delete everything on the device (users, credentials, logs, photos).
     ClearAllData,
     UnlockDoor,
@@ -203,7 +233,9 @@ pub enum OperationRequest {
         index: Option<u32>,
     },
     /// Ask the device to upload its punches of a range again (fills gaps in the journal).
-    RequestPunchUpload { span: TimeSpan },
+    RequestPunchUpload {
+        span: TimeSpan,
+    },
 }
 
 /// What an operation turns into.
@@ -255,7 +287,11 @@ impl OperationRequest {
     /// Validates the request for `device` and plans it. Partial user changes are merged
     /// with what the directory knows, so the device always receives a whole record.
     pub fn plan(&self, device: &Device, users: &UserDirectory, now_unix: i64) -> Result<Plan, FieldError> {
-        let known = |user_id: &str| users.get(&device.id, user_id).map_err(|e| ("user_id".to_string(), format!("the user directory failed: {e}")));
+        let known = |user_id: &str| {
+            users
+                .get(&device.id, user_id)
+                .map_err(|e| ("user_id".to_string(), format!("the user directory failed: {e}")))
+        };
         let partial = |user_id: &str| User {
             user_id: user_id.to_string(),
             first_name: None,
@@ -358,7 +394,10 @@ impl OperationRequest {
                 Plan::Command(CommandBody::SetTime(at))
             }
             OperationRequest::SetOption { key, value } => {
-                if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+                if key.is_empty()
+                    || key.len() > 64
+                    || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+                {
                     return Err(("key".into(), "1 to 64 characters: letters, digits, '_', '.', '-'".into()));
                 }
                 if value.len() > 256 || value.contains(['\n', '\r', '\t']) {

@@ -137,11 +137,7 @@ pub async fn load_page(journal: &Journal, device: &Device, query: &PunchQuery<'_
         let more = journal.punches(&device.id, from, to, after, position.snapshot, 1)?;
         if more.is_empty() { String::new() } else { Position { after, ..position }.encode() }
     };
-    Ok(LogPage {
-        actual_row_count: query.user_id.is_none().then_some(position.count),
-        events,
-        next_offset,
-    })
+    Ok(LogPage { actual_row_count: query.user_id.is_none().then_some(position.count), events, next_offset })
 }
 
 /// One row of a Cams `PunchLog.Log`.

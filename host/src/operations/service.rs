@@ -14,8 +14,8 @@ use tokio::sync::{broadcast, watch};
 
 use super::catalogue::{FieldError, OperationRequest, Plan};
 use crate::delivery::Dispatcher;
-use crate::plugin::bindings::types::{Command, CommandBody, CommandResult, EventBody, User};
 use crate::plugin::PendingCommands;
+use crate::plugin::bindings::types::{Command, CommandBody, CommandResult, EventBody, User};
 use crate::store::{
     DeliveryLog, Device, Journal, OperationLog, OperationRecord, OperationState, Registry, StoreError, UserDirectory,
 };
@@ -258,7 +258,11 @@ impl OperationService {
             Plan::Spread { user, targets, .. } => {
                 for (i, target) in targets.iter().enumerate() {
                     if self.registry.get(target).is_none() {
-                        let field = if record.kind == "move_user" { "to_device".to_string() } else { format!("to_devices[{i}]") };
+                        let field = if record.kind == "move_user" {
+                            "to_device".to_string()
+                        } else {
+                            format!("to_devices[{i}]")
+                        };
                         return Err(SubmitError::Field((field, format!("no device {target:?} is registered"))));
                     }
                     let child = self.child(&record, target, CommandBody::UpsertUser(user.clone()))?;
@@ -330,7 +334,8 @@ impl OperationService {
     /// Queues a replay of every punch of `device` logged in `from..=to` on each of its
     /// routes; returns how many punches.
     fn resend_punches(&self, device: &Device, from: i64, to: i64) -> Result<usize, StoreError> {
-        let routes: Vec<_> = self.dispatcher.routes().iter().filter(|r| r.applies_to(device)).map(|r| r.name.clone()).collect();
+        let routes: Vec<_> =
+            self.dispatcher.routes().iter().filter(|r| r.applies_to(device)).map(|r| r.name.clone()).collect();
         let mut after = None;
         let mut count = 0;
         loop {
@@ -384,7 +389,12 @@ impl OperationService {
 
     /// [`Self::take`], returning once the commands are recorded as sent on disk: with
     /// redelivery off a command is handed out once, a crash of the gateway included.
-    pub async fn take_durably(&self, device: &str, max: usize, recognises_repeats: bool) -> Result<Vec<Command>, StoreError> {
+    pub async fn take_durably(
+        &self,
+        device: &str,
+        max: usize,
+        recognises_repeats: bool,
+    ) -> Result<Vec<Command>, StoreError> {
         let commands = self.take(device, max, recognises_repeats)?;
         if !commands.is_empty() {
             self.journal.durable().await?;
@@ -403,7 +413,13 @@ impl OperationService {
     /// [`Self::take`]). Ends with nothing once the device is no longer the same active
     /// registration (disabled, or deleted and registered again: the new one's commands are
     /// not for this poll).
-    pub async fn wait_for_commands(&self, registration: &Device, timeout: Duration, max: usize, recognises_repeats: bool) -> Result<Vec<Command>, StoreError> {
+    pub async fn wait_for_commands(
+        &self,
+        registration: &Device,
+        timeout: Duration,
+        max: usize,
+        recognises_repeats: bool,
+    ) -> Result<Vec<Command>, StoreError> {
         let device = registration.id.as_str();
         let mut changes = {
             let mut queues = lock(&self.queues);
@@ -546,7 +562,9 @@ impl OperationService {
                     self.users.apply(device, &change)?;
                 }
             }
-            CommandBody::DeleteTemplate(args) => self.users.remove_template(device, &args.user_id, args.kind, args.index)?,
+            CommandBody::DeleteTemplate(args) => {
+                self.users.remove_template(device, &args.user_id, args.kind, args.index)?
+            }
             _ => {}
         }
         Ok(())
@@ -588,7 +606,12 @@ impl OperationService {
                 if let Some(mut c) = self.log.get(child)?
                     && c.state == OperationState::Queued
                 {
-                    self.close(&mut c, (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway), Some("an earlier step failed".into()), &mut Vec::new())?;
+                    self.close(
+                        &mut c,
+                        (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway),
+                        Some("an earlier step failed".into()),
+                        &mut Vec::new(),
+                    )?;
                 }
             }
             let code = step.return_code.unwrap_or(-1);
@@ -602,7 +625,12 @@ impl OperationService {
             return Ok(());
         }
         let deleted = parent.children.iter().any(|c| {
-            self.log.get(c).ok().flatten().and_then(|r| r.command).is_some_and(|cmd| matches!(cmd.body, CommandBody::DeleteUser(_)))
+            self.log
+                .get(c)
+                .ok()
+                .flatten()
+                .and_then(|r| r.command)
+                .is_some_and(|cmd| matches!(cmd.body, CommandBody::DeleteUser(_)))
         });
         if parent.kind == "move_user" && !deleted {
             let user_id = parent.request.get("user_id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
@@ -617,7 +645,13 @@ impl OperationService {
     }
 
     /// Writes a record's final state and wakes whoever waits for it.
-    fn settle(&self, record: &mut OperationRecord, state: OperationState, code: i32, message: Option<String>) -> Result<(), StoreError> {
+    fn settle(
+        &self,
+        record: &mut OperationRecord,
+        state: OperationState,
+        code: i32,
+        message: Option<String>,
+    ) -> Result<(), StoreError> {
         record.state = state;
         record.return_code = Some(code);
         record.finished_at_ms = Some(crate::time::now_ms());
@@ -659,10 +693,21 @@ impl OperationService {
             let Some(mut record) = self.log.get(id)? else { return Ok(None) };
             if record.state == OperationState::Queued {
                 if record.children.is_empty() {
-                    self.close(&mut record, (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway), Some("cancelled by a client".into()), &mut announcements)?;
+                    self.close(
+                        &mut record,
+                        (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway),
+                        Some("cancelled by a client".into()),
+                        &mut announcements,
+                    )?;
                 } else {
                     self.cancel_queued_steps(&record, "cancelled by a client")?;
-                    self.finish_parent(&mut record, OperationState::Cancelled, RETURN_CANCELLED, Some("cancelled by a client".into()), &mut announcements)?;
+                    self.finish_parent(
+                        &mut record,
+                        OperationState::Cancelled,
+                        RETURN_CANCELLED,
+                        Some("cancelled by a client".into()),
+                        &mut announcements,
+                    )?;
                 }
             }
             record
@@ -684,7 +729,12 @@ impl OperationService {
             if !record.state.is_open() {
                 return Ok(Some(record));
             }
-            self.close(&mut record, (OperationState::Failed, RETURN_UNDELIVERABLE, ClosedBy::Gateway), Some(reason), &mut announcements)?;
+            self.close(
+                &mut record,
+                (OperationState::Failed, RETURN_UNDELIVERABLE, ClosedBy::Gateway),
+                Some(reason),
+                &mut announcements,
+            )?;
             record
         };
         self.journal.durable().await?;
@@ -723,11 +773,22 @@ impl OperationService {
                     continue;
                 }
                 if record.children.is_empty() {
-                    self.close(&mut record, (OperationState::Failed, RETURN_UNDELIVERABLE, ClosedBy::Gateway), Some(message.clone()), &mut announcements)?;
+                    self.close(
+                        &mut record,
+                        (OperationState::Failed, RETURN_UNDELIVERABLE, ClosedBy::Gateway),
+                        Some(message.clone()),
+                        &mut announcements,
+                    )?;
                 } else {
                     // Steps on other devices not taken yet are not carried out any more.
                     self.cancel_queued_steps(&record, &message)?;
-                    self.finish_parent(&mut record, OperationState::Failed, RETURN_UNDELIVERABLE, Some(message.clone()), &mut announcements)?;
+                    self.finish_parent(
+                        &mut record,
+                        OperationState::Failed,
+                        RETURN_UNDELIVERABLE,
+                        Some(message.clone()),
+                        &mut announcements,
+                    )?;
                 }
                 closed += 1;
             }
@@ -754,9 +815,20 @@ impl OperationService {
                 }
                 if record.children.is_empty() {
                     let message = format!("no confirmation from device {:?} in time", record.device_id);
-                    self.close(&mut record, (OperationState::Expired, RETURN_EXPIRED, ClosedBy::Gateway), Some(message), &mut announcements)?;
+                    self.close(
+                        &mut record,
+                        (OperationState::Expired, RETURN_EXPIRED, ClosedBy::Gateway),
+                        Some(message),
+                        &mut announcements,
+                    )?;
                 } else {
-                    self.finish_parent(&mut record, OperationState::Expired, RETURN_EXPIRED, Some("its steps did not finish in time".into()), &mut announcements)?;
+                    self.finish_parent(
+                        &mut record,
+                        OperationState::Expired,
+                        RETURN_EXPIRED,
+                        Some("its steps did not finish in time".into()),
+                        &mut announcements,
+                    )?;
                 }
                 expired += 1;
             }
@@ -854,9 +926,12 @@ impl OperationService {
     async fn announce(&self, announcements: Vec<Announcement>) {
         for a in announcements {
             let Some(device) = self.registry.get(&a.device) else { continue };
-            match self.journal.append(&a.device, vec![EventBody::CommandResult(a.result)], crate::time::now_ms()).await {
+            match self.journal.append(&a.device, vec![EventBody::CommandResult(a.result)], crate::time::now_ms()).await
+            {
                 Ok(_) => self.dispatcher.ensure(&device),
-                Err(error) => tracing::error!(%error, device = %a.device, "journaling an operation's final status failed"),
+                Err(error) => {
+                    tracing::error!(%error, device = %a.device, "journaling an operation's final status failed")
+                }
             }
         }
     }

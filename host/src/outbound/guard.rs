@@ -166,9 +166,17 @@ mod tests {
     #[test]
     fn private_ranges_are_refused_by_default() {
         let guard = UrlGuard::default();
-        for u in ["http://127.0.0.1/x", "http://10.1.2.3/", "http://[::1]:80/", "http://192.168.0.9/",
-                  "http://169.254.169.254/latest", "http://localhost:8080/", "http://[::ffff:10.0.0.1]/",
-                  "http://100.64.0.1/", "http://[fd00::1]/"] {
+        for u in [
+            "http://127.0.0.1/x",
+            "http://10.1.2.3/",
+            "http://[::1]:80/",
+            "http://192.168.0.9/",
+            "http://169.254.169.254/latest",
+            "http://localhost:8080/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://100.64.0.1/",
+            "http://[fd00::1]/",
+        ] {
             assert!(matches!(guard.check(&url(u)), Err(GuardError::PrivateAddress(_))), "{u}");
         }
         assert_eq!(guard.check(&url("https://hr.example.com/hook")), Ok(()));
@@ -183,7 +191,10 @@ mod tests {
     #[test]
     fn allowlist_matches_scheme_host_port_and_wildcards() {
         let guard = UrlGuard::new(
-            vec![OriginPattern::parse("https://*.example.com").unwrap(), OriginPattern::parse("http://127.0.0.1:9000").unwrap()],
+            vec![
+                OriginPattern::parse("https://*.example.com").unwrap(),
+                OriginPattern::parse("http://127.0.0.1:9000").unwrap(),
+            ],
             true,
         );
         assert_eq!(guard.check(&url("https://api.example.com/x")), Ok(()));

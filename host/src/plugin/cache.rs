@@ -37,11 +37,7 @@ impl CompileCache {
     }
 
     /// Loads the compiled form of `wasm` from the cache, or compiles and stores it.
-    pub fn load_or_compile(
-        &self,
-        engine: &Engine,
-        wasm: &[u8],
-    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.entry_path(engine, wasm);
         if path.is_file() {
             // SAFETY: the file was written by `Component::serialize` of an engine with the
@@ -65,11 +61,7 @@ impl CompileCache {
         let mut engine_hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut engine_hasher);
         let digest = Sha256::digest(wasm);
-        self.dir.join(format!(
-            "{}-{:016x}.cwasm",
-            hex::encode(&digest[..16]),
-            engine_hasher.finish()
-        ))
+        self.dir.join(format!("{}-{:016x}.cwasm", hex::encode(&digest[..16]), engine_hasher.finish()))
     }
 
     fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {

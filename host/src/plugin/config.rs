@@ -114,7 +114,11 @@ impl Limits {
         Limits {
             cpu_ms: Some(self.cpu_ms.unwrap_or(if dialect { DIALECT_CPU_MS } else { CPU_MS })),
             memory_mib: Some(self.memory_mib.unwrap_or(if dialect { DIALECT_MEMORY_MIB } else { MEMORY_MIB })),
-            max_output_events: Some(self.max_output_events.unwrap_or(if dialect { DIALECT_MAX_OUTPUT_EVENTS } else { MAX_OUTPUT_EVENTS })),
+            max_output_events: Some(self.max_output_events.unwrap_or(if dialect {
+                DIALECT_MAX_OUTPUT_EVENTS
+            } else {
+                MAX_OUTPUT_EVENTS
+            })),
             ..self.clone()
         }
     }
@@ -140,10 +144,7 @@ impl Limits {
             return Err(("cpu_ms", "must be between 1 and 60000 (milliseconds)".into()));
         }
         if self.memory_mib.is_some_and(|mib| mib == 0 || mib > max_memory_mib) {
-            return Err((
-                "memory_mib",
-                format!("must be between 1 and {max_memory_mib} (MiB; the engine's maximum)"),
-            ));
+            return Err(("memory_mib", format!("must be between 1 and {max_memory_mib} (MiB; the engine's maximum)")));
         }
         if self.max_input_bytes == 0 || self.max_output_bytes == 0 {
             return Err(("max_input_bytes", "sizes must be at least 1 byte".into()));
@@ -249,12 +250,24 @@ mod tests {
     fn unset_limits_take_their_kinds_defaults_and_set_ones_win() {
         let unset: Limits = toml::from_str("").expect("empty limits");
         let dialect = unset.for_kind(PluginKind::Dialect);
-        assert_eq!((dialect.output_events(), dialect.cpu(), dialect.memory_bytes()), (10_000, Duration::from_secs(2), 64 << 20));
+        assert_eq!(
+            (dialect.output_events(), dialect.cpu(), dialect.memory_bytes()),
+            (10_000, Duration::from_secs(2), 64 << 20)
+        );
         let transform = unset.for_kind(PluginKind::Transform);
-        assert_eq!((transform.output_events(), transform.cpu(), transform.memory_bytes()), (100, Duration::from_millis(50), 16 << 20));
+        assert_eq!(
+            (transform.output_events(), transform.cpu(), transform.memory_bytes()),
+            (100, Duration::from_millis(50), 16 << 20)
+        );
         let set: Limits = toml::from_str("max_output_events = 7\ncpu_ms = 9\nmemory_mib = 3").expect("limits");
         let dialect = set.for_kind(PluginKind::Dialect);
-        assert_eq!((dialect.output_events(), dialect.cpu(), dialect.memory_bytes()), (7, Duration::from_millis(9), 3 << 20));
-        assert_eq!(toml::from_str::<Limits>("max_output_events = 0").expect("limits").validate(128).map_err(|e| e.0), Err("max_output_events"));
+        assert_eq!(
+            (dialect.output_events(), dialect.cpu(), dialect.memory_bytes()),
+            (7, Duration::from_millis(9), 3 << 20)
+        );
+        assert_eq!(
+            toml::from_str::<Limits>("max_output_events = 0").expect("limits").validate(128).map_err(|e| e.0),
+            Err("max_output_events")
+        );
     }
 }

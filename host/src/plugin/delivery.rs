@@ -48,9 +48,7 @@ impl DeliveryPlugin {
                 format!("batch of {input} bytes exceeds max_input_bytes = {}", limits.max_input_bytes),
             ));
         }
-        let answer = self
-            .pool
-            .call(|world, store| world.biogate_plugin_deliverer().call_deliver(store, batch))?;
+        let answer = self.pool.call(|world, store| world.biogate_plugin_deliverer().call_deliver(store, batch))?;
         Ok(match answer {
             Ok(()) => DeliveryOutcome::Delivered,
             Err(DeliveryError::Reject(reason)) => DeliveryOutcome::Reject(reason),

@@ -30,7 +30,9 @@ impl DialectPlugin {
     fn check_input(&self, size: usize) -> Result<(), PluginFault> {
         let max = self.pool.limits().max_input_bytes;
         if size > max {
-            return Err(self.pool.fault(FaultKind::InputTooLarge, format!("request of {size} bytes exceeds max_input_bytes = {max}")));
+            return Err(self
+                .pool
+                .fault(FaultKind::InputTooLarge, format!("request of {size} bytes exceeds max_input_bytes = {max}")));
         }
         Ok(())
     }
@@ -49,7 +51,8 @@ impl DialectPlugin {
         request: &HttpRequest,
     ) -> Result<Result<DialectReply, DialectError>, PluginFault> {
         self.check_input(request.body.len())?;
-        let reply = self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_handle_http(store, device, request))?;
+        let reply =
+            self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_handle_http(store, device, request))?;
         if let Ok(reply) = &reply {
             self.check_output(reply.events.len(), reply.body.len())?;
         }
@@ -81,7 +84,9 @@ impl DialectPlugin {
         payload: &[u8],
     ) -> Result<Result<Vec<EventBody>, DialectError>, PluginFault> {
         self.check_input(payload.len())?;
-        let events = self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_handle_mqtt(store, device, topic, payload))?;
+        let events = self
+            .pool
+            .call(|w, store| w.biogate_plugin_dialect_handler().call_handle_mqtt(store, device, topic, payload))?;
         if let Ok(events) = &events {
             self.check_output(events.len(), 0)?;
         }

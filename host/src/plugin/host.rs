@@ -107,12 +107,7 @@ impl WasiView for HostState {
 }
 
 impl ResourceLimiter for HostState {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.memory_cap {
             self.memory_limit_hit = true;
             return Ok(false);
@@ -120,12 +115,7 @@ impl ResourceLimiter for HostState {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -201,10 +191,7 @@ impl clock::Host for HostState {
 }
 
 impl outbound_http::Host for HostState {
-    fn send(
-        &mut self,
-        request: outbound_http::Request,
-    ) -> Result<outbound_http::Response, outbound_http::HttpError> {
+    fn send(&mut self, request: outbound_http::Request) -> Result<outbound_http::Response, outbound_http::HttpError> {
         self.off_the_clock(|c| match &c.http {
             Some(http) => http.send_blocking(request),
             None => Err(outbound_http::HttpError::Denied("this plugin may not make HTTP requests".into())),

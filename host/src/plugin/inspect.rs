@@ -43,9 +43,11 @@ pub fn exports_interface(export: &str, interface: &str) -> bool {
 
 fn item(engine: &Engine, name: &str, ty: &ComponentItem) -> Item {
     let functions = match ty {
-        ComponentItem::ComponentInstance(instance) => {
-            instance.exports(engine).filter(|(_, e)| matches!(e.ty, ComponentItem::ComponentFunc(_))).map(|(n, _)| n.to_string()).collect()
-        }
+        ComponentItem::ComponentInstance(instance) => instance
+            .exports(engine)
+            .filter(|(_, e)| matches!(e.ty, ComponentItem::ComponentFunc(_)))
+            .map(|(n, _)| n.to_string())
+            .collect(),
         _ => Vec::new(),
     };
     Item { name: name.to_string(), functions }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
-use super::bindings::{delivery::Delivery, delivery::DeliveryPre, dialect::Dialect, dialect::DialectPre};
 use super::bindings::transform::{Transform, TransformPre};
+use super::bindings::{delivery::Delivery, delivery::DeliveryPre, dialect::Dialect, dialect::DialectPre};
 use super::config::Limits;
 use super::engine::EPOCH_TICK;
 use super::fault::{DeadlineExceeded, FaultKind, PluginFault, classify};
@@ -70,13 +70,7 @@ pub struct InstancePool<W: World> {
 
 impl<W: World> InstancePool<W> {
     /// A pool over a pre-instantiated component.
-    pub fn new(
-        engine: Engine,
-        pre: W::Pre,
-        ctx: Arc<PluginContext>,
-        limits: Limits,
-        stats: Arc<PluginStats>,
-    ) -> Self {
+    pub fn new(engine: Engine, pre: W::Pre, ctx: Arc<PluginContext>, limits: Limits, stats: Arc<PluginStats>) -> Self {
         let call_seconds = metrics::histogram!("biogate_plugin_call_seconds", "plugin" => ctx.name.to_string());
         InstancePool { engine, pre, ctx, limits, idle: Mutex::new(Vec::new()), stats, call_seconds }
     }
@@ -104,10 +98,7 @@ impl<W: World> InstancePool<W> {
 
     /// Runs `f` on an instance under the plugin's deadline and memory cap. The instance
     /// goes back to the pool on success and is thrown away on any error.
-    pub fn call<R>(
-        &self,
-        f: impl FnOnce(&W, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginFault> {
+    pub fn call<R>(&self, f: impl FnOnce(&W, &mut Store<HostState>) -> wasmtime::Result<R>) -> Result<R, PluginFault> {
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut slot = match pooled {
             Some(slot) => slot,

@@ -22,11 +22,17 @@ use crate::store::Store;
 /// Why a plugin could not be loaded. Each names the plugin and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("plugin {plugin:?}: cannot read {path}: {source}. Check `path`, or build the plugin (`cargo xtask plugins`).")]
+    #[error(
+        "plugin {plugin:?}: cannot read {path}: {source}. Check `path`, or build the plugin (`cargo xtask plugins`)."
+    )]
     Read { plugin: String, path: PathBuf, source: std::io::Error },
-    #[error("plugin {plugin:?}: {path} is not a valid Wasm component: {detail}. Build it as a component (target wasm32-wasip2).")]
+    #[error(
+        "plugin {plugin:?}: {path} is not a valid Wasm component: {detail}. Build it as a component (target wasm32-wasip2)."
+    )]
     Compile { plugin: String, path: PathBuf, detail: String },
-    #[error("plugin {plugin:?}: {path} does not implement the `{expected}` world (it exports: {found}). Fix `kind`, or build the plugin against that world.")]
+    #[error(
+        "plugin {plugin:?}: {path} does not implement the `{expected}` world (it exports: {found}). Fix `kind`, or build the plugin against that world."
+    )]
     WrongWorld { plugin: String, path: PathBuf, expected: &'static str, found: String },
     #[error("plugin {plugin:?}: {path} needs an import this gateway does not provide: {detail}")]
     Link { plugin: String, path: PathBuf, detail: String },
@@ -106,12 +112,17 @@ impl PluginRuntime {
     ) -> Result<(LoadedPlugin, CacheOutcome), LoadError> {
         let path = base_dir.join(&config.path);
         let plugin = name.to_string();
-        let wasm = std::fs::read(&path).map_err(|source| LoadError::Read { plugin: plugin.clone(), path: path.clone(), source })?;
+        let wasm = std::fs::read(&path).map_err(|source| LoadError::Read {
+            plugin: plugin.clone(),
+            path: path.clone(),
+            source,
+        })?;
         let engine = self.engine.engine();
-        let (component, outcome) = self
-            .cache
-            .load_or_compile(engine, &wasm)
-            .map_err(|e| LoadError::Compile { plugin: plugin.clone(), path: path.clone(), detail: format!("{e:#}") })?;
+        let (component, outcome) = self.cache.load_or_compile(engine, &wasm).map_err(|e| LoadError::Compile {
+            plugin: plugin.clone(),
+            path: path.clone(),
+            detail: format!("{e:#}"),
+        })?;
 
         let expected = config.kind.export_interface();
         let description = describe(engine, &component);
@@ -158,12 +169,11 @@ impl PluginRuntime {
             }
             // An explicitly listed private origin is the operator's decision.
             let allow_private = true;
-            let timeout = config.effective_limits().cpu().max(std::time::Duration::from_millis(config.limits.http_timeout_ms));
+            let timeout =
+                config.effective_limits().cpu().max(std::time::Duration::from_millis(config.limits.http_timeout_ms));
             let client = guarded_client(allow_private, timeout).map_err(|e| other(e.to_string()))?;
-            let runtime = self
-                .runtime
-                .clone()
-                .ok_or_else(|| other("delivery plugins need the async runtime".into()))?;
+            let runtime =
+                self.runtime.clone().ok_or_else(|| other("delivery plugins need the async runtime".into()))?;
             Some(OutboundHttp::new(
                 client,
                 UrlGuard::new(patterns, allow_private),
@@ -192,7 +202,11 @@ impl PluginRuntime {
         path: &Path,
         name: &str,
     ) -> Result<InstancePool<W>, LoadError> {
-        let link = |e: wasmtime::Error| LoadError::Link { plugin: name.to_string(), path: path.to_path_buf(), detail: format!("{e:#}") };
+        let link = |e: wasmtime::Error| LoadError::Link {
+            plugin: name.to_string(),
+            path: path.to_path_buf(),
+            detail: format!("{e:#}"),
+        };
         let engine = self.engine.engine();
         let mut linker = Linker::new(engine);
         W::add_to_linker(&mut linker).map_err(link)?;

@@ -9,9 +9,7 @@ pub fn event_size(event: &Event) -> usize {
 fn body_size(body: &EventBody) -> usize {
     match body {
         EventBody::Punch(p) => {
-            48 + p.user_id.len()
-                + p.work_code.as_ref().map_or(0, String::len)
-                + p.photo.as_ref().map_or(0, Vec::len)
+            48 + p.user_id.len() + p.work_code.as_ref().map_or(0, String::len) + p.photo.as_ref().map_or(0, Vec::len)
         }
         EventBody::UserUpdate(u) => 16 + user_size(&u.user),
         EventBody::CommandResult(r) => {

@@ -70,9 +70,7 @@ impl TransformPlugin {
                 format!("input of {input} bytes exceeds max_input_bytes = {}", limits.max_input_bytes),
             ));
         }
-        let answer = self.pool.call(|world, store| {
-            world.biogate_plugin_transformer().call_transform(store, event)
-        })?;
+        let answer = self.pool.call(|world, store| world.biogate_plugin_transformer().call_transform(store, event))?;
         match answer {
             Ok(events) => self.check_output(event, events, limits).map(TransformOutcome::Events),
             Err(TransformError::Reject(reason)) => Ok(TransformOutcome::Reject(reason)),

@@ -106,8 +106,7 @@ impl DeliveryLog {
 
     /// Moves the cursor forward.
     pub fn set_cursor(&self, route: &str, device: &str, seq: u64) -> Result<(), StoreError> {
-        self.cursors
-            .insert(key(&[route.as_bytes(), device.as_bytes()]), &be(seq))?;
+        self.cursors.insert(key(&[route.as_bytes(), device.as_bytes()]), &be(seq))?;
         Ok(())
     }
 
@@ -124,55 +123,29 @@ impl DeliveryLog {
     }
 
     /// Attempts for `device`'s events with sequence in `from..=to`, oldest first.
-    pub fn attempts(
-        &self,
-        device: &str,
-        from: u64,
-        to: u64,
-        limit: usize,
-    ) -> Result<Vec<Attempt>, StoreError> {
+    pub fn attempts(&self, device: &str, from: u64, to: u64, limit: usize) -> Result<Vec<Attempt>, StoreError> {
         let start = key(&[device.as_bytes(), &be(from)]);
         let end = key(&[device.as_bytes(), &be(to), &[0xff]]);
-        self.attempts
-            .range(start..end)
-            .values()
-            .take(limit)
-            .map(|v| decode(&v?))
-            .collect()
+        self.attempts.range(start..end).values().take(limit).map(|v| decode(&v?)).collect()
     }
 
     /// Dead-letters an event.
     pub fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
-        let k = key(&[
-            letter.route.as_bytes(),
-            letter.device_id.as_bytes(),
-            &be(letter.sequence),
-        ]);
+        let k = key(&[letter.route.as_bytes(), letter.device_id.as_bytes(), &be(letter.sequence)]);
         self.dead.insert(k, encode(letter)?)?;
         Ok(())
     }
 
     /// Dead letters, optionally of one route, oldest first per route and device.
-    pub fn dead_letters(
-        &self,
-        route: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
+    pub fn dead_letters(&self, route: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let prefix = route.map(|r| key(&[r.as_bytes(), b""])).unwrap_or_default();
-        self.dead
-            .scan_prefix(prefix)
-            .values()
-            .take(limit)
-            .map(|v| decode(&v?))
-            .collect()
+        self.dead.scan_prefix(prefix).values().take(limit).map(|v| decode(&v?)).collect()
     }
 
     /// Asks `route` to deliver `device`'s event `seq` again.
     pub fn request_replay(&self, route: &str, device: &str, seq: u64) -> Result<(), StoreError> {
-        self.replays
-            .insert(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]), &[])?;
-        self.dead
-            .remove(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]))?;
+        self.replays.insert(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]), &[])?;
+        self.dead.remove(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]))?;
         Ok(())
     }
 
@@ -182,9 +155,7 @@ impl DeliveryLog {
         Ok(match self.replays.scan_prefix(prefix).keys().next() {
             Some(k) => {
                 let k = k?;
-                k.get(k.len().saturating_sub(8)..)
-                    .and_then(|t| t.try_into().ok())
-                    .map(u64::from_be_bytes)
+                k.get(k.len().saturating_sub(8)..).and_then(|t| t.try_into().ok()).map(u64::from_be_bytes)
             }
             None => None,
         })
@@ -192,17 +163,13 @@ impl DeliveryLog {
 
     /// Marks a replay as done.
     pub fn finish_replay(&self, route: &str, device: &str, seq: u64) -> Result<(), StoreError> {
-        self.replays
-            .remove(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]))?;
+        self.replays.remove(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]))?;
         Ok(())
     }
 
     /// Why `route` is disabled (a receiver answered 410 Gone), if it is.
     pub fn route_disabled(&self, route: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .routes
-            .get(route.as_bytes())?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.routes.get(route.as_bytes())?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// Disables or (with `None`) re-enables a route.

@@ -126,62 +126,65 @@ impl std::fmt::Debug for DeviceChanges {
 }
 
 impl DeviceChanges {
-/// Applies the changes to `base` (a new device when `None`), validating every field;
-/// an error names the field. `routes` are the route names that exist.
-pub fn apply(self, id: &str, base: Option<&Device>, routes: &[String]) -> Result<Device, (String, String)> {
-    let input = self;
-    if !valid_device_id(id) {
-        return Err(("id".to_string(), String::from("a device id is 1 to 64 of A-Z a-z 0-9 . _ -")));
-    }
-    let mut device = base.cloned().unwrap_or_else(|| Device {
-        id: id.to_string(),
-        label: String::new(),
-        auth_token: generate_token(),
-        security_key: None,
-        encryption: EncryptionMode::Plain,
-        utc_offset_minutes: 0,
-        enabled: true,
-        state: DeviceState::Approved,
-        routes: None,
-        created_at_ms: crate::time::now_ms(),
-    });
-    if let Some(label) = input.label {
-        device.label = label;
-    }
-    if let Some(token) = input.auth_token {
-        if token.len() < 16 || token.len() > 128 {
-            return Err(("auth_token".to_string(), String::from("an AuthToken has 16 to 128 characters (Cams uses 32)")));
+    /// Applies the changes to `base` (a new device when `None`), validating every field;
+    /// an error names the field. `routes` are the route names that exist.
+    pub fn apply(self, id: &str, base: Option<&Device>, routes: &[String]) -> Result<Device, (String, String)> {
+        let input = self;
+        if !valid_device_id(id) {
+            return Err(("id".to_string(), String::from("a device id is 1 to 64 of A-Z a-z 0-9 . _ -")));
         }
-        device.auth_token = token;
-    }
-    if let Some(key) = input.security_key {
-        device.security_key = (!key.is_empty()).then_some(key);
-        if device.security_key.is_some() && device.encryption == EncryptionMode::Plain {
-            device.encryption = EncryptionMode::CamsEcb;
+        let mut device = base.cloned().unwrap_or_else(|| Device {
+            id: id.to_string(),
+            label: String::new(),
+            auth_token: generate_token(),
+            security_key: None,
+            encryption: EncryptionMode::Plain,
+            utc_offset_minutes: 0,
+            enabled: true,
+            state: DeviceState::Approved,
+            routes: None,
+            created_at_ms: crate::time::now_ms(),
+        });
+        if let Some(label) = input.label {
+            device.label = label;
         }
-    }
-    if let Some(mode) = input.encryption {
-        device.encryption = mode;
-    }
-    if device.encryption != EncryptionMode::Plain {
-        BodyCipher::new(device.encryption, device.security_key.as_deref())
-            .map_err(|e| ("security_key".to_string(), e.to_string()))?;
-    }
-    if let Some(tz) = input.time_zone {
-        device.utc_offset_minutes =
-            parse_utc_offset(&tz).ok_or_else(|| ("time_zone".to_string(), format!("{tz:?} is not a UTC offset (+05:30, -03:00, Z)")))?;
-    }
-    if let Some(enabled) = input.enabled {
-        device.enabled = enabled;
-    }
-    if let Some(list) = input.routes {
-        if let Some(bad) = list.iter().find(|r| !routes.contains(r)) {
-            return Err(("routes".to_string(), format!("no route named {bad:?}")));
+        if let Some(token) = input.auth_token {
+            if token.len() < 16 || token.len() > 128 {
+                return Err((
+                    "auth_token".to_string(),
+                    String::from("an AuthToken has 16 to 128 characters (Cams uses 32)"),
+                ));
+            }
+            device.auth_token = token;
         }
-        device.routes = Some(list);
+        if let Some(key) = input.security_key {
+            device.security_key = (!key.is_empty()).then_some(key);
+            if device.security_key.is_some() && device.encryption == EncryptionMode::Plain {
+                device.encryption = EncryptionMode::CamsEcb;
+            }
+        }
+        if let Some(mode) = input.encryption {
+            device.encryption = mode;
+        }
+        if device.encryption != EncryptionMode::Plain {
+            BodyCipher::new(device.encryption, device.security_key.as_deref())
+                .map_err(|e| ("security_key".to_string(), e.to_string()))?;
+        }
+        if let Some(tz) = input.time_zone {
+            device.utc_offset_minutes = parse_utc_offset(&tz)
+                .ok_or_else(|| ("time_zone".to_string(), format!("{tz:?} is not a UTC offset (+05:30, -03:00, Z)")))?;
+        }
+        if let Some(enabled) = input.enabled {
+            device.enabled = enabled;
+        }
+        if let Some(list) = input.routes {
+            if let Some(bad) = list.iter().find(|r| !routes.contains(r)) {
+                return Err(("routes".to_string(), format!("no route named {bad:?}")));
+            }
+            device.routes = Some(list);
+        }
+        Ok(device)
     }
-    Ok(device)
-}
 }
 
 /// The registry.

@@ -123,9 +123,7 @@ impl GroupCommit {
     pub async fn apply(&self, tree: sled::Tree, batch: sled::Batch) -> Result<Pending, String> {
         let (applied_tx, applied_rx) = oneshot::channel();
         let (durable_tx, durable_rx) = oneshot::channel();
-        self.tx
-            .send(Job { write: Some((tree, batch, applied_tx)), durable: durable_tx })
-            .map_err(|_| stopped())?;
+        self.tx.send(Job { write: Some((tree, batch, applied_tx)), durable: durable_tx }).map_err(|_| stopped())?;
         applied_rx.await.map_err(|_| stopped())??;
         Ok(Pending(durable_rx))
     }

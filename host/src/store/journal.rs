@@ -162,11 +162,7 @@ fn seq_of_key(key: &[u8]) -> Option<u64> {
 
 impl Journal {
     pub(super) fn open(db: &sled::Db, commit: GroupCommit) -> Result<Self, StoreError> {
-        Ok(Journal {
-            tree: db.open_tree("journal")?,
-            commit,
-            devices: Arc::default(),
-        })
+        Ok(Journal { tree: db.open_tree("journal")?, commit, devices: Arc::default() })
     }
 
     fn device(&self, device: &str) -> Result<Arc<DeviceLog>, StoreError> {
@@ -175,10 +171,7 @@ impl Journal {
             return Ok(log.clone());
         }
         let last = self.last_seq(device)?;
-        let log = Arc::new(DeviceLog {
-            next: tokio::sync::Mutex::new(last + 1),
-            durable: watch::Sender::new(last),
-        });
+        let log = Arc::new(DeviceLog { next: tokio::sync::Mutex::new(last + 1), durable: watch::Sender::new(last) });
         devices.insert(device.to_string(), log.clone());
         Ok(log)
     }
@@ -330,10 +323,7 @@ impl Journal {
 
     /// One event.
     pub fn get(&self, device: &str, seq: u64) -> Result<Option<Event>, StoreError> {
-        self.tree
-            .get(event_key(device, seq))?
-            .map(|v| decode(&v))
-            .transpose()
+        self.tree.get(event_key(device, seq))?.map(|v| decode(&v)).transpose()
     }
 
     /// Whether event `seq` of `device` is still stored (not pruned or purged).
@@ -357,23 +347,12 @@ impl Journal {
     }
 
     /// Up to `limit` events of `device` with `after < sequence <= upto`, in order.
-    pub fn read(
-        &self,
-        device: &str,
-        after: u64,
-        upto: u64,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
+    pub fn read(&self, device: &str, after: u64, upto: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
         if upto <= after {
             return Ok(Vec::new());
         }
         let range = event_key(device, after + 1)..=event_key(device, upto);
-        self.tree
-            .range(range)
-            .values()
-            .take(limit)
-            .map(|v| decode(&v?))
-            .collect()
+        self.tree.range(range).values().take(limit).map(|v| decode(&v?)).collect()
     }
 
     /// Watches the durable watermark of `device` (the highest sequence on disk).
@@ -383,11 +362,7 @@ impl Journal {
 
     /// Every device that ever stored an event, in id order.
     pub fn devices(&self) -> Result<Vec<String>, StoreError> {
-        self.tree
-            .scan_prefix(b"s\0")
-            .keys()
-            .map(|k| Ok(String::from_utf8_lossy(&k?[2..]).into_owned()))
-            .collect()
+        self.tree.scan_prefix(b"s\0").keys().map(|k| Ok(String::from_utf8_lossy(&k?[2..]).into_owned())).collect()
     }
 
     /// Removes events of `device` received before `before_ms` whose sequence is at most
@@ -400,10 +375,7 @@ impl Journal {
         let log = self.device(device)?;
         // Counters are read-modify-write: hold the device's writer lock.
         let next = log.next.blocking_lock();
-        for entry in self
-            .tree
-            .range(event_key(device, 0)..=event_key(device, upto))
-        {
+        for entry in self.tree.range(event_key(device, 0)..=event_key(device, upto)) {
             let (key, value) = entry?;
             let event = decode(&value)?;
             if event.received_at_ms >= before_ms {

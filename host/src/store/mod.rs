@@ -62,7 +62,8 @@ impl Store {
     /// Opens (or creates) the database in `dir` with a page cache of `cache_bytes`.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open()?;
-        let data_file = std::fs::File::open(dir.join("db")).map_err(|e| StoreError::Flush(format!("opening sled's data file: {e}")))?;
+        let data_file = std::fs::File::open(dir.join("db"))
+            .map_err(|e| StoreError::Flush(format!("opening sled's data file: {e}")))?;
         Ok(Store { db, data_file: Some(std::sync::Arc::new(data_file)), kv_writes: Default::default() })
     }
 

@@ -199,7 +199,12 @@ impl OperationLog {
     /// Ends the redelivery wait of a sent command that was due at `due_at_ms` (stored with
     /// no redelivery time): put back at its place in its device's queue when `requeue`
     /// (it stays `sent`, so it cannot be cancelled), else left to wait for its result.
-    pub fn end_redelivery_wait(&self, record: &OperationRecord, due_at_ms: u64, requeue: bool) -> Result<(), StoreError> {
+    pub fn end_redelivery_wait(
+        &self,
+        record: &OperationRecord,
+        due_at_ms: u64,
+        requeue: bool,
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         batch.insert(record_key(&record.id), encode(record)?);
         batch.remove(redelivery_key(due_at_ms, &record.id));

@@ -25,11 +25,7 @@ fn escape(id: &str) -> String {
 impl LastPunch {
     /// The facts of `punch`, carried by the event `event_id`.
     pub(crate) fn of(event_id: &str, punch: &Punch) -> Self {
-        Self {
-            unix_seconds: punch.log_time.unix_seconds,
-            punch_type: punch.punch_type,
-            event_id: event_id.to_owned(),
-        }
+        Self { unix_seconds: punch.log_time.unix_seconds, punch_type: punch.punch_type, event_id: event_id.to_owned() }
     }
 
     /// The record under `key`. An unreadable record (e.g. written by a future version) is
@@ -52,10 +48,7 @@ impl LastPunch {
 
     /// `<unix seconds>|<punch type>|<event id>` (the id last: it may contain `|`).
     fn encode(&self) -> String {
-        format!(
-            "{}|{}|{}",
-            self.unix_seconds, self.punch_type, self.event_id
-        )
+        format!("{}|{}|{}", self.unix_seconds, self.punch_type, self.event_id)
     }
 
     fn decode(raw: &str) -> Option<Self> {
@@ -74,11 +67,7 @@ mod tests {
 
     #[test]
     fn record_round_trips() {
-        let record = LastPunch {
-            unix_seconds: -5,
-            punch_type: PunchType::MealOut,
-            event_id: "a|b".into(),
-        };
+        let record = LastPunch { unix_seconds: -5, punch_type: PunchType::MealOut, event_id: "a|b".into() };
         assert_eq!(LastPunch::decode(&record.encode()), Some(record));
         assert_eq!(LastPunch::decode("12|lunch|x"), None);
         assert_eq!(LastPunch::decode("garbage"), None);

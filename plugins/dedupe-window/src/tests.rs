@@ -34,10 +34,7 @@ fn repeat_within_the_window_is_dropped() {
     assert!(passes(punch("D1", "7", T0, PunchType::CheckIn)));
     assert!(!passes(punch("D1", "7", T0 + 59, PunchType::CheckIn)));
     assert!(passes(punch("D1", "7", T0 + 60, PunchType::CheckIn)));
-    let dropped = testing::logs()
-        .into_iter()
-        .filter(|l| l.message.contains("repeated"))
-        .count();
+    let dropped = testing::logs().into_iter().filter(|l| l.message.contains("repeated")).count();
     assert_eq!(dropped, 1);
 }
 

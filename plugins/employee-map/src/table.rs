@@ -7,14 +7,11 @@ use biogate_sdk::config;
 /// The employee code of `user_id` on `device_id`: `map.<device_id>.<user_id>` first,
 /// then `map.<user_id>`. A blank value counts as unmapped.
 pub(crate) fn employee_code(device_id: &str, user_id: &str) -> Option<String> {
-    [
-        format!("map.{device_id}.{user_id}"),
-        format!("map.{user_id}"),
-    ]
-    .iter()
-    .filter_map(|key| config::get_str(key))
-    .map(|code| code.trim().to_owned())
-    .find(|code| !code.is_empty())
+    [format!("map.{device_id}.{user_id}"), format!("map.{user_id}")]
+        .iter()
+        .filter_map(|key| config::get_str(key))
+        .map(|code| code.trim().to_owned())
+        .find(|code| !code.is_empty())
 }
 
 /// What happens to an event whose user has no employee code (config key `unmapped`).

@@ -6,11 +6,7 @@ use biogate_sdk::testing::{self, punch_event, user_update_event};
 use crate::EmployeeMap;
 
 fn table() {
-    testing::set_config(&[
-        ("map.1", "E1042"),
-        ("map.2", " E1043 "),
-        ("map.SN9.1", "E9001"),
-    ]);
+    testing::set_config(&[("map.1", "E1042"), ("map.2", " E1043 "), ("map.SN9.1", "E9001")]);
 }
 
 fn user_of(out: &[Event]) -> Vec<&str> {
@@ -60,11 +56,7 @@ fn unmapped_users_pass_by_default() {
 fn unmapped_users_can_be_dropped() {
     table();
     testing::set_config_value("unmapped", "drop");
-    assert!(
-        EmployeeMap::transform(punch_event("SN1", "77", 0, PunchType::CheckIn))
-            .unwrap()
-            .is_empty()
-    );
+    assert!(EmployeeMap::transform(punch_event("SN1", "77", 0, PunchType::CheckIn)).unwrap().is_empty());
 }
 
 #[test]
@@ -78,26 +70,13 @@ fn unmapped_users_can_be_rejected_with_their_id() {
 #[test]
 fn a_blank_code_counts_as_unmapped() {
     testing::set_config(&[("map.5", "  "), ("unmapped", "drop")]);
-    assert!(
-        EmployeeMap::transform(punch_event("SN1", "5", 0, PunchType::CheckIn))
-            .unwrap()
-            .is_empty()
-    );
+    assert!(EmployeeMap::transform(punch_event("SN1", "5", 0, PunchType::CheckIn)).unwrap().is_empty());
 }
 
 #[test]
 fn other_events_pass() {
     testing::set_config(&[("unmapped", "reject")]);
-    let event = Event::new(
-        "e1",
-        "SN1",
-        3,
-        0,
-        EventBody::DeviceStatus(DeviceStatus {
-            online: true,
-            info: vec![],
-        }),
-    );
+    let event = Event::new("e1", "SN1", 3, 0, EventBody::DeviceStatus(DeviceStatus { online: true, info: vec![] }));
     assert_eq!(EmployeeMap::transform(event.clone()).unwrap(), vec![event]);
 }
 

@@ -31,19 +31,13 @@ pub(crate) fn parse(line: &str, offset_minutes: i32, maps: &CodeMaps) -> Result<
     let mut punch = Punch::new(pin, log_time);
     punch.punch_type = maps.punch_type(status);
     punch.input_type = maps.input_type(verify);
-    punch.work_code = fields
-        .get(4)
-        .filter(|w| !w.is_empty() && **w != "0")
-        .map(|w| (*w).to_owned());
+    punch.work_code = fields.get(4).filter(|w| !w.is_empty() && **w != "0").map(|w| (*w).to_owned());
     punch.face_mask = match fields.get(7) {
         Some(&"1") => Some(true),
         Some(&"0") => Some(false),
         _ => None,
     };
-    punch.temperature = fields
-        .get(8)
-        .and_then(|t| t.parse::<f32>().ok())
-        .filter(|t| (10.0..=50.0).contains(t));
+    punch.temperature = fields.get(8).and_then(|t| t.parse::<f32>().ok()).filter(|t| (10.0..=50.0).contains(t));
     Ok(punch)
 }
 
@@ -51,10 +45,7 @@ pub(crate) fn parse(line: &str, offset_minutes: i32, maps: &CodeMaps) -> Result<
 fn code(fields: &[&str], index: usize, name: &str) -> Result<Option<u32>, String> {
     match fields.get(index) {
         None | Some(&"") => Ok(None),
-        Some(text) => text
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{name} `{text}` is not a number")),
+        Some(text) => text.parse().map(Some).map_err(|_| format!("{name} `{text}` is not a number")),
     }
 }
 
@@ -75,10 +66,7 @@ mod tests {
         assert_eq!(p.log_time, DeviceTime::new(1_438_269_388 - 8 * 3600, 480));
         assert_eq!(p.punch_type, PunchType::CheckIn);
         assert_eq!(p.input_type, InputType::Fingerprint);
-        assert_eq!(
-            (p.work_code, p.face_mask, p.temperature),
-            (None, None, None)
-        );
+        assert_eq!((p.work_code, p.face_mask, p.temperature), (None, None, None));
     }
 
     #[test]
@@ -112,12 +100,7 @@ mod tests {
         assert_eq!(p.temperature, Some(36.6));
         assert_eq!(p.log_time.unix_seconds, 1_622_534_400 + 5 * 3600);
         // 255 means "not measured".
-        let p = parse(
-            "88\t2021-06-01 08:00:00\t0\t15\t\t0\t0\t255\t255",
-            0,
-            &maps(),
-        )
-        .unwrap();
+        let p = parse("88\t2021-06-01 08:00:00\t0\t15\t\t0\t0\t255\t255", 0, &maps()).unwrap();
         assert_eq!((p.face_mask, p.temperature), (None, None));
     }
 

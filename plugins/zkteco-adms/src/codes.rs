@@ -58,17 +58,11 @@ impl CodeMaps {
     pub(crate) fn load() -> Result<Self, ConfigError> {
         let mut status: BTreeMap<u32, PunchType> = DEFAULT_STATUS.into_iter().collect();
         for (code, value) in config::with_prefix("status.") {
-            status.insert(
-                parse_code("status.", &code)?,
-                parse_name("status.", &code, &value)?,
-            );
+            status.insert(parse_code("status.", &code)?, parse_name("status.", &code, &value)?);
         }
         let mut verify = BTreeMap::new();
         for (code, value) in config::with_prefix("verify.") {
-            verify.insert(
-                parse_code("verify.", &code)?,
-                parse_name("verify.", &code, &value)?,
-            );
+            verify.insert(parse_code("verify.", &code)?, parse_name("verify.", &code, &value)?);
         }
         Ok(Self {
             status,
@@ -80,41 +74,26 @@ impl CodeMaps {
 
     /// The punch type of a status code (`None`: the line had none).
     pub(crate) fn punch_type(&self, status: Option<u32>) -> PunchType {
-        status
-            .and_then(|code| self.status.get(&code).copied())
-            .unwrap_or(self.status_default)
+        status.and_then(|code| self.status.get(&code).copied()).unwrap_or(self.status_default)
     }
 
     /// The input type of a verify code (`None`: the line had none).
     pub(crate) fn input_type(&self, verify: Option<u32>) -> InputType {
         verify
-            .and_then(|code| {
-                self.verify
-                    .get(&code)
-                    .copied()
-                    .or_else(|| default_verify(code))
-            })
+            .and_then(|code| self.verify.get(&code).copied().or_else(|| default_verify(code)))
             .unwrap_or(self.verify_default)
     }
 }
 
 fn parse_code(prefix: &str, code: &str) -> Result<u32, ConfigError> {
-    code.trim().parse().map_err(|_| {
-        invalid(
-            &format!("{prefix}{code}"),
-            "the code after the dot must be a number",
-        )
-    })
+    code.trim().parse().map_err(|_| invalid(&format!("{prefix}{code}"), "the code after the dot must be a number"))
 }
 
 fn parse_name<T: std::str::FromStr>(prefix: &str, code: &str, value: &str) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
-    value
-        .trim()
-        .parse()
-        .map_err(|err: T::Err| invalid(&format!("{prefix}{code}"), &err.to_string()))
+    value.trim().parse().map_err(|err: T::Err| invalid(&format!("{prefix}{code}"), &err.to_string()))
 }
 
 /// The role and enabled flag of a ZKTeco privilege (`Pri`): bit 0 set means disabled;
@@ -229,10 +208,7 @@ impl BiodataSettings {
 
     /// The `Type` and (`MajorVer`, `MinorVer`) of a biometric kind.
     pub(crate) fn get(&self, kind: TemplateKind) -> Option<(u32, (u32, u32))> {
-        self.0
-            .iter()
-            .find(|(k, _, _)| *k == kind)
-            .map(|(_, t, v)| (*t, *v))
+        self.0.iter().find(|(k, _, _)| *k == kind).map(|(_, t, v)| (*t, *v))
     }
 }
 
@@ -284,19 +260,9 @@ mod tests {
     #[test]
     fn bad_map_entries_name_the_key() {
         testing::set_config(&[("status.x", "check-in")]);
-        assert!(
-            CodeMaps::load()
-                .unwrap_err()
-                .to_string()
-                .contains("status.x")
-        );
+        assert!(CodeMaps::load().unwrap_err().to_string().contains("status.x"));
         testing::set_config(&[("verify.3", "retina-scan")]);
-        assert!(
-            CodeMaps::load()
-                .unwrap_err()
-                .to_string()
-                .contains("verify.3")
-        );
+        assert!(CodeMaps::load().unwrap_err().to_string().contains("verify.3"));
     }
 
     #[test]

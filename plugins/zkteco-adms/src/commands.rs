@@ -53,17 +53,11 @@ pub(crate) struct Refusal {
 
 impl Refusal {
     fn unsupported(reason: impl Into<String>) -> Self {
-        Self {
-            code: NOT_SUPPORTED,
-            reason: reason.into(),
-        }
+        Self { code: NOT_SUPPORTED, reason: reason.into() }
     }
 
     fn bad(reason: impl Into<String>) -> Self {
-        Self {
-            code: BAD_PARAMETER,
-            reason: reason.into(),
-        }
+        Self { code: BAD_PARAMETER, reason: reason.into() }
     }
 }
 
@@ -80,10 +74,7 @@ pub(crate) fn subject(body: &CommandBody) -> Option<&str> {
 
 /// Encodes one command.
 pub(crate) fn encode(body: &CommandBody, cx: &Context<'_>) -> Result<Encoded> {
-    let one = |line: String| Encoded {
-        lines: vec![line],
-        effect: Effect::None,
-    };
+    let one = |line: String| Encoded { lines: vec![line], effect: Effect::None };
     Ok(match body {
         CommandBody::UpsertUser(user) => upsert_user(user, cx)?,
         CommandBody::DeleteUser(pin) => Encoded {
@@ -97,18 +88,14 @@ pub(crate) fn encode(body: &CommandBody, cx: &Context<'_>) -> Result<Encoded> {
         }
         CommandBody::SetUserEnabled((pin, enabled)) => set_user_enabled(pin, *enabled, cx)?,
         CommandBody::DeleteTemplate(args) => one(delete_template(args, cx)?),
-        CommandBody::UploadPunches(range) => one(format!(
-            "DATA QUERY ATTLOG StartTime={}\tEndTime={}",
-            local(&range.start, cx),
-            local(&range.end, cx)
-        )),
+        CommandBody::UploadPunches(range) => {
+            one(format!("DATA QUERY ATTLOG StartTime={}\tEndTime={}", local(&range.start, cx), local(&range.end, cx)))
+        }
         CommandBody::ClearPunches => one("CLEAR LOG".into()),
         CommandBody::ClearPhotos => one("CLEAR PHOTO".into()),
         CommandBody::ClearAllData => one("CLEAR DATA".into()),
         CommandBody::GetDeviceInfo => one("INFO".into()),
-        CommandBody::GetUserInfo(Some(pin)) => {
-            one(format!("DATA QUERY USERINFO PIN={}", pin_of(pin)?))
-        }
+        CommandBody::GetUserInfo(Some(pin)) => one(format!("DATA QUERY USERINFO PIN={}", pin_of(pin)?)),
         CommandBody::GetUserInfo(None) => one("DATA QUERY USERINFO".into()),
         CommandBody::Reboot => one("REBOOT".into()),
         CommandBody::SetTime(_) => {
@@ -138,21 +125,14 @@ fn pin_of(pin: &str) -> Result<&str> {
 /// A value that cannot break the command line: no tab, CR, LF or other control character.
 fn field<'a>(what: &str, value: &'a str) -> Result<&'a str> {
     if value.chars().any(char::is_control) {
-        return Err(Refusal::bad(format!(
-            "{what} contains a control character (tab or line break)"
-        )));
+        return Err(Refusal::bad(format!("{what} contains a control character (tab or line break)")));
     }
     Ok(value)
 }
 
 /// Free text (names): control characters become spaces.
 fn text(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned()
 }
 
 /// A device-local wall time.
@@ -167,14 +147,10 @@ fn card(data: &str, format: CardFormat) -> Result<String> {
         CardFormat::Decimal => Ok(data.to_owned()),
         CardFormat::Bracket if data.starts_with('[') => Ok(data.to_owned()),
         CardFormat::Bracket => {
-            let n: u32 = data.parse().map_err(|_| {
-                Refusal::bad("card_format = bracket needs a 32-bit decimal card number")
-            })?;
+            let n: u32 =
+                data.parse().map_err(|_| Refusal::bad("card_format = bracket needs a 32-bit decimal card number"))?;
             let b = n.to_le_bytes();
-            Ok(format!(
-                "[{:02X}{:02X}{:02X}{:02X}]",
-                b[0], b[1], b[2], b[3]
-            ))
+            Ok(format!("[{:02X}{:02X}{:02X}{:02X}]", b[0], b[1], b[2], b[3]))
         }
     }
 }
@@ -182,12 +158,8 @@ fn card(data: &str, format: CardFormat) -> Result<String> {
 fn upsert_user(user: &User, cx: &Context<'_>) -> Result<Encoded> {
     let pin = pin_of(&user.user_id)?;
     let mut fields = vec![format!("PIN={pin}")];
-    let names: Vec<String> = [&user.first_name, &user.last_name]
-        .into_iter()
-        .flatten()
-        .map(|n| text(n))
-        .filter(|n| !n.is_empty())
-        .collect();
+    let names: Vec<String> =
+        [&user.first_name, &user.last_name].into_iter().flatten().map(|n| text(n)).filter(|n| !n.is_empty()).collect();
     if user.first_name.is_some() || user.last_name.is_some() {
         fields.push(format!("Name={}", names.join(" ")));
     }
@@ -198,14 +170,8 @@ fn upsert_user(user: &User, cx: &Context<'_>) -> Result<Encoded> {
         ));
     }
     if user.role.is_some() || user.enabled.is_some() {
-        let bits = user
-            .role
-            .map(codes::role_bits)
-            .or(cx.known_pri)
-            .unwrap_or(0);
-        let enabled = user
-            .enabled
-            .unwrap_or_else(|| cx.known_pri.is_none_or(|p| p & 1 == 0));
+        let bits = user.role.map(codes::role_bits).or(cx.known_pri).unwrap_or(0);
+        let enabled = user.enabled.unwrap_or_else(|| cx.known_pri.is_none_or(|p| p & 1 == 0));
         let pri = codes::pri_of(bits, enabled);
         fields.push(format!("Pri={pri}"));
         effect = Effect::SetPri(pin.to_owned(), pri);
@@ -217,15 +183,10 @@ fn upsert_user(user: &User, cx: &Context<'_>) -> Result<Encoded> {
                 fields.push(format!("Passwd={}", field("password", &template.data)?));
             }
             TemplateKind::Card if !fields.iter().any(|f| f.starts_with("Card=")) => {
-                fields.push(format!(
-                    "Card={}",
-                    card(&template.data, cx.settings.card_format)?
-                ));
+                fields.push(format!("Card={}", card(&template.data, cx.settings.card_format)?));
             }
             TemplateKind::Password | TemplateKind::Card => {
-                return Err(Refusal::bad(
-                    "a device user holds at most one password and one card",
-                ));
+                return Err(Refusal::bad("a device user holds at most one password and one card"));
             }
             _ => biometric.push(template_update(pin, template, cx)?),
         }
@@ -240,10 +201,7 @@ fn upsert_user(user: &User, cx: &Context<'_>) -> Result<Encoded> {
     lines.extend(biometric);
     if let Some(photo) = &user.photo {
         let content = base64::encode(photo);
-        lines.push(format!(
-            "DATA UPDATE USERPIC PIN={pin}\tSize={}\tContent={content}",
-            content.len()
-        ));
+        lines.push(format!("DATA UPDATE USERPIC PIN={pin}\tSize={}\tContent={content}", content.len()));
     }
     Ok(Encoded { lines, effect })
 }
@@ -259,16 +217,17 @@ fn template_update(pin: &str, template: &Template, cx: &Context<'_>) -> Result<S
     let size = data.len();
     let classic = cx.settings.template_format == TemplateFormat::Classic;
     match template.kind {
-        TemplateKind::Fingerprint if classic => Ok(format!(
-            "DATA UPDATE FINGERTMP PIN={pin}\tFID={index}\tSize={size}\tValid=1\tTMP={data}"
-        )),
-        TemplateKind::Face if classic => Ok(format!(
-            "DATA UPDATE FACE PIN={pin}\tFID={index}\tSize={size}\tValid=1\tTMP={data}"
-        )),
+        TemplateKind::Fingerprint if classic => {
+            Ok(format!("DATA UPDATE FINGERTMP PIN={pin}\tFID={index}\tSize={size}\tValid=1\tTMP={data}"))
+        }
+        TemplateKind::Face if classic => {
+            Ok(format!("DATA UPDATE FACE PIN={pin}\tFID={index}\tSize={size}\tValid=1\tTMP={data}"))
+        }
         other => {
-            let (t, (major, minor)) = cx.biodata.get(other).ok_or_else(|| {
-                Refusal::unsupported(format!("{kind} templates have no BIODATA type"))
-            })?;
+            let (t, (major, minor)) = cx
+                .biodata
+                .get(other)
+                .ok_or_else(|| Refusal::unsupported(format!("{kind} templates have no BIODATA type")))?;
             Ok(format!(
                 "DATA UPDATE BIODATA Pin={pin}\tNo={index}\tIndex=0\tValid=1\tDuress=0\tType={t}\tMajorVer={major}\tMinorVer={minor}\tFormat=0\tTmp={data}"
             ))
@@ -278,9 +237,7 @@ fn template_update(pin: &str, template: &Template, cx: &Context<'_>) -> Result<S
 
 fn set_user_enabled(pin: &str, enabled: bool, cx: &Context<'_>) -> Result<Encoded> {
     if cx.settings.user_enabled == UserEnabledMode::Unsupported {
-        return Err(Refusal::unsupported(
-            "blocking users is not expressed (plugin config user_enabled = unsupported)",
-        ));
+        return Err(Refusal::unsupported("blocking users is not expressed (plugin config user_enabled = unsupported)"));
     }
     let pin = pin_of(pin)?;
     let pri = codes::pri_of(cx.known_pri.unwrap_or(0), enabled);
@@ -303,10 +260,7 @@ fn delete_template(args: &DeleteTemplateArgs, cx: &Context<'_>) -> Result<String
         (TemplateKind::Face, _) if classic => format!("DATA DELETE FACE PIN={pin}"),
         (kind, index) => {
             let (t, _) = cx.biodata.get(kind).ok_or_else(|| {
-                Refusal::unsupported(format!(
-                    "{} templates have no BIODATA type",
-                    codes::kind_name(kind)
-                ))
+                Refusal::unsupported(format!("{} templates have no BIODATA type", codes::kind_name(kind)))
             })?;
             match index {
                 Some(no) => format!("DATA DELETE BIODATA Pin={pin}\tType={t}\tNo={no}"),
@@ -319,14 +273,9 @@ fn delete_template(args: &DeleteTemplateArgs, cx: &Context<'_>) -> Result<String
 fn set_option(key: &str, value: &str) -> Result<String> {
     let key = field("option key", key.trim())?;
     if key.is_empty() || key.contains(['=', ' ']) {
-        return Err(Refusal::bad(
-            "an option key must be a non-empty word without `=`",
-        ));
+        return Err(Refusal::bad("an option key must be a non-empty word without `=`"));
     }
-    Ok(format!(
-        "SET OPTION {key}={}",
-        field("option value", value)?
-    ))
+    Ok(format!("SET OPTION {key}={}", field("option value", value)?))
 }
 
 fn start_enrollment(args: &StartEnrollmentArgs, cx: &Context<'_>) -> Result<String> {
@@ -334,21 +283,19 @@ fn start_enrollment(args: &StartEnrollmentArgs, cx: &Context<'_>) -> Result<Stri
     let retry = cx.settings.enroll_retry;
     let overwrite = u8::from(cx.settings.enroll_overwrite);
     match args.kind {
-        TemplateKind::Fingerprint => Ok(format!(
-            "ENROLL_FP PIN={pin}\tFID={}\tRETRY={retry}\tOVERWRITE={overwrite}",
-            args.index.unwrap_or(0)
-        )),
+        TemplateKind::Fingerprint => {
+            Ok(format!("ENROLL_FP PIN={pin}\tFID={}\tRETRY={retry}\tOVERWRITE={overwrite}", args.index.unwrap_or(0)))
+        }
         TemplateKind::Card | TemplateKind::Password => Err(Refusal::unsupported(format!(
             "ADMS cannot start {} enrolment at the device",
             codes::kind_name(args.kind)
         ))),
         kind => {
-            let (t, _) = cx.biodata.get(kind).ok_or_else(|| {
-                Refusal::unsupported(format!("{} has no BIODATA type", codes::kind_name(kind)))
-            })?;
-            Ok(format!(
-                "ENROLL_BIO TYPE={t}\tPIN={pin}\tRETRY={retry}\tOVERWRITE={overwrite}"
-            ))
+            let (t, _) = cx
+                .biodata
+                .get(kind)
+                .ok_or_else(|| Refusal::unsupported(format!("{} has no BIODATA type", codes::kind_name(kind))))?;
+            Ok(format!("ENROLL_BIO TYPE={t}\tPIN={pin}\tRETRY={retry}\tOVERWRITE={overwrite}"))
         }
     }
 }

@@ -41,8 +41,7 @@ pub(crate) fn parse(text: &str) -> (Vec<DeviceResult>, Vec<(usize, String)>) {
         }
         match (after, results.last_mut(), line.split_once('=')) {
             (Some(true), Some(last), Some((k, v))) => {
-                last.details
-                    .push((k.trim().to_owned(), v.trim().to_owned()));
+                last.details.push((k.trim().to_owned(), v.trim().to_owned()));
             }
             (Some(false), _, Some(_)) => {}
             _ => bad.push((number, "not an ID=..&Return=.. result".into())),
@@ -60,10 +59,7 @@ fn parse_result(line: &str) -> Result<DeviceResult, String> {
         if k.eq_ignore_ascii_case("ID") {
             id = Some(v.to_owned());
         } else if k.eq_ignore_ascii_case("Return") {
-            code = Some(
-                v.parse::<i32>()
-                    .map_err(|_| format!("Return `{v}` is not a number"))?,
-            );
+            code = Some(v.parse::<i32>().map_err(|_| format!("Return `{v}` is not a number"))?);
         } else if !k.is_empty() {
             details.push((k.to_owned(), v.to_owned()));
         }
@@ -80,21 +76,13 @@ pub(crate) fn handle(device: &DeviceContext, request: &HttpRequest) -> DialectRe
     for (line, reason) in &bad {
         warn!(device = dev, line = line; "devicecmd: bad line ignored: {reason}");
     }
-    let events = results
-        .into_iter()
-        .filter_map(|result| map_back(dev, result))
-        .map(EventBody::CommandResult)
-        .collect();
+    let events = results.into_iter().filter_map(|result| map_back(dev, result)).map(EventBody::CommandResult).collect();
     DialectReply::text(200, "OK").with_events(events)
 }
 
 /// The `command-result` of a device result, once its operation is complete.
 fn map_back(dev: &str, result: DeviceResult) -> Option<CommandResult> {
-    let sent = match result
-        .id
-        .parse::<u64>()
-        .map(|id| (id, state::lookup(dev, id)))
-    {
+    let sent = match result.id.parse::<u64>().map(|id| (id, state::lookup(dev, id))) {
         Ok((id, Ok(Some(sent)))) => (id, sent),
         Ok((_, Ok(None))) | Err(_) => {
             warn!(device = dev, id = result.id, code = result.code; "devicecmd: result of an unknown command id ignored");
@@ -146,11 +134,7 @@ fn map_back(dev: &str, result: DeviceResult) -> Option<CommandResult> {
     }
     let mut details = progress.details;
     details.push(("parts".into(), sent.parts.to_string()));
-    Some(CommandResult {
-        operation_id: sent.operation_id,
-        return_code: progress.code,
-        details,
-    })
+    Some(CommandResult { operation_id: sent.operation_id, return_code: progress.code, details })
 }
 
 #[cfg(test)]
@@ -163,14 +147,7 @@ mod tests {
         let (results, bad) = parse(body);
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(results.len(), 3);
-        assert_eq!(
-            results[0],
-            DeviceResult {
-                id: "1".into(),
-                code: 0,
-                details: vec![("CMD".into(), "DATA".into())]
-            }
-        );
+        assert_eq!(results[0], DeviceResult { id: "1".into(), code: 0, details: vec![("CMD".into(), "DATA".into())] });
         assert_eq!(results[1].code, -10);
         assert_eq!(
             results[2].details,
@@ -185,14 +162,10 @@ mod tests {
 
     #[test]
     fn bad_results_are_reported_not_fatal() {
-        let (results, bad) =
-            parse("junk\nID=&Return=0\nID=5&Return=x\nMAC=1\nid=6&return=-1002&cmd=SHELL");
+        let (results, bad) = parse("junk\nID=&Return=0\nID=5&Return=x\nMAC=1\nid=6&return=-1002&cmd=SHELL");
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].id, "6");
         assert_eq!(results[0].code, -1002);
-        assert_eq!(
-            bad.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
+        assert_eq!(bad.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 }

@@ -107,11 +107,7 @@ fn refused(operation_id: &str, code: i32, reason: &str) -> EventBody {
 }
 
 /// Answers a poll.
-pub(crate) fn handle(
-    device: &DeviceContext,
-    request: &HttpRequest,
-    settings: &Settings,
-) -> DialectReply {
+pub(crate) fn handle(device: &DeviceContext, request: &HttpRequest, settings: &Settings) -> DialectReply {
     let mut events = Vec::new();
     if let Some(info) = request::param(request, "INFO").filter(|i| !i.is_empty())
         && settings.status_events
@@ -143,10 +139,7 @@ fn info_status(device: &str, info: &str) -> Option<EventBody> {
         .filter(|(_, v)| !v.is_empty())
         .collect();
     fields.push(("info".into(), info.to_owned()));
-    Some(EventBody::DeviceStatus(DeviceStatus {
-        online: true,
-        info: fields,
-    }))
+    Some(EventBody::DeviceStatus(DeviceStatus { online: true, info: fields }))
 }
 
 /// Fills the batch: first the queued lines, then new commands while there is room.
@@ -175,27 +168,18 @@ fn fill(
         if batch.closed() || events.len() >= MAX_POLL_EVENTS {
             break;
         }
-        let Some(command) = biogate_sdk::commands::take_pending(dev, 1)
-            .into_iter()
-            .next()
-        else {
+        let Some(command) = biogate_sdk::commands::take_pending(dev, 1).into_iter().next() else {
             break;
         };
         let op = command.operation_id.as_str();
         let known_pri = commands::subject(&command.body).and_then(|pin| {
             state::pri(dev, pin)
-                .inspect_err(
-                    |err| warn!(device = dev, error = err; "could not read a user's privilege"),
-                )
+                .inspect_err(|err| warn!(device = dev, error = err; "could not read a user's privilege"))
                 .ok()
                 .flatten()
         });
-        let cx = commands::Context {
-            settings,
-            biodata: &biodata,
-            offset_minutes: device.utc_offset_minutes,
-            known_pri,
-        };
+        let cx =
+            commands::Context { settings, biodata: &biodata, offset_minutes: device.utc_offset_minutes, known_pri };
         let Encoded { lines, effect } = match commands::encode(&command.body, &cx) {
             Ok(encoded) => encoded,
             Err(refusal) => {
@@ -204,16 +188,10 @@ fn fill(
                 continue;
             }
         };
-        let lines: Vec<String> = lines
-            .iter()
-            .zip(next_id..)
-            .map(|(text, id)| format!("C:{id}:{text}"))
-            .collect();
+        let lines: Vec<String> = lines.iter().zip(next_id..).map(|(text, id)| format!("C:{id}:{text}")).collect();
         if let Some(long) = lines.iter().find(|l| l.len() > line_limit) {
-            let reason = format!(
-                "a command line of {} bytes exceeds the reply limit of {line_limit} bytes",
-                long.len()
-            );
+            let reason =
+                format!("a command line of {} bytes exceeds the reply limit of {line_limit} bytes", long.len());
             warn!(device = dev, operation = op; "command not sent: {reason}");
             events.push(refused(op, TOO_LONG, &reason));
             continue;
@@ -272,10 +250,7 @@ fn drain_queue(dev: &str, batch: &mut Batch) -> Result<bool, KvError> {
 /// Records the operation of the command ids and the effect of the command.
 fn record(dev: &str, op: &str, first_id: u64, parts: usize, effect: &Effect) {
     let parts = u32::try_from(parts).unwrap_or(u32::MAX);
-    let sent = Sent {
-        operation_id: op.to_owned(),
-        parts,
-    };
+    let sent = Sent { operation_id: op.to_owned(), parts };
     for id in first_id..first_id + u64::from(parts) {
         if let Err(err) = state::remember(dev, id, &sent) {
             error!(device = dev, operation = op, error = err; "could not record a command id; its result will not map back");

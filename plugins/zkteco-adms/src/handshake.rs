@@ -15,33 +15,22 @@ use crate::time;
 const LEGACY_PUSH_VERSION: &str = "2.2.14";
 
 /// Answers a handshake, with a `device-status` event when enabled.
-pub(crate) fn handle(
-    device: &DeviceContext,
-    request: &HttpRequest,
-    settings: &Settings,
-) -> DialectReply {
+pub(crate) fn handle(device: &DeviceContext, request: &HttpRequest, settings: &Settings) -> DialectReply {
     let pushver = request::param(request, "pushver").filter(|v| !v.is_empty());
     // The serial number exactly as the device sent it (the registry may differ in case).
-    let sn = request::serial(request)
-        .filter(|sn| sn.eq_ignore_ascii_case(&device.device_id))
-        .unwrap_or(&device.device_id);
+    let sn =
+        request::serial(request).filter(|sn| sn.eq_ignore_ascii_case(&device.device_id)).unwrap_or(&device.device_id);
     let body = options(device, sn, pushver, settings);
     let mut reply = DialectReply::text(200, body);
-    reply
-        .headers
-        .push(("date".into(), time::http_date(now_ms())));
+    reply.headers.push(("date".into(), time::http_date(now_ms())));
     if settings.status_events {
         let info = request
             .query
             .iter()
-            .filter(|(k, _)| {
-                !["sn", "options", "pushcommkey"].contains(&k.to_ascii_lowercase().as_str())
-            })
+            .filter(|(k, _)| !["sn", "options", "pushcommkey"].contains(&k.to_ascii_lowercase().as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        reply
-            .events
-            .push(EventBody::DeviceStatus(DeviceStatus { online: true, info }));
+        reply.events.push(EventBody::DeviceStatus(DeviceStatus { online: true, info }));
     }
     info!(device = device.device_id, pushver = pushver.unwrap_or("none"); "device handshake");
     reply
@@ -60,18 +49,9 @@ fn options(device: &DeviceContext, sn: &str, pushver: Option<&str>, settings: &S
     let mut lines = vec![format!("GET OPTION FROM: {}", sn)];
     let (attlog, operlog, attphoto) = (stamp("ATTLOG"), stamp("OPERLOG"), stamp("ATTPHOTO"));
     let none = || "None".to_owned();
-    lines.push(format!(
-        "ATTLOGStamp={}",
-        attlog.clone().unwrap_or_else(none)
-    ));
-    lines.push(format!(
-        "OPERLOGStamp={}",
-        operlog.clone().unwrap_or_else(none)
-    ));
-    lines.push(format!(
-        "ATTPHOTOStamp={}",
-        attphoto.clone().unwrap_or_else(none)
-    ));
+    lines.push(format!("ATTLOGStamp={}", attlog.clone().unwrap_or_else(none)));
+    lines.push(format!("OPERLOGStamp={}", operlog.clone().unwrap_or_else(none)));
+    lines.push(format!("ATTPHOTOStamp={}", attphoto.clone().unwrap_or_else(none)));
     if let Some(biodata) = stamp("BIODATA") {
         lines.push(format!("BIODATAStamp={biodata}"));
     }
@@ -86,18 +66,12 @@ fn options(device: &DeviceContext, sn: &str, pushver: Option<&str>, settings: &S
     lines.push(format!("TransTimes={}", settings.trans_times));
     lines.push(format!("TransInterval={}", settings.trans_interval));
     lines.push(format!("TransFlag={}", settings.trans_flag));
-    lines.push(format!(
-        "TimeZone={}",
-        timezone(device.utc_offset_minutes, settings.timezone_format)
-    ));
+    lines.push(format!("TimeZone={}", timezone(device.utc_offset_minutes, settings.timezone_format)));
     lines.push(format!("Realtime={}", u8::from(settings.realtime)));
     lines.push("Encrypt=None".to_owned());
     lines.push(format!("ServerVer={}", settings.server_ver));
     let device_version = pushver.unwrap_or(LEGACY_PUSH_VERSION);
-    lines.push(format!(
-        "PushProtVer={}",
-        lower_version(device_version, &settings.push_prot_ver.0)
-    ));
+    lines.push(format!("PushProtVer={}", lower_version(device_version, &settings.push_prot_ver.0)));
     let mut body = lines.join("\n");
     body.push('\n');
     body
@@ -108,9 +82,7 @@ fn options(device: &DeviceContext, sn: &str, pushver: Option<&str>, settings: &S
 pub(crate) fn timezone(offset_minutes: i32, format: TimeZoneFormat) -> String {
     let whole_hours = offset_minutes % 60 == 0;
     match format {
-        TimeZoneFormat::Auto if whole_hours && (offset_minutes / 60).abs() <= 12 => {
-            (offset_minutes / 60).to_string()
-        }
+        TimeZoneFormat::Auto if whole_hours && (offset_minutes / 60).abs() <= 12 => (offset_minutes / 60).to_string(),
         TimeZoneFormat::Auto | TimeZoneFormat::Minutes => offset_minutes.to_string(),
         TimeZoneFormat::Hours if whole_hours => (offset_minutes / 60).to_string(),
         TimeZoneFormat::Hours => {

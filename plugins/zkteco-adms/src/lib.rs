@@ -38,19 +38,17 @@ use settings::Settings;
 pub struct ZktecoAdms;
 
 /// Why the MQTT entry points refuse.
-const HTTP_ONLY: &str = "the ZKTeco ADMS dialect is HTTP-only: devices push to /iclock/... and poll for commands; there is no MQTT form";
+const HTTP_ONLY: &str =
+    "the ZKTeco ADMS dialect is HTTP-only: devices push to /iclock/... and poll for commands; there is no MQTT form";
 
 impl Dialect for ZktecoAdms {
     fn identify_http(request: HttpRequest) -> Result<String, DialectError> {
-        request::serial(&request).map(str::to_owned).ok_or_else(|| {
-            DialectError::BadRequest("ADMS request without an SN query parameter".into())
-        })
+        request::serial(&request)
+            .map(str::to_owned)
+            .ok_or_else(|| DialectError::BadRequest("ADMS request without an SN query parameter".into()))
     }
 
-    fn handle_http(
-        device: DeviceContext,
-        request: HttpRequest,
-    ) -> Result<DialectReply, DialectError> {
+    fn handle_http(device: DeviceContext, request: HttpRequest) -> Result<DialectReply, DialectError> {
         let Some(endpoint) = request::endpoint(&request.path) else {
             return Err(DialectError::BadRequest(format!(
                 "not an ADMS path: `{}` (expected /iclock/cdata, getrequest, devicecmd or ping)",
@@ -71,18 +69,11 @@ impl Dialect for ZktecoAdms {
         }
     }
 
-    fn handle_mqtt(
-        _device: DeviceContext,
-        _topic: String,
-        _payload: Vec<u8>,
-    ) -> Result<Vec<EventBody>, DialectError> {
+    fn handle_mqtt(_device: DeviceContext, _topic: String, _payload: Vec<u8>) -> Result<Vec<EventBody>, DialectError> {
         Err(DialectError::BadRequest(HTTP_ONLY.into()))
     }
 
-    fn encode_mqtt_command(
-        _device: DeviceContext,
-        _command: Command,
-    ) -> Result<MqttMessage, DialectError> {
+    fn encode_mqtt_command(_device: DeviceContext, _command: Command) -> Result<MqttMessage, DialectError> {
         Err(DialectError::BadRequest(HTTP_ONLY.into()))
     }
 }

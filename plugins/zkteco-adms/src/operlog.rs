@@ -38,11 +38,7 @@ impl Fields {
 
     /// The value of `key` (lower case), if present and not blank.
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     fn pin(&self) -> Result<&str, String> {
@@ -55,10 +51,7 @@ impl Fields {
 
     fn number(&self, key: &str) -> Result<Option<u32>, String> {
         self.get(key)
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| format!("{} `{v}` is not a number", key.to_ascii_uppercase()))
-            })
+            .map(|v| v.parse().map_err(|_| format!("{} `{v}` is not a number", key.to_ascii_uppercase())))
             .transpose()
     }
 }
@@ -66,11 +59,7 @@ impl Fields {
 /// Parses one line. `now` is the operation time given to user updates (the lines carry
 /// none); `default_tag` is the tag assumed for a line without one (`BIODATA` on
 /// `table=BIODATA`).
-pub(crate) fn parse(
-    line: &str,
-    now: DeviceTime,
-    default_tag: Option<&str>,
-) -> Result<Record, String> {
+pub(crate) fn parse(line: &str, now: DeviceTime, default_tag: Option<&str>) -> Result<Record, String> {
     let line = line.trim_start();
     let (tag, rest) = match line.split_once([' ', '\t']) {
         Some((tag, rest)) if !tag.contains('=') => (tag, rest),
@@ -83,10 +72,7 @@ pub(crate) fn parse(
     let fields = Fields::parse(rest);
     let (user, pri) = match tag.as_str() {
         "USER" => user(&fields, now.utc_offset_minutes)?,
-        "FP" => (
-            template(&fields, TemplateKind::Fingerprint, "fid", "tmp")?,
-            None,
-        ),
+        "FP" => (template(&fields, TemplateKind::Fingerprint, "fid", "tmp")?, None),
         "FACE" => (template(&fields, TemplateKind::Face, "fid", "tmp")?, None),
         "BIODATA" => (biodata(&fields)?, None),
         "USERPIC" | "BIOPHOTO" => (photo(&fields)?, None),
@@ -96,13 +82,7 @@ pub(crate) fn parse(
         }
         _ => return Err("no tag".into()),
     };
-    Ok(Record::Update(
-        UserUpdate {
-            user,
-            operation_time: now,
-        },
-        pri,
-    ))
+    Ok(Record::Update(UserUpdate { user, operation_time: now }, pri))
 }
 
 /// `USER PIN=..\tName=..\tPri=..\tPasswd=..\tCard=..\tGrp=..\tTZ=..\tVerify=..\tViceCard=..`
@@ -117,25 +97,12 @@ fn user(fields: &Fields, offset: i32) -> Result<(User, Option<u32>), String> {
         user.enabled = Some(enabled);
     }
     if let Some(secret) = fields.get("passwd") {
-        user.templates.push(Template {
-            kind: TemplateKind::Password,
-            index: None,
-            data: secret.to_owned(),
-        });
+        user.templates.push(Template { kind: TemplateKind::Password, index: None, data: secret.to_owned() });
     }
     if let Some(card) = fields.get("card").and_then(card_number) {
-        user.templates.push(Template {
-            kind: TemplateKind::Card,
-            index: None,
-            data: card,
-        });
+        user.templates.push(Template { kind: TemplateKind::Card, index: None, data: card });
     }
-    let window = |key| {
-        fields
-            .get(key)
-            .filter(|v| *v != "0")
-            .and_then(|v| time::parse_device_time(v, offset))
-    };
+    let window = |key| fields.get(key).filter(|v| *v != "0").and_then(|v| time::parse_device_time(v, offset));
     user.valid_from = window("startdatetime");
     user.valid_until = window("enddatetime");
     Ok((user, pri))
@@ -164,31 +131,21 @@ pub(crate) fn card_number(text: &str) -> Option<String> {
 }
 
 /// `FP PIN=..\tFID=..\tSize=..\tValid=..\tTMP=..` and `FACE` (same keys).
-fn template(
-    fields: &Fields,
-    kind: TemplateKind,
-    index_key: &str,
-    data_key: &str,
-) -> Result<User, String> {
+fn template(fields: &Fields, kind: TemplateKind, index_key: &str, data_key: &str) -> Result<User, String> {
     let mut user = User::new(fields.pin()?);
     let name = data_key.to_ascii_uppercase();
     let data = fields.get(data_key).ok_or_else(|| format!("no {name}"))?;
     if !base64::is_base64_text(data) {
         return Err(format!("{name} is not base64"));
     }
-    user.templates.push(Template {
-        kind,
-        index: fields.number(index_key)?,
-        data: data.to_owned(),
-    });
+    user.templates.push(Template { kind, index: fields.number(index_key)?, data: data.to_owned() });
     Ok(user)
 }
 
 /// `BIODATA Pin=..\tNo=..\tIndex=..\tValid=..\tDuress=..\tType=..\tMajorVer=..\tMinorVer=..\tFormat=..\tTmp=..`
 fn biodata(fields: &Fields) -> Result<User, String> {
     let t = fields.number("type")?.ok_or("no Type")?;
-    let kind = codes::kind_of_biodata_type(t)
-        .ok_or_else(|| format!("BIODATA Type {t} has no biogate kind"))?;
+    let kind = codes::kind_of_biodata_type(t).ok_or_else(|| format!("BIODATA Type {t} has no biogate kind"))?;
     template(fields, kind, "no", "tmp")
 }
 
@@ -204,10 +161,7 @@ fn photo(fields: &Fields) -> Result<User, String> {
 mod tests {
     use super::*;
 
-    const NOW: DeviceTime = DeviceTime {
-        unix_seconds: 1_700_000_000,
-        utc_offset_minutes: 60,
-    };
+    const NOW: DeviceTime = DeviceTime { unix_seconds: 1_700_000_000, utc_offset_minutes: 60 };
 
     fn update(line: &str) -> (User, Option<u32>) {
         match parse(line, NOW, None) {
@@ -232,33 +186,19 @@ mod tests {
         assert_eq!(
             u.templates,
             vec![
-                Template {
-                    kind: TemplateKind::Password,
-                    index: None,
-                    data: "1234".into()
-                },
-                Template {
-                    kind: TemplateKind::Card,
-                    index: None,
-                    data: "123456789".into()
-                },
+                Template { kind: TemplateKind::Password, index: None, data: "1234".into() },
+                Template { kind: TemplateKind::Card, index: None, data: "123456789".into() },
             ]
         );
         let (u, pri) = update("USER PIN=5\tName=\tPri=1\tPasswd=\tCard=0");
-        assert_eq!(
-            (u.first_name, u.role, u.enabled, pri),
-            (None, Some(UserRole::User), Some(false), Some(1))
-        );
+        assert_eq!((u.first_name, u.role, u.enabled, pri), (None, Some(UserRole::User), Some(false), Some(1)));
         assert!(u.templates.is_empty());
     }
 
     #[test]
     fn user_validity_window() {
         let (u, _) = update("USER PIN=5\tStartDatetime=2024-01-01 00:00:00\tEndDatetime=0");
-        assert_eq!(
-            u.valid_from,
-            Some(DeviceTime::new(1_704_067_200 - 3600, 60))
-        );
+        assert_eq!(u.valid_from, Some(DeviceTime::new(1_704_067_200 - 3600, 60)));
         assert_eq!(u.valid_until, None);
     }
 
@@ -267,11 +207,7 @@ mod tests {
         let (u, _) = update("FP PIN=982\tFID=6\tSize=8\tValid=1\tTMP=TWljUzIx");
         assert_eq!(
             u.templates,
-            vec![Template {
-                kind: TemplateKind::Fingerprint,
-                index: Some(6),
-                data: "TWljUzIx".into()
-            }]
+            vec![Template { kind: TemplateKind::Fingerprint, index: Some(6), data: "TWljUzIx".into() }]
         );
         let (u, _) = update("FACE PIN=982\tFID=0\tSIZE=8\tVALID=1\tTMP=AAAA/+==");
         assert_eq!(u.templates[0].kind, TemplateKind::Face);
@@ -281,8 +217,7 @@ mod tests {
         );
         assert_eq!(u.templates[0].kind, TemplateKind::Palm);
         // table=BIODATA lines may come without the tag.
-        let Ok(Record::Update(u, _)) = parse("Pin=3\tNo=2\tType=7\tTmp=QUJD", NOW, Some("BIODATA"))
-        else {
+        let Ok(Record::Update(u, _)) = parse("Pin=3\tNo=2\tType=7\tTmp=QUJD", NOW, Some("BIODATA")) else {
             panic!("untagged BIODATA");
         };
         assert_eq!(u.user.templates[0].kind, TemplateKind::FingerVein);
@@ -293,8 +228,7 @@ mod tests {
     fn photo_lines() {
         let (u, _) = update("USERPIC PIN=982\tFileName=982.jpg\tSize=8\tContent=/9j/4A==");
         assert_eq!(u.photo, Some(vec![0xff, 0xd8, 0xff, 0xe0]));
-        let (u, _) =
-            update("BIOPHOTO PIN=982\tFileName=9-982.jpg\tType=9\tSize=8\tContent=/9j/4A==");
+        let (u, _) = update("BIOPHOTO PIN=982\tFileName=9-982.jpg\tType=9\tSize=8\tContent=/9j/4A==");
         assert!(u.photo.is_some());
     }
 
@@ -304,10 +238,7 @@ mod tests {
             parse("OPLOG 0\t0\t2024-01-01 00:00:00\t0\t0\t0\t0", NOW, None),
             Ok(Record::Ignored("OPLOG".into()))
         );
-        assert_eq!(
-            parse("WORKCODE PIN=1\tCODE=2", NOW, None),
-            Ok(Record::Ignored("WORKCODE".into()))
-        );
+        assert_eq!(parse("WORKCODE PIN=1\tCODE=2", NOW, None), Ok(Record::Ignored("WORKCODE".into())));
     }
 
     #[test]

@@ -37,11 +37,7 @@ pub(crate) fn endpoint(path: &str) -> Option<Endpoint> {
 /// The first query parameter named `name`, compared without regard to case
 /// (`SN`, `sn`, `Sn`); its value trimmed.
 pub(crate) fn param<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    request
-        .query
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
+    request.query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
 }
 
 /// The serial number the request names (`SN`), if it is not blank.
@@ -81,10 +77,7 @@ mod tests {
         HttpRequest {
             method: "GET".into(),
             path: "/iclock/cdata".into(),
-            query: query
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            query: query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             headers: vec![],
             body: vec![],
         }
@@ -92,25 +85,14 @@ mod tests {
 
     #[test]
     fn paths_in_every_spelling() {
-        for path in [
-            "/iclock/cdata",
-            "/iclock/cdata.aspx",
-            "/ICLOCK/CData.ASPX",
-            "/iclock/cdata/",
-            "/cdata",
-            "/iclock/fdata",
-        ] {
+        for path in
+            ["/iclock/cdata", "/iclock/cdata.aspx", "/ICLOCK/CData.ASPX", "/iclock/cdata/", "/cdata", "/iclock/fdata"]
+        {
             assert_eq!(endpoint(path), Some(Endpoint::Cdata), "{path}");
         }
-        assert_eq!(
-            endpoint("/iclock/getrequest.aspx"),
-            Some(Endpoint::GetRequest)
-        );
+        assert_eq!(endpoint("/iclock/getrequest.aspx"), Some(Endpoint::GetRequest));
         assert_eq!(endpoint("/iclock/GetRequest"), Some(Endpoint::GetRequest));
-        assert_eq!(
-            endpoint("/iclock/devicecmd.aspx"),
-            Some(Endpoint::DeviceCmd)
-        );
+        assert_eq!(endpoint("/iclock/devicecmd.aspx"), Some(Endpoint::DeviceCmd));
         assert_eq!(endpoint("/iclock/ping"), Some(Endpoint::Ping));
         assert_eq!(endpoint("/iclock/registry"), None);
         assert_eq!(endpoint("/iclock/cdata.php"), None);

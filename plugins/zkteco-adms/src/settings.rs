@@ -154,8 +154,7 @@ pub(crate) struct Settings {
 }
 
 /// `TransFlag` of the reference: every attendance table.
-const DEFAULT_TRANS_FLAG: &str =
-    "TransData AttLog\tOpLog\tAttPhoto\tEnrollUser\tChgUser\tEnrollFP\tChgFP\tUserPic";
+const DEFAULT_TRANS_FLAG: &str = "TransData AttLog\tOpLog\tAttPhoto\tEnrollUser\tChgUser\tEnrollFP\tChgFP\tUserPic";
 
 impl Settings {
     /// Reads every key, applying the defaults.
@@ -194,10 +193,7 @@ impl Settings {
 
 /// A `ConfigError::Invalid` for `key`.
 pub(crate) fn invalid(key: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_owned(),
-        reason: reason.to_owned(),
-    }
+    ConfigError::Invalid { key: key.to_owned(), reason: reason.to_owned() }
 }
 
 #[cfg(test)]
@@ -222,12 +218,7 @@ mod tests {
         let err = Settings::load().unwrap_err();
         assert!(err.to_string().contains("trans_times"), "{err}");
         testing::set_config(&[("card_format", "octal")]);
-        assert!(
-            Settings::load()
-                .unwrap_err()
-                .to_string()
-                .contains("card_format")
-        );
+        assert!(Settings::load().unwrap_err().to_string().contains("card_format"));
         testing::set_config(&[("max_commands", "0")]);
         assert!(Settings::load().is_err());
     }

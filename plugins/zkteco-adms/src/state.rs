@@ -79,10 +79,7 @@ fn seq_key(device: &str) -> String {
 
 /// The next command id of the device (1 for a new device).
 pub(crate) fn next_command_id(device: &str) -> Result<u64, KvError> {
-    Ok(kv::get_string(&seq_key(device))?
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(1)
-        .max(1))
+    Ok(kv::get_string(&seq_key(device))?.and_then(|v| v.trim().parse().ok()).unwrap_or(1).max(1))
 }
 
 /// Records the next command id.
@@ -111,10 +108,7 @@ pub(crate) fn remember(device: &str, id: u64, sent: &Sent) -> Result<(), KvError
         }
         kv::delete(&cmd_key(device, old))?;
     }
-    kv::set(
-        &cmd_key(device, id),
-        format!("{}\t{}", sent.parts, sent.operation_id),
-    )
+    kv::set(&cmd_key(device, id), format!("{}\t{}", sent.parts, sent.operation_id))
 }
 
 /// The operation of command `id`, if the plugin sent it (recently enough).
@@ -122,12 +116,9 @@ pub(crate) fn lookup(device: &str, id: u64) -> Result<Option<Sent>, KvError> {
     let Some(value) = kv::get_string(&cmd_key(device, id))? else {
         return Ok(None);
     };
-    Ok(value.split_once('\t').and_then(|(parts, op)| {
-        Some(Sent {
-            operation_id: op.to_owned(),
-            parts: parts.parse().ok()?,
-        })
-    }))
+    Ok(value
+        .split_once('\t')
+        .and_then(|(parts, op)| Some(Sent { operation_id: op.to_owned(), parts: parts.parse().ok()? })))
 }
 
 fn op_key(device: &str, operation_id: &str) -> String {
@@ -161,21 +152,9 @@ impl Progress {
     fn decode(text: &str) -> Option<Self> {
         let mut lines = text.split('\n');
         let (code, ids) = lines.next()?.split_once('\t')?;
-        let answered = ids
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::parse)
-            .collect::<Result<_, _>>()
-            .ok()?;
-        let details = lines
-            .filter_map(|l| l.split_once('\t'))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        Some(Self {
-            answered,
-            code: code.parse().ok()?,
-            details,
-        })
+        let answered = ids.split(',').filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_, _>>().ok()?;
+        let details = lines.filter_map(|l| l.split_once('\t')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        Some(Self { answered, code: code.parse().ok()?, details })
     }
 }
 
@@ -227,10 +206,7 @@ mod tests {
 
     #[test]
     fn ids_map_back_and_old_ones_are_forgotten() {
-        let sent = Sent {
-            operation_id: "op/1".into(),
-            parts: 2,
-        };
+        let sent = Sent { operation_id: "op/1".into(), parts: 2 };
         remember("D/1", 1, &sent).unwrap();
         set_progress("D/1", "op/1", &Progress::default()).unwrap();
         assert_eq!(lookup("D/1", 1).unwrap(), Some(sent.clone()));
@@ -243,11 +219,7 @@ mod tests {
 
     #[test]
     fn progress_round_trips() {
-        let p = Progress {
-            answered: vec![3, 4],
-            code: -10,
-            details: vec![("CMD".into(), "DATA\tx".into())],
-        };
+        let p = Progress { answered: vec![3, 4], code: -10, details: vec![("CMD".into(), "DATA\tx".into())] };
         set_progress("D", "op", &p).unwrap();
         let back = progress("D", "op").unwrap().unwrap();
         assert_eq!(back.answered, vec![3, 4]);
@@ -260,11 +232,7 @@ mod tests {
         queue_push("D", 10, "C:10:INFO").unwrap();
         queue_push("D", 9, "C:9:CLEAR LOG").unwrap();
         queue_push("E", 1, "C:1:REBOOT").unwrap();
-        let lines: Vec<String> = queued("D", 10)
-            .unwrap()
-            .into_iter()
-            .map(|(_, l)| l)
-            .collect();
+        let lines: Vec<String> = queued("D", 10).unwrap().into_iter().map(|(_, l)| l).collect();
         assert_eq!(lines, vec!["C:9:CLEAR LOG", "C:10:INFO"]);
         let (key, _) = &queued("D", 1).unwrap()[0];
         unqueue(key).unwrap();

@@ -86,10 +86,7 @@ pub(crate) fn parse_wall_time(text: &str) -> Option<i64> {
 /// The instant of a device-local wall time on a device `offset_minutes` east of UTC.
 pub(crate) fn parse_device_time(text: &str, offset_minutes: i32) -> Option<DeviceTime> {
     let wall = parse_wall_time(text)?;
-    Some(DeviceTime::new(
-        wall - i64::from(offset_minutes) * 60,
-        offset_minutes,
-    ))
+    Some(DeviceTime::new(wall - i64::from(offset_minutes) * 60, offset_minutes))
 }
 
 /// `YYYY-MM-DD HH:MM:SS` of `unix_seconds` shifted by `offset_minutes`.
@@ -97,31 +94,19 @@ pub(crate) fn format_wall_time(unix_seconds: i64, offset_minutes: i32) -> String
     let local = unix_seconds.saturating_add(i64::from(offset_minutes) * 60);
     let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// An HTTP date (RFC 9110 IMF-fixdate) of `unix_ms`: `Tue, 26 Nov 2024 05:21:00 GMT`.
 pub(crate) fn http_date(unix_ms: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let secs = i64::try_from(unix_ms / 1000).unwrap_or(i64::MAX / 2);
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
     let weekday = DAYS[days.rem_euclid(7) as usize];
     let month = MONTHS[(month as usize).saturating_sub(1).min(11)];
-    format!(
-        "{weekday}, {day:02} {month} {year:04} {:02}:{:02}:{:02} GMT",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    format!("{weekday}, {day:02} {month} {year:04} {:02}:{:02}:{:02} GMT", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 #[cfg(test)]
@@ -170,9 +155,6 @@ mod tests {
     #[test]
     fn http_dates() {
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(
-            http_date(1_732_598_460_999),
-            "Tue, 26 Nov 2024 05:21:00 GMT"
-        );
+        assert_eq!(http_date(1_732_598_460_999), "Tue, 26 Nov 2024 05:21:00 GMT");
     }
 }

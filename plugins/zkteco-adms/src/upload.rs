@@ -61,19 +61,12 @@ pub(crate) fn handle(
     let dev = device.device_id.as_str();
     let table = request::param(request, "table")
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            DialectError::BadRequest("ADMS upload without a table query parameter".into())
-        })?
+        .ok_or_else(|| DialectError::BadRequest("ADMS upload without a table query parameter".into()))?
         .to_ascii_uppercase();
     let text = request::text(&request.body);
-    let mut bad = BadLines {
-        device: dev,
-        table: &table,
-        logged: 0,
-    };
+    let mut bad = BadLines { device: dev, table: &table, logged: 0 };
     let tally = match table.as_str() {
-        "ATTLOG" => punches(device, &text, settings, &mut bad)
-            .map_err(|err| crate::config_error(dev, &err))?,
+        "ATTLOG" => punches(device, &text, settings, &mut bad).map_err(|err| crate::config_error(dev, &err))?,
         "OPERLOG" => user_records(device, &text, None, &mut bad),
         "BIODATA" => user_records(device, &text, Some("BIODATA"), &mut bad),
         "ATTPHOTO" => photo(dev, &request.body, &mut bad),
@@ -81,10 +74,7 @@ pub(crate) fn handle(
         _ => {
             let lines = request::lines(&text).count();
             warn!(device = dev, table = table, lines = lines; "upload of a table this dialect does not read; accepted and ignored");
-            Tally {
-                accepted: lines,
-                ..Tally::default()
-            }
+            Tally { accepted: lines, ..Tally::default() }
         }
     };
     if tally.bad > 0 {
@@ -148,12 +138,7 @@ fn punches(
     Ok(tally)
 }
 
-fn user_records(
-    device: &DeviceContext,
-    text: &str,
-    default_tag: Option<&str>,
-    bad: &mut BadLines<'_>,
-) -> Tally {
+fn user_records(device: &DeviceContext, text: &str, default_tag: Option<&str>, bad: &mut BadLines<'_>) -> Tally {
     let dev = device.device_id.as_str();
     let now = DeviceTime::new(now_seconds(), device.utc_offset_minutes);
     let mut tally = Tally::default();
@@ -176,11 +161,7 @@ fn user_records(
                 tally.bad += 1;
                 // OPERLOG lines carry passwords and templates: never logged verbatim.
                 let tag = line.split([' ', '\t']).next().unwrap_or_default();
-                bad.report(
-                    number,
-                    &format!("{} ({reason})", request::excerpt(tag)),
-                    None,
-                );
+                bad.report(number, &format!("{} ({reason})", request::excerpt(tag)), None);
             }
         }
     }
@@ -191,10 +172,7 @@ fn user_records(
 fn photo(dev: &str, body: &[u8], bad: &mut BadLines<'_>) -> Tally {
     let Some(nul) = body.iter().position(|b| *b == 0) else {
         bad.report(1, "no NUL between the header and the photo", None);
-        return Tally {
-            bad: 1,
-            ..Tally::default()
-        };
+        return Tally { bad: 1, ..Tally::default() };
     };
     let header = request::text(&body[..nul]);
     let jpeg = &body[nul + 1..];
@@ -206,10 +184,7 @@ fn photo(dev: &str, body: &[u8], bad: &mut BadLines<'_>) -> Tally {
     };
     let Some(name) = value("PIN").filter(|n| !n.is_empty()) else {
         bad.report(1, "photo header without PIN", None);
-        return Tally {
-            bad: 1,
-            ..Tally::default()
-        };
+        return Tally { bad: 1, ..Tally::default() };
     };
     let declared = value("size").and_then(|s| s.parse::<usize>().ok());
     if declared.is_some_and(|size| size != jpeg.len()) {
@@ -217,10 +192,7 @@ fn photo(dev: &str, body: &[u8], bad: &mut BadLines<'_>) -> Tally {
             "punch photo size differs from its header");
     }
     debug!(device = dev, file = name, bytes = jpeg.len(); "punch photo received (not kept: it cannot be attached to its journaled punch)");
-    Tally {
-        accepted: 1,
-        ..Tally::default()
-    }
+    Tally { accepted: 1, ..Tally::default() }
 }
 
 /// `FingerFunOn=1,FaceFunOn=1,...` (commas or line breaks between pairs).
@@ -242,9 +214,7 @@ fn options(text: &str, settings: &Settings, bad: &mut BadLines<'_>) -> Tally {
         }
     }
     if settings.status_events && !info.is_empty() {
-        tally
-            .events
-            .push(EventBody::DeviceStatus(DeviceStatus { online: true, info }));
+        tally.events.push(EventBody::DeviceStatus(DeviceStatus { online: true, info }));
     }
     tally
 }

@@ -13,12 +13,7 @@ pub(crate) fn config_get(key: &str) -> Option<String> {
 }
 
 pub(crate) fn config_all() -> Vec<(String, String)> {
-    state::with(|s| {
-        s.config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    })
+    state::with(|s| s.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 pub(crate) fn kv_get(key: &str) -> Result<Option<Vec<u8>>, KvError> {
@@ -62,9 +57,7 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 #[cfg(not(any(feature = "transform", feature = "dialect")))]
-pub(crate) fn http_send(
-    request: &crate::http::Request,
-) -> Result<crate::http::Response, crate::http::HttpError> {
+pub(crate) fn http_send(request: &crate::http::Request) -> Result<crate::http::Response, crate::http::HttpError> {
     state::http_send(request)
 }
 

@@ -37,9 +37,7 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 #[cfg(not(any(feature = "transform", feature = "dialect")))]
-pub(crate) fn http_send(
-    request: &crate::http::Request,
-) -> Result<crate::http::Response, crate::http::HttpError> {
+pub(crate) fn http_send(request: &crate::http::Request) -> Result<crate::http::Response, crate::http::HttpError> {
     host::outbound_http::send(request)
 }
 

@@ -35,10 +35,7 @@ pub fn reset() {
 /// Replaces the plugin's configuration with these key/value pairs.
 pub fn set_config(pairs: &[(&str, &str)]) {
     state::with(|s| {
-        s.config = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        s.config = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     });
 }
 
@@ -100,8 +97,7 @@ pub fn echo_logs(on: bool) {
 /// handler, every request fails with `HttpError::Denied`.
 #[cfg(not(any(feature = "transform", feature = "dialect")))]
 pub fn set_http_handler(
-    handler: impl FnMut(&crate::http::Request) -> Result<crate::http::Response, crate::http::HttpError>
-    + 'static,
+    handler: impl FnMut(&crate::http::Request) -> Result<crate::http::Response, crate::http::HttpError> + 'static,
 ) {
     state::with(|s| s.http_handler = Some(Box::new(handler)));
 }
@@ -117,10 +113,7 @@ pub fn http_requests() -> Vec<crate::http::Request> {
 #[cfg(not(any(feature = "transform", feature = "delivery")))]
 pub fn push_command(device_id: &str, command: crate::prelude::Command) {
     state::with(|s| {
-        s.pending
-            .entry(device_id.to_owned())
-            .or_default()
-            .push_back(command);
+        s.pending.entry(device_id.to_owned()).or_default().push_back(command);
     });
 }
 
@@ -138,10 +131,7 @@ pub struct LogRecord {
 impl LogRecord {
     /// The value of field `key`, if the line has it.
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 

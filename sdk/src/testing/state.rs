@@ -92,11 +92,7 @@ pub(crate) fn system_now_ms() -> u64 {
 /// Records a log line and, unless disabled, echoes it to stderr (which `cargo test`
 /// captures and shows for failing tests).
 pub(crate) fn log_write(level: Level, message: &str, fields: &[(String, String)]) {
-    let record = LogRecord {
-        level,
-        message: message.to_owned(),
-        fields: fields.to_vec(),
-    };
+    let record = LogRecord { level, message: message.to_owned(), fields: fields.to_vec() };
     let echo = with(|s| {
         s.logs.push(record.clone());
         s.echo_logs
@@ -109,9 +105,7 @@ pub(crate) fn log_write(level: Level, message: &str, fields: &[(String, String)]
 /// Records the request and answers it with the test's handler. The handler runs outside
 /// the state borrow, so it may itself use the SDK (kv, logging...).
 #[cfg(not(any(feature = "transform", feature = "dialect")))]
-pub(crate) fn http_send(
-    request: &crate::http::Request,
-) -> Result<crate::http::Response, crate::http::HttpError> {
+pub(crate) fn http_send(request: &crate::http::Request) -> Result<crate::http::Response, crate::http::HttpError> {
     let handler = with(|s| {
         s.http_requests.push(request.clone());
         s.http_handler.take()

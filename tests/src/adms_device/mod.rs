@@ -332,9 +332,7 @@ impl State {
             .terminal
             .log
             .iter()
-            .filter(|entry| {
-                entry.seq > mark && entry.seq <= self.acked_attlog && !queued.contains(&entry.seq)
-            })
+            .filter(|entry| entry.seq > mark && entry.seq <= self.acked_attlog && !queued.contains(&entry.seq))
             .map(|entry| Outgoing {
                 uid: 0,
                 record: Record {
@@ -393,10 +391,7 @@ impl AdmsDevice {
     pub async fn start_with(base: &str, config: DeviceConfig) -> AdmsDevice {
         let device = AdmsDevice::new(base, config);
         if let Err(e) = device.handshake().await {
-            panic!(
-                "the ADMS handshake of {} with {base} failed: {e}",
-                device.serial()
-            );
+            panic!("the ADMS handshake of {} with {base} failed: {e}", device.serial());
         }
         device.start_polling();
         device
@@ -406,10 +401,7 @@ impl AdmsDevice {
     /// [`AdmsDevice::handshake`], [`AdmsDevice::start_polling`], [`AdmsDevice::poll_once`]).
     /// Punches recorded before the first handshake stay in the outbox until one succeeds.
     pub fn new(base: &str, config: DeviceConfig) -> AdmsDevice {
-        let client = reqwest::Client::builder()
-            .timeout(config.http_timeout)
-            .build()
-            .expect("building the HTTP client");
+        let client = reqwest::Client::builder().timeout(config.http_timeout).build().expect("building the HTTP client");
         let mut terminal = Terminal::new(&config.serial, &config.firmware, &config.push_version);
         terminal.max_users = config.max_users;
         terminal.eight_field_attlog = config.quirks.eight_field_attlog;
@@ -438,10 +430,7 @@ impl AdmsDevice {
             upload_lock: tokio::sync::Mutex::new(()),
             poll_lock: tokio::sync::Mutex::new(()),
         };
-        AdmsDevice {
-            link: Link(Arc::new(inner)),
-            poller: Mutex::new(None),
-        }
+        AdmsDevice { link: Link(Arc::new(inner)), poller: Mutex::new(None) }
     }
 
     /// The serial number.
@@ -493,11 +482,7 @@ impl AdmsDevice {
 
     /// Whether the polling task runs.
     pub fn is_polling(&self) -> bool {
-        self.poller
-            .lock()
-            .expect("poller lock")
-            .as_ref()
-            .is_some_and(|p| !p.task.is_finished())
+        self.poller.lock().expect("poller lock").as_ref().is_some_and(|p| !p.task.is_finished())
     }
 
     /// One poll cycle now: handshake if needed, upload the outbox, re-send unconfirmed
@@ -535,10 +520,7 @@ impl AdmsDevice {
         if realtime {
             self.link.flush_locked().await
         } else {
-            Flush {
-                buffered: self.outbox_len(),
-                ..Flush::default()
-            }
+            Flush { buffered: self.outbox_len(), ..Flush::default() }
         }
     }
 
@@ -563,11 +545,7 @@ impl AdmsDevice {
 
     /// Puts a user in the table without uploading anything (a terminal that already had it).
     pub fn preload_user(&self, user: User) {
-        self.link
-            .state()
-            .terminal
-            .users
-            .insert(user.pin.clone(), user);
+        self.link.state().terminal.users.insert(user.pin.clone(), user);
     }
 
     /// Uploads the outbox now, oldest first, stopping at the first failure; reports what is
@@ -581,13 +559,8 @@ impl AdmsDevice {
     pub async fn send_raw(&self, table: &str, body: &str) -> Answer {
         let stamp = self.link.state().acked_attlog.to_string();
         let sn = self.serial().to_string();
-        let url = self
-            .link
-            .url("cdata", &[("SN", &sn), ("table", table), ("Stamp", &stamp)]);
-        self.link
-            .send(reqwest::Method::POST, url, Some(body.to_string()))
-            .await
-            .0
+        let url = self.link.url("cdata", &[("SN", &sn), ("table", table), ("Stamp", &stamp)]);
+        self.link.send(reqwest::Method::POST, url, Some(body.to_string())).await.0
     }
 
     /// [`AdmsDevice::send_raw`] on ATTLOG.
@@ -621,10 +594,7 @@ impl AdmsDevice {
     /// since, shifted by `TimeZone`; the host clock (UTC) plus `TimeZone` before any `Date`.
     pub fn device_time(&self) -> String {
         let state = self.link.state();
-        let offset = state
-            .options()
-            .and_then(|o| o.time_zone_minutes())
-            .unwrap_or(0);
+        let offset = state.options().and_then(|o| o.time_zone_minutes()).unwrap_or(0);
         let now = match state.clock {
             Some((server, at)) => server + at.elapsed(),
             None => SystemTime::now(),
@@ -644,13 +614,7 @@ impl AdmsDevice {
 
     /// The attendance log, oldest first (`CLEAR LOG` empties it).
     pub fn attendance_log(&self) -> Vec<Punch> {
-        self.link
-            .state()
-            .terminal
-            .log
-            .iter()
-            .map(|entry| entry.punch.clone())
-            .collect()
+        self.link.state().terminal.log.iter().map(|entry| entry.punch.clone()).collect()
     }
 
     /// How many records wait for upload.
@@ -660,12 +624,7 @@ impl AdmsDevice {
 
     /// The records waiting for upload, oldest first.
     pub fn outbox(&self) -> Vec<(Table, String)> {
-        self.link
-            .state()
-            .outbox
-            .iter()
-            .map(|o| (o.record.table, o.record.line.clone()))
-            .collect()
+        self.link.state().outbox.iter().map(|o| (o.record.table, o.record.line.clone())).collect()
     }
 
     /// Every upload attempted, in order.
@@ -680,13 +639,7 @@ impl AdmsDevice {
 
     /// The last command executed with this id.
     pub fn command(&self, id: &str) -> Option<AppliedCommand> {
-        self.link
-            .state()
-            .commands
-            .iter()
-            .rev()
-            .find(|c| c.id == id)
-            .cloned()
+        self.link.state().commands.iter().rev().find(|c| c.id == id).cloned()
     }
 
     /// Poll-reply lines the terminal dropped: not `C:<id>:..`, a bad id, or after a `REBOOT`
@@ -714,8 +667,7 @@ impl AdmsDevice {
     /// Waits until the command `id` was executed and its result taken by the server, or
     /// panics after 10 s.
     pub async fn wait_for_command(&self, id: &str) -> AppliedCommand {
-        self.wait_for_command_within(id, Duration::from_secs(10))
-            .await
+        self.wait_for_command_within(id, Duration::from_secs(10)).await
     }
 
     /// [`AdmsDevice::wait_for_command`] with another timeout.
@@ -768,61 +720,28 @@ impl Link {
     }
 
     fn url(&self, endpoint: &str, query: &[(&str, &str)]) -> String {
-        let ext = if self.0.config.quirks.aspx_paths {
-            ".aspx"
-        } else {
-            ""
-        };
-        let query: Vec<String> = query
-            .iter()
-            .map(|(k, v)| format!("{k}={}", protocol::encode_query_value(v)))
-            .collect();
+        let ext = if self.0.config.quirks.aspx_paths { ".aspx" } else { "" };
+        let query: Vec<String> =
+            query.iter().map(|(k, v)| format!("{k}={}", protocol::encode_query_value(v))).collect();
         format!("{}/iclock/{endpoint}{ext}?{}", self.0.base, query.join("&"))
     }
 
     /// Sends a request; returns the answer and its `Date` header.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        url: String,
-        body: Option<String>,
-    ) -> (Answer, Option<String>) {
-        let mut request = self
-            .0
-            .client
-            .request(method, url)
-            .header("User-Agent", "iClock Proxy/1.09");
+    async fn send(&self, method: reqwest::Method, url: String, body: Option<String>) -> (Answer, Option<String>) {
+        let mut request = self.0.client.request(method, url).header("User-Agent", "iClock Proxy/1.09");
         if let Some(body) = body {
-            request = request
-                .header("Content-Type", "application/push;charset=UTF-8")
-                .body(body);
+            request = request.header("Content-Type", "application/push;charset=UTF-8").body(body);
         }
         match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let date = response
-                    .headers()
-                    .get("date")
-                    .and_then(|d| d.to_str().ok())
-                    .map(str::to_string);
+                let date = response.headers().get("date").and_then(|d| d.to_str().ok()).map(str::to_string);
                 match response.text().await {
                     Ok(body) => (Answer { status, body }, date),
-                    Err(e) => (
-                        Answer {
-                            status: 0,
-                            body: format!("reading the body: {e}"),
-                        },
-                        date,
-                    ),
+                    Err(e) => (Answer { status: 0, body: format!("reading the body: {e}") }, date),
                 }
             }
-            Err(e) => (
-                Answer {
-                    status: 0,
-                    body: e.to_string(),
-                },
-                None,
-            ),
+            Err(e) => (Answer { status: 0, body: e.to_string() }, None),
         }
     }
 
@@ -850,14 +769,10 @@ impl Link {
             0 => return Err(AdmsError::Unreachable(answer.body)),
             200 => {}
             status => {
-                return Err(AdmsError::Status {
-                    status,
-                    body: answer.body,
-                });
+                return Err(AdmsError::Status { status, body: answer.body });
             }
         }
-        let mut options =
-            HandshakeOptions::parse(&answer.body, &config.serial).map_err(AdmsError::BadReply)?;
+        let mut options = HandshakeOptions::parse(&answer.body, &config.serial).map_err(AdmsError::BadReply)?;
         options.date = date.clone();
         self.set_clock(date.as_deref());
         let mut state = self.state();
@@ -901,23 +816,13 @@ impl Link {
                     .cloned()
                     .collect();
                 let last = batch.iter().map(|o| o.seq).max().unwrap_or(0);
-                let stamp = if table == Table::Attlog {
-                    last.max(state.acked_attlog)
-                } else {
-                    last
-                };
+                let stamp = if table == Table::Attlog { last.max(state.acked_attlog) } else { last };
                 (batch, stamp.to_string())
             };
             let table = batch[0].record.table;
-            let body: String = batch
-                .iter()
-                .map(|o| format!("{}\n", o.record.line))
-                .collect();
+            let body: String = batch.iter().map(|o| format!("{}\n", o.record.line)).collect();
             let sn = self.0.config.serial.clone();
-            let url = self.url(
-                "cdata",
-                &[("SN", &sn), ("table", table.as_str()), ("Stamp", &stamp)],
-            );
+            let url = self.url("cdata", &[("SN", &sn), ("table", table.as_str()), ("Stamp", &stamp)]);
             let (answer, _) = self.send(reqwest::Method::POST, url, Some(body)).await;
             let reply = protocol::parse_upload_reply(&answer.body);
             let delivered = answer.status == 200
@@ -947,12 +852,7 @@ impl Link {
             let sent: HashSet<u64> = batch.iter().map(|o| o.uid).collect();
             state.outbox.retain(|o| !sent.contains(&o.uid));
             if table == Table::Attlog {
-                let highest = batch
-                    .iter()
-                    .filter(|o| !o.record.requested)
-                    .map(|o| o.seq)
-                    .max()
-                    .unwrap_or(0);
+                let highest = batch.iter().filter(|o| !o.record.requested).map(|o| o.seq).max().unwrap_or(0);
                 state.acked_attlog = state.acked_attlog.max(highest);
             }
             result.delivered += batch.len();
@@ -967,10 +867,7 @@ impl Link {
         if pending.is_empty() {
             return Ok(());
         }
-        let body: String = pending
-            .iter()
-            .map(|(_, text)| format!("{text}\n"))
-            .collect();
+        let body: String = pending.iter().map(|(_, text)| format!("{text}\n")).collect();
         let sn = self.0.config.serial.clone();
         let url = self.url("devicecmd", &[("SN", &sn)]);
         let (answer, _) = self.send(reqwest::Method::POST, url, Some(body)).await;
@@ -984,10 +881,7 @@ impl Link {
                 Ok(())
             }
             0 => Err(AdmsError::Unreachable(answer.body)),
-            status => Err(AdmsError::Status {
-                status,
-                body: answer.body,
-            }),
+            status => Err(AdmsError::Status { status, body: answer.body }),
         }
     }
 
@@ -1004,12 +898,7 @@ impl Link {
             let mut state = self.state();
             let info = state.send_info.then(|| {
                 let t = &state.terminal;
-                let count = |kind| {
-                    t.users
-                        .values()
-                        .map(|u| u.templates_of(kind).len())
-                        .sum::<usize>()
-                };
+                let count = |kind| t.users.values().map(|u| u.templates_of(kind).len()).sum::<usize>();
                 format!(
                     "{},{},{},{},127.0.0.1,10,7,12,{},101",
                     t.firmware,
@@ -1033,10 +922,7 @@ impl Link {
             self.state().send_info |= query_info.is_some();
             return Err(match answer.status {
                 0 => AdmsError::Unreachable(answer.body),
-                status => AdmsError::Status {
-                    status,
-                    body: answer.body,
-                },
+                status => AdmsError::Status { status, body: answer.body },
             });
         }
         self.set_clock(date.as_deref());
@@ -1103,10 +989,7 @@ impl Link {
         }
         confirmed?;
         let state = self.state();
-        Ok(executed
-            .into_iter()
-            .map(|index| state.commands[index].clone())
-            .collect())
+        Ok(executed.into_iter().map(|index| state.commands[index].clone()).collect())
     }
 
     /// One cycle of the polling task; true when everything went through.
@@ -1122,12 +1005,7 @@ impl Link {
         let delay = state
             .poll_interval
             .or(config.poll_interval)
-            .or_else(|| {
-                options
-                    .and_then(|o| o.delay())
-                    .filter(|d| *d > 0)
-                    .map(Duration::from_secs)
-            })
+            .or_else(|| options.and_then(|o| o.delay()).filter(|d| *d > 0).map(Duration::from_secs))
             .unwrap_or(config.quirks.fallback_delay);
         if healthy {
             return delay;
@@ -1136,12 +1014,7 @@ impl Link {
             .retry_interval
             .or(state.poll_interval)
             .or(config.poll_interval)
-            .or_else(|| {
-                options
-                    .and_then(|o| o.error_delay())
-                    .filter(|d| *d > 0)
-                    .map(Duration::from_secs)
-            })
+            .or_else(|| options.and_then(|o| o.error_delay()).filter(|d| *d > 0).map(Duration::from_secs))
             .unwrap_or(config.quirks.fallback_error_delay)
     }
 }

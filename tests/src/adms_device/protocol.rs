@@ -30,10 +30,7 @@ impl Fields {
 
     /// The value of `key` (case-insensitive), if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
     }
 
     /// The value of the first of `keys` present.
@@ -59,13 +56,8 @@ impl HandshakeOptions {
     /// space is optional) with the device's own serial number; a body that is not is refused,
     /// as a terminal refuses it.
     pub fn parse(body: &str, expected_serial: &str) -> Result<HandshakeOptions, String> {
-        let mut lines = body
-            .split('\n')
-            .map(|line| line.trim_end_matches('\r'))
-            .filter(|line| !line.trim().is_empty());
-        let first = lines
-            .next()
-            .ok_or_else(|| "empty handshake reply".to_string())?;
+        let mut lines = body.split('\n').map(|line| line.trim_end_matches('\r')).filter(|line| !line.trim().is_empty());
+        let first = lines.next().ok_or_else(|| "empty handshake reply".to_string())?;
         let serial = first
             .trim()
             .strip_prefix("GET OPTION FROM:")
@@ -73,32 +65,21 @@ impl HandshakeOptions {
             .trim()
             .to_string();
         if serial != expected_serial {
-            return Err(format!(
-                "options for serial {serial:?}, this device is {expected_serial:?}"
-            ));
+            return Err(format!("options for serial {serial:?}, this device is {expected_serial:?}"));
         }
         let mut options = Vec::new();
         for line in lines {
             match line.split_once('=') {
-                Some((key, value)) => {
-                    options.push((key.trim().to_string(), value.trim().to_string()))
-                }
+                Some((key, value)) => options.push((key.trim().to_string(), value.trim().to_string())),
                 None => return Err(format!("an option line without `=`: {line:?}")),
             }
         }
-        Ok(HandshakeOptions {
-            serial,
-            options,
-            date: None,
-        })
+        Ok(HandshakeOptions { serial, options, date: None })
     }
 
     /// An option's value (key compared exactly, as terminals do).
     pub fn option(&self, key: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     fn number<T: std::str::FromStr>(&self, key: &str) -> Option<T> {
@@ -123,15 +104,12 @@ impl HandshakeOptions {
     /// `TimeZone` in minutes east of UTC: values beyond ±60 are minutes (India: 330), others
     /// hours.
     pub fn time_zone_minutes(&self) -> Option<i32> {
-        self.time_zone()
-            .map(|tz| if tz.abs() > 60 { tz } else { tz * 60 })
+        self.time_zone().map(|tz| if tz.abs() > 60 { tz } else { tz * 60 })
     }
 
     /// `Realtime=1`: upload each record as it happens. Absent means realtime.
     pub fn realtime(&self) -> bool {
-        self.option("Realtime")
-            .map(|v| v.trim() != "0")
-            .unwrap_or(true)
+        self.option("Realtime").map(|v| v.trim() != "0").unwrap_or(true)
     }
 
     /// `TransFlag` as sent.
@@ -161,21 +139,11 @@ impl HandshakeOptions {
         let value = self.trans_flag()?.trim();
         if !value.is_empty() && value.chars().all(|c| c == '0' || c == '1') {
             return Some(
-                value
-                    .chars()
-                    .zip(BITS)
-                    .filter(|(bit, _)| *bit == '1')
-                    .map(|(_, name)| name.to_string())
-                    .collect(),
+                value.chars().zip(BITS).filter(|(bit, _)| *bit == '1').map(|(_, name)| name.to_string()).collect(),
             );
         }
         let list = value.strip_prefix("TransData").unwrap_or(value);
-        Some(
-            list.split(|c: char| c.is_whitespace())
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        )
+        Some(list.split(|c: char| c.is_whitespace()).filter(|s| !s.is_empty()).map(str::to_string).collect())
     }
 
     /// Whether `flag` (e.g. `AttLog`, `EnrollUser`) is uploaded automatically: true without
@@ -196,8 +164,7 @@ impl HandshakeOptions {
             "ATTPHOTO" => Some("PhotoStamp"),
             _ => None,
         };
-        self.option(&format!("{table}Stamp"))
-            .or_else(|| legacy.and_then(|key| self.option(key)))
+        self.option(&format!("{table}Stamp")).or_else(|| legacy.and_then(|key| self.option(key)))
     }
 
     /// `PushProtVer`, or `2.2.14` when absent (the specification's default).
@@ -208,26 +175,17 @@ impl HandshakeOptions {
     /// The version both sides use: the lower of the device's and the server's.
     pub fn negotiated_version(&self, device_version: &str) -> String {
         let server = self.push_prot_ver();
-        if version_key(device_version) <= version_key(server) {
-            device_version.to_string()
-        } else {
-            server.to_string()
-        }
+        if version_key(device_version) <= version_key(server) { device_version.to_string() } else { server.to_string() }
     }
 
     /// The `Date` header as a point in time.
     pub fn server_time(&self) -> Option<SystemTime> {
-        self.date
-            .as_deref()
-            .and_then(|d| httpdate::parse_http_date(d).ok())
+        self.date.as_deref().and_then(|d| httpdate::parse_http_date(d).ok())
     }
 }
 
 fn version_key(version: &str) -> Vec<u64> {
-    version
-        .split('.')
-        .map(|part| part.trim().parse().unwrap_or(0))
-        .collect()
+    version.split('.').map(|part| part.trim().parse().unwrap_or(0)).collect()
 }
 
 /// A stamp value as a resume mark: `None`, empty, `0` and anything not a number mean
@@ -261,19 +219,12 @@ pub fn parse_poll_reply(body: &str) -> Vec<PollLine> {
         .map(|line| line.trim_end_matches('\r'))
         .filter(|line| !line.trim().is_empty())
         .map(|line| {
-            let parsed = line
-                .strip_prefix("C:")
-                .and_then(|rest| rest.split_once(':'));
+            let parsed = line.strip_prefix("C:").and_then(|rest| rest.split_once(':'));
             match parsed {
                 Some((id, text))
-                    if !id.is_empty()
-                        && id.len() <= 16
-                        && id.chars().all(|c| c.is_ascii_alphanumeric()) =>
+                    if !id.is_empty() && id.len() <= 16 && id.chars().all(|c| c.is_ascii_alphanumeric()) =>
                 {
-                    PollLine::Command {
-                        id: id.to_string(),
-                        text: text.to_string(),
-                    }
+                    PollLine::Command { id: id.to_string(), text: text.to_string() }
                 }
                 _ => PollLine::Ignored(line.to_string()),
             }
@@ -286,11 +237,7 @@ pub fn parse_poll_reply(body: &str) -> Vec<PollLine> {
 pub enum Command {
     /// `DATA <action> <table> <fields>`; `action` is `UPDATE`, `DELETE`, `QUERY` or anything
     /// else (refused).
-    Data {
-        action: String,
-        table: String,
-        fields: Fields,
-    },
+    Data { action: String, table: String, fields: Fields },
     /// `CLEAR LOG`, `CLEAR PHOTO`, `CLEAR DATA`, `CLEAR BIODATA`, .. (what follows `CLEAR `).
     Clear(String),
     /// `CHECK`: read the options again and re-upload from the returned stamps.
@@ -324,11 +271,7 @@ impl Command {
             "DATA" => {
                 let (action, rest) = rest.split_once(' ').unwrap_or((rest, ""));
                 let (table, fields) = rest.split_once(' ').unwrap_or((rest, ""));
-                Command::Data {
-                    action: action.to_string(),
-                    table: table.to_string(),
-                    fields: Fields::parse(fields),
-                }
+                Command::Data { action: action.to_string(), table: table.to_string(), fields: Fields::parse(fields) }
             }
             "CLEAR" => Command::Clear(rest.trim().to_string()),
             "CHECK" if rest.is_empty() => Command::Check,
@@ -402,11 +345,7 @@ pub fn parse_upload_reply(body: &str) -> UploadReply {
     if rest.is_empty() {
         return UploadReply::BareOk;
     }
-    match rest
-        .strip_prefix(':')
-        .map(str::trim)
-        .and_then(|n| n.parse().ok())
-    {
+    match rest.strip_prefix(':').map(str::trim).and_then(|n| n.parse().ok()) {
         Some(n) => UploadReply::Count(n),
         None if rest == ":" => UploadReply::BareOk,
         None => UploadReply::NotOk,
@@ -418,10 +357,7 @@ pub fn parse_upload_reply(body: &str) -> UploadReply {
 pub fn attlog_line(punch: &Punch, eight_fields: bool) -> String {
     let mask = if punch.mask { 1 } else { 0 };
     if eight_fields {
-        format!(
-            "{}\t{}\t255\t{}\t{}\t0\t0\t{mask}",
-            punch.pin, punch.time, punch.verify, punch.workcode
-        )
+        format!("{}\t{}\t255\t{}\t{}\t0\t0\t{mask}", punch.pin, punch.time, punch.verify, punch.workcode)
     } else {
         let temperature = punch.temperature.as_deref().unwrap_or("0");
         format!(
@@ -456,30 +392,17 @@ pub fn user_line(user: &User) -> String {
 
 /// An OPERLOG `FP` line (fingerprint `fid`).
 pub fn fp_line(pin: &str, fid: u32, template: &Template) -> String {
-    format!(
-        "FP PIN={pin}\tFID={fid}\tSize={}\tValid={}\tTMP={}",
-        template.tmp.len(),
-        template.valid,
-        template.tmp
-    )
+    format!("FP PIN={pin}\tFID={fid}\tSize={}\tValid={}\tTMP={}", template.tmp.len(), template.valid, template.tmp)
 }
 
 /// An OPERLOG `FACE` line (upper-case keys, as terminals upload them).
 pub fn face_line(pin: &str, fid: u32, template: &Template) -> String {
-    format!(
-        "FACE PIN={pin}\tFID={fid}\tSIZE={}\tVALID={}\tTMP={}",
-        template.tmp.len(),
-        template.valid,
-        template.tmp
-    )
+    format!("FACE PIN={pin}\tFID={fid}\tSIZE={}\tVALID={}\tTMP={}", template.tmp.len(), template.valid, template.tmp)
 }
 
 /// An OPERLOG `USERPIC` line.
 pub fn userpic_line(pin: &str, content: &str) -> String {
-    format!(
-        "USERPIC PIN={pin}\tFileName={pin}.jpg\tSize={}\tContent={content}",
-        content.len()
-    )
+    format!("USERPIC PIN={pin}\tFileName={pin}.jpg\tSize={}\tContent={content}", content.len())
 }
 
 /// A `BIODATA` line (table `BIODATA`).
@@ -501,11 +424,7 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -525,9 +444,7 @@ pub fn is_base64(text: &str) -> bool {
     !text.is_empty()
         && text.len().is_multiple_of(4)
         && text.len() - body.len() <= 2
-        && body
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+        && body.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
 }
 
 /// Percent-encodes a query value the way terminals do (`%20` for a space); commas stay.
@@ -545,11 +462,8 @@ pub fn encode_query_value(value: &str) -> String {
 
 /// Formats `time` shifted by `offset_minutes` as device wall time `YYYY-MM-DD HH:MM:SS`.
 pub fn wall_time(time: SystemTime, offset_minutes: i32) -> String {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs() as i64
-        + i64::from(offset_minutes) * 60;
+    let secs =
+        time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs() as i64 + i64::from(offset_minutes) * 60;
     let (days, secs_of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -591,19 +505,7 @@ mod tests {
         assert_eq!(options.option("TransTimes"), Some("00:00;14:05"));
         assert_eq!(options.option("ServerVer"), Some("2.4.1 2024-01-01"));
         let flags = options.trans_flags().expect("TransFlag");
-        assert_eq!(
-            flags,
-            [
-                "AttLog",
-                "OpLog",
-                "AttPhoto",
-                "EnrollUser",
-                "ChgUser",
-                "EnrollFP",
-                "ChgFP",
-                "UserPic"
-            ]
-        );
+        assert_eq!(flags, ["AttLog", "OpLog", "AttPhoto", "EnrollUser", "ChgUser", "EnrollFP", "ChgFP", "UserPic"]);
         assert!(options.transmits("attlog"));
         assert!(!options.transmits("FACE"));
         assert_eq!(options.options.len(), 13);
@@ -617,9 +519,7 @@ mod tests {
         assert_eq!(options.stamp("OPERLOG"), Some("0"));
         assert_eq!(options.time_zone_minutes(), Some(330));
         assert_eq!(
-            HandshakeOptions::parse("GET OPTION FROM: SN1\nTimeZone=-5", "SN1")
-                .unwrap()
-                .time_zone_minutes(),
+            HandshakeOptions::parse("GET OPTION FROM: SN1\nTimeZone=-5", "SN1").unwrap().time_zone_minutes(),
             Some(-300)
         );
         assert!(!options.realtime());
@@ -640,19 +540,14 @@ mod tests {
 
     #[test]
     fn the_bit_form_of_trans_flag_names_the_data() {
-        let options =
-            HandshakeOptions::parse("GET OPTION FROM: S\nTransFlag=1100100000", "S").unwrap();
-        assert_eq!(
-            options.trans_flags().unwrap(),
-            ["AttLog", "OpLog", "EnrollUser"]
-        );
+        let options = HandshakeOptions::parse("GET OPTION FROM: S\nTransFlag=1100100000", "S").unwrap();
+        assert_eq!(options.trans_flags().unwrap(), ["AttLog", "OpLog", "EnrollUser"]);
         assert!(!options.transmits("EnrollFP"));
     }
 
     #[test]
     fn the_lower_version_wins() {
-        let options =
-            HandshakeOptions::parse("GET OPTION FROM: S\nPushProtVer=2.3.0", "S").unwrap();
+        let options = HandshakeOptions::parse("GET OPTION FROM: S\nPushProtVer=2.3.0", "S").unwrap();
         assert_eq!(options.negotiated_version("2.4.1"), "2.3.0");
         assert_eq!(options.negotiated_version("2.2.14"), "2.2.14");
         let absent = HandshakeOptions::parse("GET OPTION FROM: S", "S").unwrap();
@@ -674,15 +569,9 @@ mod tests {
         options.date = Some("Sun, 21 Jun 2026 03:32:14 GMT".into());
         let at = options.server_time().expect("a date");
         assert_eq!(wall_time(at, 0), "2026-06-21 03:32:14");
-        assert_eq!(
-            wall_time(at, options.time_zone_minutes().unwrap()),
-            "2026-06-21 09:02:14"
-        );
+        assert_eq!(wall_time(at, options.time_zone_minutes().unwrap()), "2026-06-21 09:02:14");
         assert_eq!(wall_time(at, -240), "2026-06-20 23:32:14");
-        assert_eq!(
-            wall_time(UNIX_EPOCH + Duration::from_secs(951_782_400), 0),
-            "2000-02-29 00:00:00"
-        );
+        assert_eq!(wall_time(UNIX_EPOCH + Duration::from_secs(951_782_400), 0), "2000-02-29 00:00:00");
     }
 
     #[test]
@@ -695,22 +584,13 @@ mod tests {
         assert_eq!(
             lines,
             vec![
-                PollLine::Command {
-                    id: "1".into(),
-                    text: "DATA UPDATE USERINFO PIN=1\tName=Ann".into()
-                },
-                PollLine::Command {
-                    id: "abc16charsXYZ12".into(),
-                    text: "INFO".into()
-                },
+                PollLine::Command { id: "1".into(), text: "DATA UPDATE USERINFO PIN=1\tName=Ann".into() },
+                PollLine::Command { id: "abc16charsXYZ12".into(), text: "INFO".into() },
                 PollLine::Ignored("DATA UPDATE USERINFO PIN=2".into()),
                 PollLine::Ignored("C:has-dash:INFO".into()),
                 PollLine::Ignored("C:12345678901234567:INFO".into()),
                 PollLine::Ignored("C::INFO".into()),
-                PollLine::Command {
-                    id: "7".into(),
-                    text: "SET OPTION Delay=5".into()
-                },
+                PollLine::Command { id: "7".into(), text: "SET OPTION Delay=5".into() },
             ]
         );
     }
@@ -749,19 +629,10 @@ mod tests {
                 ]),
             }
         );
-        assert_eq!(
-            Command::parse("SET OPTION Delay=5"),
-            Command::SetOption(Some(("Delay".into(), "5".into())))
-        );
+        assert_eq!(Command::parse("SET OPTION Delay=5"), Command::SetOption(Some(("Delay".into(), "5".into()))));
         assert_eq!(Command::parse("SET OPTION Delay"), Command::SetOption(None));
-        assert_eq!(
-            Command::parse("CONTROL DEVICE 0101010500"),
-            Command::ControlDevice("0101010500".into())
-        );
-        assert_eq!(
-            Command::parse("INFO now"),
-            Command::Unsupported("INFO now".into())
-        );
+        assert_eq!(Command::parse("CONTROL DEVICE 0101010500"), Command::ControlDevice("0101010500".into()));
+        assert_eq!(Command::parse("INFO now"), Command::Unsupported("INFO now".into()));
         assert_eq!(Command::parse("info"), Command::Unsupported("info".into()));
     }
 
@@ -774,10 +645,7 @@ mod tests {
         assert_eq!(fields.get("Empty"), Some(""));
         assert_eq!(fields.get("bare"), Some(""));
         assert_eq!(fields.get("Card"), None);
-        assert_eq!(
-            Fields::parse("PIN=1 Name=Ann").get("PIN"),
-            Some("1 Name=Ann")
-        );
+        assert_eq!(Fields::parse("PIN=1 Name=Ann").get("PIN"), Some("1 Name=Ann"));
     }
 
     #[test]
@@ -801,16 +669,8 @@ mod tests {
         let line = attlog_line(&punch, true);
         assert_eq!(line, "1452\t2015-07-30 15:16:28\t255\t15\t0\t0\t0\t0");
         assert_eq!(line.split('\t').count(), 8);
-        let masked = Punch {
-            mask: true,
-            temperature: Some("36.6".into()),
-            workcode: "7".into(),
-            ..punch
-        };
-        assert_eq!(
-            attlog_line(&masked, false),
-            "1452\t2015-07-30 15:16:28\t1\t15\t7\t0\t0\t1\t36.6"
-        );
+        let masked = Punch { mask: true, temperature: Some("36.6".into()), workcode: "7".into(), ..punch };
+        assert_eq!(attlog_line(&masked, false), "1452\t2015-07-30 15:16:28\t1\t15\t7\t0\t0\t1\t36.6");
     }
 
     #[test]
@@ -826,26 +686,14 @@ mod tests {
         user.end_datetime = Some("2026-12-31 23:59:59".into());
         assert!(user_line(&user).ends_with("\tViceCard=\tEndDatetime=2026-12-31 23:59:59"));
         let template = Template::new("QUJDRA==");
-        assert_eq!(
-            fp_line("7", 3, &template),
-            "FP PIN=7\tFID=3\tSize=8\tValid=1\tTMP=QUJDRA=="
-        );
-        assert_eq!(
-            face_line("7", 0, &template),
-            "FACE PIN=7\tFID=0\tSIZE=8\tVALID=1\tTMP=QUJDRA=="
-        );
-        assert_eq!(
-            userpic_line("7", "/9j/"),
-            "USERPIC PIN=7\tFileName=7.jpg\tSize=4\tContent=/9j/"
-        );
+        assert_eq!(fp_line("7", 3, &template), "FP PIN=7\tFID=3\tSize=8\tValid=1\tTMP=QUJDRA==");
+        assert_eq!(face_line("7", 0, &template), "FACE PIN=7\tFID=0\tSIZE=8\tVALID=1\tTMP=QUJDRA==");
+        assert_eq!(userpic_line("7", "/9j/"), "USERPIC PIN=7\tFileName=7.jpg\tSize=4\tContent=/9j/");
         assert_eq!(
             biodata_line("7", BioKind::Palm, 0, 1, &template),
             "BIODATA Pin=7\tNo=0\tIndex=1\tValid=1\tDuress=0\tType=8\tMajorVer=0\tMinorVer=0\tFormat=0\tTmp=QUJDRA=="
         );
-        assert_eq!(
-            result_line("a1", -1002, "DATA"),
-            "ID=a1&Return=-1002&CMD=DATA"
-        );
+        assert_eq!(result_line("a1", -1002, "DATA"), "ID=a1&Return=-1002&CMD=DATA");
     }
 
     #[test]
@@ -869,10 +717,7 @@ mod tests {
 
     #[test]
     fn query_values_are_percent_encoded_like_a_terminal() {
-        assert_eq!(
-            encode_query_value("Ver 2.0.12-20150625,0,0"),
-            "Ver%202.0.12-20150625%2C0%2C0".replace("%2C", ",")
-        );
+        assert_eq!(encode_query_value("Ver 2.0.12-20150625,0,0"), "Ver%202.0.12-20150625%2C0%2C0".replace("%2C", ","));
         assert_eq!(encode_query_value("a&b=c"), "a%26b%3Dc");
     }
 }

@@ -121,13 +121,8 @@ impl Template {
     /// `ENROLL_FP` produces.
     pub fn fake(pin: &str, fid: u32) -> Template {
         let seed = format!("biogate-sim-fp pin={pin} fid={fid};");
-        let bytes: Vec<u8> = seed
-            .bytes()
-            .cycle()
-            .take(96)
-            .enumerate()
-            .map(|(i, b)| b ^ (i as u8).wrapping_mul(31))
-            .collect();
+        let bytes: Vec<u8> =
+            seed.bytes().cycle().take(96).enumerate().map(|(i, b)| b ^ (i as u8).wrapping_mul(31)).collect();
         Template::new(&protocol::base64_encode(&bytes))
     }
 }
@@ -196,33 +191,18 @@ impl User {
 
     /// With a fingerprint template on finger `fid`.
     pub fn with_fingerprint(mut self, fid: u32, template: Template) -> User {
-        self.templates.insert(
-            TemplateKey {
-                kind: BioKind::Fingerprint,
-                no: fid,
-                index: 0,
-            },
-            template,
-        );
+        self.templates.insert(TemplateKey { kind: BioKind::Fingerprint, no: fid, index: 0 }, template);
         self
     }
 
     /// The fingerprint template of finger `fid`.
     pub fn fingerprint(&self, fid: u32) -> Option<&Template> {
-        self.templates.get(&TemplateKey {
-            kind: BioKind::Fingerprint,
-            no: fid,
-            index: 0,
-        })
+        self.templates.get(&TemplateKey { kind: BioKind::Fingerprint, no: fid, index: 0 })
     }
 
     /// The templates of one kind.
     pub fn templates_of(&self, kind: BioKind) -> Vec<(TemplateKey, &Template)> {
-        self.templates
-            .iter()
-            .filter(|(key, _)| key.kind == kind)
-            .map(|(key, t)| (*key, t))
-            .collect()
+        self.templates.iter().filter(|(key, _)| key.kind == kind).map(|(key, t)| (*key, t)).collect()
     }
 }
 
@@ -400,13 +380,7 @@ impl Terminal {
         self.next_seq += 1;
         let line = protocol::attlog_line(&punch, self.eight_field_attlog);
         self.log.push(LogEntry { seq, punch });
-        Record {
-            table: Table::Attlog,
-            line,
-            log_seq: Some(seq),
-            requested: false,
-            trans_flag: Some("AttLog"),
-        }
+        Record { table: Table::Attlog, line, log_seq: Some(seq), requested: false, trans_flag: Some("AttLog") }
     }
 
     /// Enrolls (or replaces) a user at the terminal and returns the uploads: USER, then FP,
@@ -422,31 +396,17 @@ impl Terminal {
         let command = Command::parse(text);
         let cmd = command.result_name();
         let (code, details, effects) = match &command {
-            Command::Data {
-                action,
-                table,
-                fields,
-            } => match action.as_str() {
+            Command::Data { action, table, fields } => match action.as_str() {
                 "UPDATE" => (self.update(table, fields), vec![], vec![]),
                 "DELETE" => (self.delete(table, fields), vec![], vec![]),
                 "QUERY" => {
                     let (code, records) = self.query(table, fields);
-                    (
-                        code,
-                        vec![],
-                        if records.is_empty() {
-                            vec![]
-                        } else {
-                            vec![Effect::Upload(records)]
-                        },
-                    )
+                    (code, vec![], if records.is_empty() { vec![] } else { vec![Effect::Upload(records)] })
                 }
                 _ => (code::NOT_SUPPORTED, vec![], vec![]),
             },
             Command::Clear(what) => (self.clear(what), vec![], vec![]),
-            Command::Check | Command::ReloadOptions => {
-                (code::OK, vec![], vec![Effect::Rehandshake])
-            }
+            Command::Check | Command::ReloadOptions => (code::OK, vec![], vec![Effect::Rehandshake]),
             Command::Log => (code::OK, vec![], vec![Effect::Flush]),
             Command::Info => (code::OK, self.info(), vec![]),
             Command::Reboot => (code::OK, vec![], vec![Effect::Reboot]),
@@ -456,36 +416,17 @@ impl Terminal {
             }
             Command::SetOption(None) => (code::BAD_PARAMETER, vec![], vec![]),
             Command::AcUnlock => {
-                self.unlocks.push(Unlock {
-                    command: text.to_string(),
-                    door: 1,
-                    seconds: None,
-                });
+                self.unlocks.push(Unlock { command: text.to_string(), door: 1, seconds: None });
                 (code::OK, vec![], vec![])
             }
-            Command::ControlDevice(parameter) => {
-                (self.control_device(text, parameter), vec![], vec![])
-            }
+            Command::ControlDevice(parameter) => (self.control_device(text, parameter), vec![], vec![]),
             Command::EnrollFp(fields) => {
                 let (code, records) = self.enroll_fp(fields);
-                (
-                    code,
-                    vec![],
-                    if records.is_empty() {
-                        vec![]
-                    } else {
-                        vec![Effect::Upload(records)]
-                    },
-                )
+                (code, vec![], if records.is_empty() { vec![] } else { vec![Effect::Upload(records)] })
             }
             Command::Unsupported(_) => (code::NOT_SUPPORTED, vec![], vec![]),
         };
-        Execution {
-            cmd,
-            code,
-            details,
-            effects,
-        }
+        Execution { cmd, code, details, effects }
     }
 
     fn update(&mut self, table: &str, fields: &Fields) -> i32 {
@@ -503,11 +444,7 @@ impl Terminal {
         let Some(pin) = fields.get("PIN").filter(|pin| !pin.trim().is_empty()) else {
             return code::BAD_PARAMETER;
         };
-        let privilege = match fields
-            .get("Pri")
-            .map(|p| p.trim())
-            .filter(|p| !p.is_empty())
-        {
+        let privilege = match fields.get("Pri").map(|p| p.trim()).filter(|p| !p.is_empty()) {
             None => None,
             Some(p) => match p.parse::<u32>() {
                 Ok(p) => Some(p),
@@ -517,10 +454,7 @@ impl Terminal {
         if !self.users.contains_key(pin) && self.users.len() >= self.max_users {
             return code::CAPACITY;
         }
-        let user = self
-            .users
-            .entry(pin.to_string())
-            .or_insert_with(|| User::new(pin, ""));
+        let user = self.users.entry(pin.to_string()).or_insert_with(|| User::new(pin, ""));
         for (key, value) in &fields.0 {
             let value = value.clone();
             match key.to_ascii_lowercase().as_str() {
@@ -580,24 +514,10 @@ impl Terminal {
             return code::ILLEGAL_TEMPLATE;
         }
         let key = match kind {
-            BioKind::Fingerprint => TemplateKey {
-                kind,
-                no: fid,
-                index: 0,
-            },
-            _ => TemplateKey {
-                kind,
-                no: 0,
-                index: fid,
-            },
+            BioKind::Fingerprint => TemplateKey { kind, no: fid, index: 0 },
+            _ => TemplateKey { kind, no: 0, index: fid },
         };
-        user.templates.insert(
-            key,
-            Template {
-                valid,
-                ..Template::new(tmp)
-            },
-        );
+        user.templates.insert(key, Template { valid, ..Template::new(tmp) });
         code::OK
     }
 
@@ -611,19 +531,12 @@ impl Terminal {
                 Some(v) => v.parse().map_err(|_| ()),
             }
         };
-        let (Ok(no), Ok(index), Ok(valid), Ok(duress)) = (
-            number("No"),
-            number("Index"),
-            number("Valid"),
-            number("Duress"),
-        ) else {
+        let (Ok(no), Ok(index), Ok(valid), Ok(duress)) =
+            (number("No"), number("Index"), number("Valid"), number("Duress"))
+        else {
             return code::BAD_PARAMETER;
         };
-        let Some(kind) = fields
-            .get("Type")
-            .and_then(|t| t.trim().parse::<u8>().ok())
-            .map(BioKind::from_code)
-        else {
+        let Some(kind) = fields.get("Type").and_then(|t| t.trim().parse::<u8>().ok()).map(BioKind::from_code) else {
             return code::BAD_PARAMETER;
         };
         let tmp = fields.get("Tmp").unwrap_or("");
@@ -639,18 +552,13 @@ impl Terminal {
         let text = |key: &str| fields.get(key).unwrap_or("0").to_string();
         let template = Template {
             tmp: tmp.to_string(),
-            valid: if fields.get("Valid").is_some() {
-                valid.min(255) as u8
-            } else {
-                1
-            },
+            valid: if fields.get("Valid").is_some() { valid.min(255) as u8 } else { 1 },
             duress: duress.min(255) as u8,
             major_ver: text("MajorVer"),
             minor_ver: text("MinorVer"),
             format: text("Format"),
         };
-        user.templates
-            .insert(TemplateKey { kind, no, index }, template);
+        user.templates.insert(TemplateKey { kind, no, index }, template);
         code::OK
     }
 
@@ -658,11 +566,7 @@ impl Terminal {
         let Some(pin) = fields.get("PIN").filter(|p| !p.is_empty()) else {
             return code::BAD_PARAMETER;
         };
-        if fields
-            .get("Format")
-            .map(str::trim)
-            .is_some_and(|f| f != "0")
-        {
+        if fields.get("Format").map(str::trim).is_some_and(|f| f != "0") {
             // URL mode: this terminal only takes the photo inline.
             return code::NOT_SUPPORTED;
         }
@@ -686,21 +590,14 @@ impl Terminal {
     }
 
     fn delete(&mut self, table: &str, fields: &Fields) -> i32 {
-        if !matches!(
-            table,
-            "USERINFO" | "FINGERTMP" | "FACE" | "BIODATA" | "USERPIC"
-        ) {
+        if !matches!(table, "USERINFO" | "FINGERTMP" | "FACE" | "BIODATA" | "USERPIC") {
             return code::NOT_SUPPORTED;
         }
         let Some(pin) = fields.get("PIN").filter(|p| !p.is_empty()) else {
             return code::BAD_PARAMETER;
         };
         if table == "USERINFO" {
-            return if self.users.remove(pin).is_some() {
-                code::OK
-            } else {
-                code::NO_SUCH_USER
-            };
+            return if self.users.remove(pin).is_some() { code::OK } else { code::NO_SUCH_USER };
         }
         let Some(user) = self.users.get_mut(pin) else {
             return code::NO_SUCH_USER;
@@ -714,9 +611,8 @@ impl Terminal {
                         Err(_) => return code::BAD_PARAMETER,
                     },
                 };
-                user.templates.retain(|key, _| {
-                    !(key.kind == BioKind::Fingerprint && fid.is_none_or(|fid| key.no == fid))
-                });
+                user.templates
+                    .retain(|key, _| !(key.kind == BioKind::Fingerprint && fid.is_none_or(|fid| key.no == fid)));
                 code::OK
             }
             "FACE" => {
@@ -724,17 +620,13 @@ impl Terminal {
                 code::OK
             }
             "BIODATA" => {
-                let kind = fields
-                    .get("Type")
-                    .map(|t| t.trim().parse::<u8>().map(BioKind::from_code));
+                let kind = fields.get("Type").map(|t| t.trim().parse::<u8>().map(BioKind::from_code));
                 let no = fields.get("No").map(|n| n.trim().parse::<u32>());
                 let (kind, no) = match (kind, no) {
                     (Some(Err(_)), _) | (_, Some(Err(_))) => return code::BAD_PARAMETER,
                     (kind, no) => (kind.and_then(Result::ok), no.and_then(Result::ok)),
                 };
-                user.templates.retain(|key, _| {
-                    !(kind.is_none_or(|k| key.kind == k) && no.is_none_or(|n| key.no == n))
-                });
+                user.templates.retain(|key, _| !(kind.is_none_or(|k| key.kind == k) && no.is_none_or(|n| key.no == n)));
                 code::OK
             }
             "USERPIC" => {
@@ -748,8 +640,7 @@ impl Terminal {
     fn query(&mut self, table: &str, fields: &Fields) -> (i32, Vec<Record>) {
         match table {
             "ATTLOG" => {
-                let (Some(start), Some(end)) = (fields.get("StartTime"), fields.get("EndTime"))
-                else {
+                let (Some(start), Some(end)) = (fields.get("StartTime"), fields.get("EndTime")) else {
                     return (code::BAD_PARAMETER, vec![]);
                 };
                 let (start, end) = (start.trim(), end.trim());
@@ -759,9 +650,7 @@ impl Terminal {
                 let records = self
                     .log
                     .iter()
-                    .filter(|entry| {
-                        start <= entry.punch.time.as_str() && entry.punch.time.as_str() <= end
-                    })
+                    .filter(|entry| start <= entry.punch.time.as_str() && entry.punch.time.as_str() <= end)
                     .map(|entry| Record {
                         table: Table::Attlog,
                         line: protocol::attlog_line(&entry.punch, self.eight_field_attlog),
@@ -799,13 +688,7 @@ impl Terminal {
                     let line = protocol::user_line(user);
                     return (
                         code::OK,
-                        vec![Record {
-                            table: Table::Operlog,
-                            line,
-                            log_seq: None,
-                            requested: true,
-                            trans_flag: None,
-                        }],
+                        vec![Record { table: Table::Operlog, line, log_seq: None, requested: true, trans_flag: None }],
                     );
                 }
                 let fid = fields.get("FID").and_then(|f| f.trim().parse::<u32>().ok());
@@ -862,11 +745,7 @@ impl Terminal {
         }
         let door = digits[2..4].parse().unwrap_or(1);
         let seconds = digits[6..8].parse().ok();
-        self.unlocks.push(Unlock {
-            command: text.to_string(),
-            door,
-            seconds,
-        });
+        self.unlocks.push(Unlock { command: text.to_string(), door, seconds });
         code::OK
     }
 
@@ -874,11 +753,7 @@ impl Terminal {
         let Some(pin) = fields.get("PIN").filter(|p| !p.is_empty()) else {
             return (code::BAD_PARAMETER, vec![]);
         };
-        let Some(fid) = fields
-            .get("FID")
-            .and_then(|f| f.trim().parse::<u32>().ok())
-            .filter(|fid| *fid <= 9)
-        else {
+        let Some(fid) = fields.get("FID").and_then(|f| f.trim().parse::<u32>().ok()).filter(|fid| *fid <= 9) else {
             return (code::BAD_PARAMETER, vec![]);
         };
         let overwrite = fields.get("OVERWRITE").map(str::trim) == Some("1");
@@ -894,34 +769,13 @@ impl Terminal {
         }
         let template = Template::fake(pin, fid);
         let line = protocol::fp_line(pin, fid, &template);
-        user.templates.insert(
-            TemplateKey {
-                kind: BioKind::Fingerprint,
-                no: fid,
-                index: 0,
-            },
-            template,
-        );
-        (
-            code::OK,
-            vec![Record {
-                table: Table::Operlog,
-                line,
-                log_seq: None,
-                requested: true,
-                trans_flag: None,
-            }],
-        )
+        user.templates.insert(TemplateKey { kind: BioKind::Fingerprint, no: fid, index: 0 }, template);
+        (code::OK, vec![Record { table: Table::Operlog, line, log_seq: None, requested: true, trans_flag: None }])
     }
 
     /// The `Key=Value` lines of the `INFO` result.
     pub fn info(&self) -> Vec<String> {
-        let count = |kind| {
-            self.users
-                .values()
-                .map(|u| u.templates_of(kind).len())
-                .sum::<usize>()
-        };
+        let count = |kind| self.users.values().map(|u| u.templates_of(kind).len()).sum::<usize>();
         vec![
             "~DeviceName=biogate ADMS simulator".into(),
             format!("~SerialNumber={}", self.serial),
@@ -936,10 +790,7 @@ impl Terminal {
             format!("FaceCount={}", count(BioKind::Face)),
             "FaceVersion=7".into(),
             format!("TransactionCount={}", self.log.len()),
-            format!(
-                "PhotoCount={}",
-                self.users.values().filter(|u| u.photo.is_some()).count()
-            ),
+            format!("PhotoCount={}", self.users.values().filter(|u| u.photo.is_some()).count()),
         ]
     }
 }
@@ -947,48 +798,20 @@ impl Terminal {
 /// The upload records of a user: USER, then FP/FACE/USERPIC on OPERLOG, other kinds on
 /// BIODATA, each with the `TransFlag` name that lets it go up (`EnrollUser`/`ChgUser`, ...).
 fn user_records(user: &User, new: bool) -> Vec<Record> {
-    let record = |table, line, trans_flag| Record {
-        table,
-        line,
-        log_seq: None,
-        requested: false,
-        trans_flag,
-    };
-    let (user_flag, fp_flag) = if new {
-        ("EnrollUser", "EnrollFP")
-    } else {
-        ("ChgUser", "ChgFP")
-    };
-    let mut records = vec![record(
-        Table::Operlog,
-        protocol::user_line(user),
-        Some(user_flag),
-    )];
+    let record = |table, line, trans_flag| Record { table, line, log_seq: None, requested: false, trans_flag };
+    let (user_flag, fp_flag) = if new { ("EnrollUser", "EnrollFP") } else { ("ChgUser", "ChgFP") };
+    let mut records = vec![record(Table::Operlog, protocol::user_line(user), Some(user_flag))];
     for (key, template) in &user.templates {
         records.push(match key.kind {
-            BioKind::Fingerprint => record(
-                Table::Operlog,
-                protocol::fp_line(&user.pin, key.no, template),
-                Some(fp_flag),
-            ),
-            BioKind::Face => record(
-                Table::Operlog,
-                protocol::face_line(&user.pin, key.index, template),
-                Some("FACE"),
-            ),
-            kind => record(
-                Table::Biodata,
-                protocol::biodata_line(&user.pin, kind, key.no, key.index, template),
-                None,
-            ),
+            BioKind::Fingerprint => {
+                record(Table::Operlog, protocol::fp_line(&user.pin, key.no, template), Some(fp_flag))
+            }
+            BioKind::Face => record(Table::Operlog, protocol::face_line(&user.pin, key.index, template), Some("FACE")),
+            kind => record(Table::Biodata, protocol::biodata_line(&user.pin, kind, key.no, key.index, template), None),
         });
     }
     if let Some(photo) = &user.photo {
-        records.push(record(
-            Table::Operlog,
-            protocol::userpic_line(&user.pin, photo),
-            Some("UserPic"),
-        ));
+        records.push(record(Table::Operlog, protocol::userpic_line(&user.pin, photo), Some("UserPic")));
     }
     records
 }
@@ -1024,145 +847,74 @@ mod tests {
         assert_eq!((done.cmd.as_str(), done.code), ("DATA", 0));
         let user = &t.users["1"];
         assert_eq!(
-            (
-                user.name.as_str(),
-                user.privilege,
-                user.password.as_str(),
-                user.card.as_str()
-            ),
+            (user.name.as_str(), user.privilege, user.password.as_str(), user.card.as_str()),
             ("Ann Lee", 14, "123", "[15CD5B07]")
         );
         assert_eq!(
-            (
-                user.group.as_str(),
-                user.time_zones.as_str(),
-                user.verify.as_str(),
-                user.vice_card.as_str()
-            ),
+            (user.group.as_str(), user.time_zones.as_str(), user.verify.as_str(), user.vice_card.as_str()),
             ("2", "0001000100000000", "1", "9")
         );
         assert!(user.enabled());
         assert_eq!(
-            run(
-                &mut t,
-                "DATA UPDATE USERINFO PIN=1\tName=Ann B\tPri=15\tStartDatetime=2026-01-01 00:00:00\tFoo=bar"
-            ),
+            run(&mut t, "DATA UPDATE USERINFO PIN=1\tName=Ann B\tPri=15\tStartDatetime=2026-01-01 00:00:00\tFoo=bar"),
             0
         );
         let user = &t.users["1"];
-        assert_eq!(
-            (user.name.as_str(), user.privilege, user.card.as_str()),
-            ("Ann B", 15, "[15CD5B07]")
-        );
+        assert_eq!((user.name.as_str(), user.privilege, user.card.as_str()), ("Ann B", 15, "[15CD5B07]"));
         // Bit 0 of Pri: a disabled super admin.
         assert!(!user.enabled());
         assert_eq!(user.start_datetime.as_deref(), Some("2026-01-01 00:00:00"));
-        assert_eq!(
-            user.other_fields,
-            vec![("Foo".to_string(), "bar".to_string())]
-        );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE USERINFO PIN=1\tPri=14\tPassword=9"),
-            0
-        );
+        assert_eq!(user.other_fields, vec![("Foo".to_string(), "bar".to_string())]);
+        assert_eq!(run(&mut t, "DATA UPDATE USERINFO PIN=1\tPri=14\tPassword=9"), 0);
         assert!(t.users["1"].enabled());
         assert_eq!(t.users["1"].password, "9");
         // `Disable=` is not an attendance-terminal field: kept verbatim, no effect.
         assert_eq!(run(&mut t, "DATA UPDATE USERINFO PIN=1\tDisable=1"), 0);
         assert!(t.users["1"].enabled());
-        assert!(
-            t.users["1"]
-                .other_fields
-                .contains(&("Disable".to_string(), "1".to_string()))
-        );
+        assert!(t.users["1"].other_fields.contains(&("Disable".to_string(), "1".to_string())));
     }
 
     #[test]
     fn update_userinfo_refuses_bad_parameters_and_capacity() {
         let mut t = terminal();
-        assert_eq!(
-            run(&mut t, "DATA UPDATE USERINFO Name=x"),
-            code::BAD_PARAMETER
-        );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE USERINFO PIN=\tName=x"),
-            code::BAD_PARAMETER
-        );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE USERINFO PIN=1\tPri=admin"),
-            code::BAD_PARAMETER
-        );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE USERINFO PIN=1\tPri=-1"),
-            code::BAD_PARAMETER
-        );
+        assert_eq!(run(&mut t, "DATA UPDATE USERINFO Name=x"), code::BAD_PARAMETER);
+        assert_eq!(run(&mut t, "DATA UPDATE USERINFO PIN=\tName=x"), code::BAD_PARAMETER);
+        assert_eq!(run(&mut t, "DATA UPDATE USERINFO PIN=1\tPri=admin"), code::BAD_PARAMETER);
+        assert_eq!(run(&mut t, "DATA UPDATE USERINFO PIN=1\tPri=-1"), code::BAD_PARAMETER);
         assert!(t.users.is_empty());
         t.max_users = 1;
         assert_eq!(run(&mut t, "DATA UPDATE USERINFO PIN=1"), 0);
         assert_eq!(run(&mut t, "DATA UPDATE USERINFO PIN=2"), code::CAPACITY);
-        assert_eq!(
-            run(&mut t, "DATA UPDATE USERINFO PIN=1\tName=still fits"),
-            0
-        );
+        assert_eq!(run(&mut t, "DATA UPDATE USERINFO PIN=1\tName=still fits"), 0);
     }
 
     #[test]
     fn fingerprint_templates_need_the_user_a_matching_size_and_base64() {
         let mut t = terminal();
         assert_eq!(
-            run(
-                &mut t,
-                "DATA UPDATE FINGERTMP PIN=1\tFID=0\tSize=8\tValid=1\tTMP=QUJDRA=="
-            ),
+            run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=0\tSize=8\tValid=1\tTMP=QUJDRA=="),
             code::NO_SUCH_USER
         );
         run(&mut t, "DATA UPDATE USERINFO PIN=1");
         assert_eq!(
-            run(
-                &mut t,
-                "DATA UPDATE FINGERTMP PIN=1\tFID=0\tSize=9\tValid=1\tTMP=QUJDRA=="
-            ),
+            run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=0\tSize=9\tValid=1\tTMP=QUJDRA=="),
             code::TEMPLATE_SIZE_MISMATCH
         );
         assert_eq!(
-            run(
-                &mut t,
-                "DATA UPDATE FINGERTMP PIN=1\tFID=0\tSize=8\tValid=1\tTMP=QUJD!A=="
-            ),
+            run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=0\tSize=8\tValid=1\tTMP=QUJD!A=="),
             code::ILLEGAL_TEMPLATE
         );
         assert_eq!(
-            run(
-                &mut t,
-                "DATA UPDATE FINGERTMP PIN=1\tFID=10\tSize=8\tValid=1\tTMP=QUJDRA=="
-            ),
+            run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=10\tSize=8\tValid=1\tTMP=QUJDRA=="),
             code::BAD_PARAMETER
         );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tSize=8\tTMP=QUJDRA=="),
-            code::BAD_PARAMETER
-        );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=0\tSize=0\tTMP="),
-            code::BAD_PARAMETER
-        );
+        assert_eq!(run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tSize=8\tTMP=QUJDRA=="), code::BAD_PARAMETER);
+        assert_eq!(run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=0\tSize=0\tTMP="), code::BAD_PARAMETER);
         assert!(t.users["1"].templates.is_empty());
-        assert_eq!(
-            run(
-                &mut t,
-                "DATA UPDATE FINGERTMP PIN=1\tFID=6\tSize=8\tValid=3\tTMP=QUJDRA=="
-            ),
-            0
-        );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=7\tTMP=RUZHSA=="),
-            0
-        );
+        assert_eq!(run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=6\tSize=8\tValid=3\tTMP=QUJDRA=="), 0);
+        assert_eq!(run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=7\tTMP=RUZHSA=="), 0);
         let user = &t.users["1"];
-        assert_eq!(
-            user.fingerprint(6).map(|t| (t.tmp.as_str(), t.valid)),
-            Some(("QUJDRA==", 3))
-        );
+        assert_eq!(user.fingerprint(6).map(|t| (t.tmp.as_str(), t.valid)), Some(("QUJDRA==", 3)));
         assert_eq!(user.fingerprint(7).map(|t| t.valid), Some(1));
         assert_eq!(user.templates_of(BioKind::Fingerprint).len(), 2);
     }
@@ -1171,13 +923,7 @@ mod tests {
     fn face_and_biodata_templates_are_stored_by_kind_and_index() {
         let mut t = terminal();
         run(&mut t, "DATA UPDATE USERINFO PIN=1");
-        assert_eq!(
-            run(
-                &mut t,
-                "DATA UPDATE FACE PIN=1\tFID=2\tSize=4\tValid=1\tTMP=QUJD"
-            ),
-            0
-        );
+        assert_eq!(run(&mut t, "DATA UPDATE FACE PIN=1\tFID=2\tSize=4\tValid=1\tTMP=QUJD"), 0);
         assert_eq!(
             run(
                 &mut t,
@@ -1185,33 +931,12 @@ mod tests {
             ),
             0
         );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE BIODATA Pin=1\tNo=0\tIndex=0\tTmp=QUJD"),
-            code::BAD_PARAMETER
-        );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE BIODATA Pin=2\tType=8\tTmp=QUJD"),
-            code::NO_SUCH_USER
-        );
+        assert_eq!(run(&mut t, "DATA UPDATE BIODATA Pin=1\tNo=0\tIndex=0\tTmp=QUJD"), code::BAD_PARAMETER);
+        assert_eq!(run(&mut t, "DATA UPDATE BIODATA Pin=2\tType=8\tTmp=QUJD"), code::NO_SUCH_USER);
         let user = &t.users["1"];
-        assert!(user.templates.contains_key(&TemplateKey {
-            kind: BioKind::Face,
-            no: 0,
-            index: 2
-        }));
-        let palm = &user.templates[&TemplateKey {
-            kind: BioKind::Palm,
-            no: 1,
-            index: 0,
-        }];
-        assert_eq!(
-            (
-                palm.duress,
-                palm.major_ver.as_str(),
-                palm.minor_ver.as_str()
-            ),
-            (1, "5", "8")
-        );
+        assert!(user.templates.contains_key(&TemplateKey { kind: BioKind::Face, no: 0, index: 2 }));
+        let palm = &user.templates[&TemplateKey { kind: BioKind::Palm, no: 1, index: 0 }];
+        assert_eq!((palm.duress, palm.major_ver.as_str(), palm.minor_ver.as_str()), (1, "5", "8"));
         assert_eq!(run(&mut t, "DATA DELETE BIODATA Pin=1\tType=8"), 0);
         assert_eq!(t.users["1"].templates.len(), 1);
         assert_eq!(run(&mut t, "DATA DELETE FACE PIN=1"), 0);
@@ -1221,23 +946,11 @@ mod tests {
     #[test]
     fn user_photos_check_their_size() {
         let mut t = terminal();
-        assert_eq!(
-            run(&mut t, "DATA UPDATE USERPIC PIN=1\tSize=4\tContent=/9j/"),
-            code::NO_SUCH_USER
-        );
+        assert_eq!(run(&mut t, "DATA UPDATE USERPIC PIN=1\tSize=4\tContent=/9j/"), code::NO_SUCH_USER);
         run(&mut t, "DATA UPDATE USERINFO PIN=1");
-        assert_eq!(
-            run(&mut t, "DATA UPDATE USERPIC PIN=1\tSize=5\tContent=/9j/"),
-            code::PHOTO_SIZE_MISMATCH
-        );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE USERPIC PIN=1\tFormat=1\tUrl=/p.jpg"),
-            code::NOT_SUPPORTED
-        );
-        assert_eq!(
-            run(&mut t, "DATA UPDATE USERPIC PIN=1\tSize=4\tContent=/9j/"),
-            0
-        );
+        assert_eq!(run(&mut t, "DATA UPDATE USERPIC PIN=1\tSize=5\tContent=/9j/"), code::PHOTO_SIZE_MISMATCH);
+        assert_eq!(run(&mut t, "DATA UPDATE USERPIC PIN=1\tFormat=1\tUrl=/p.jpg"), code::NOT_SUPPORTED);
+        assert_eq!(run(&mut t, "DATA UPDATE USERPIC PIN=1\tSize=4\tContent=/9j/"), 0);
         assert_eq!(t.users["1"].photo.as_deref(), Some("/9j/"));
         assert_eq!(run(&mut t, "DATA DELETE USERPIC PIN=1"), 0);
         assert_eq!(t.users["1"].photo, None);
@@ -1246,36 +959,18 @@ mod tests {
     #[test]
     fn deletes_answer_minus_10_for_an_unknown_pin() {
         let mut t = terminal();
-        assert_eq!(
-            run(&mut t, "DATA DELETE USERINFO PIN=9"),
-            code::NO_SUCH_USER
-        );
-        assert_eq!(
-            run(&mut t, "DATA DELETE FINGERTMP PIN=9"),
-            code::NO_SUCH_USER
-        );
+        assert_eq!(run(&mut t, "DATA DELETE USERINFO PIN=9"), code::NO_SUCH_USER);
+        assert_eq!(run(&mut t, "DATA DELETE FINGERTMP PIN=9"), code::NO_SUCH_USER);
         assert_eq!(run(&mut t, "DATA DELETE USERINFO"), code::BAD_PARAMETER);
         run(&mut t, "DATA UPDATE USERINFO PIN=1");
-        run(
-            &mut t,
-            "DATA UPDATE FINGERTMP PIN=1\tFID=1\tSize=4\tTMP=QUJD",
-        );
-        run(
-            &mut t,
-            "DATA UPDATE FINGERTMP PIN=1\tFID=2\tSize=4\tTMP=QUJD",
-        );
-        run(
-            &mut t,
-            "DATA UPDATE FINGERTMP PIN=1\tFID=3\tSize=4\tTMP=QUJD",
-        );
+        run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=1\tSize=4\tTMP=QUJD");
+        run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=2\tSize=4\tTMP=QUJD");
+        run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=3\tSize=4\tTMP=QUJD");
         assert_eq!(run(&mut t, "DATA DELETE FINGERTMP PIN=1\tFID=2"), 0);
         assert_eq!(t.users["1"].templates.len(), 2);
         assert_eq!(run(&mut t, "DATA DELETE FINGERTMP PIN=1"), 0);
         assert!(t.users["1"].templates.is_empty());
-        run(
-            &mut t,
-            "DATA UPDATE FINGERTMP PIN=1\tFID=3\tSize=4\tTMP=QUJD",
-        );
+        run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=3\tSize=4\tTMP=QUJD");
         assert_eq!(run(&mut t, "DATA DELETE USERINFO PIN=1"), 0);
         assert!(t.users.is_empty());
         // The templates went with the user.
@@ -1286,78 +981,40 @@ mod tests {
     #[test]
     fn queries_upload_the_user_or_the_log_range() {
         let mut t = terminal();
-        assert_eq!(
-            t.execute("DATA QUERY USERINFO PIN=1").code,
-            code::NO_SUCH_USER
-        );
+        assert_eq!(t.execute("DATA QUERY USERINFO PIN=1").code, code::NO_SUCH_USER);
         assert!(t.execute("DATA QUERY USERINFO PIN=1").effects.is_empty());
-        assert_eq!(
-            t.execute("DATA QUERY USERINFO PIN=").code,
-            code::BAD_PARAMETER
-        );
+        assert_eq!(t.execute("DATA QUERY USERINFO PIN=").code, code::BAD_PARAMETER);
         let nobody = t.execute("DATA QUERY USERINFO");
         assert_eq!((nobody.code, nobody.effects.len()), (0, 0));
         run(&mut t, "DATA UPDATE USERINFO PIN=1\tName=Ann");
         run(&mut t, "DATA UPDATE USERINFO PIN=2\tName=Bo");
         let everyone = t.execute("DATA QUERY USERINFO");
-        let Effect::Upload(all) = &everyone.effects[0] else {
-            panic!("{:?}", everyone.effects)
-        };
-        let pins: Vec<_> = all
-            .iter()
-            .map(|r| r.line.split('\t').next().unwrap())
-            .collect();
+        let Effect::Upload(all) = &everyone.effects[0] else { panic!("{:?}", everyone.effects) };
+        let pins: Vec<_> = all.iter().map(|r| r.line.split('\t').next().unwrap()).collect();
         assert_eq!(pins, ["USER PIN=1", "USER PIN=2"]);
         let done = t.execute("DATA QUERY USERINFO PIN=1");
         assert_eq!(done.code, 0);
-        let Effect::Upload(records) = &done.effects[0] else {
-            panic!("{:?}", done.effects)
-        };
+        let Effect::Upload(records) = &done.effects[0] else { panic!("{:?}", done.effects) };
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].table, Table::Operlog);
         assert!(records[0].line.starts_with("USER PIN=1\tName=Ann\tPri=0"));
 
-        for (i, time) in [
-            "2026-06-20 18:00:00",
-            "2026-06-21 09:02:14",
-            "2026-06-21 17:30:00",
-            "2026-06-22 08:00:00",
-        ]
-        .iter()
-        .enumerate()
+        for (i, time) in ["2026-06-20 18:00:00", "2026-06-21 09:02:14", "2026-06-21 17:30:00", "2026-06-22 08:00:00"]
+            .iter()
+            .enumerate()
         {
             t.record_punch(Punch::new(&i.to_string(), time, 0, 1));
         }
-        let done = t.execute(
-            "DATA QUERY ATTLOG StartTime=2026-06-21 00:00:00\tEndTime=2026-06-21 23:59:59",
-        );
+        let done = t.execute("DATA QUERY ATTLOG StartTime=2026-06-21 00:00:00\tEndTime=2026-06-21 23:59:59");
         assert_eq!(done.code, 0);
-        let Effect::Upload(records) = &done.effects[0] else {
-            panic!("{:?}", done.effects)
-        };
+        let Effect::Upload(records) = &done.effects[0] else { panic!("{:?}", done.effects) };
         let seqs: Vec<_> = records.iter().map(|r| r.log_seq).collect();
         assert_eq!(seqs, [Some(2), Some(3)]);
-        assert!(
-            records
-                .iter()
-                .all(|r| r.requested && r.table == Table::Attlog)
-        );
-        assert_eq!(
-            records[0].line,
-            "1\t2026-06-21 09:02:14\t0\t1\t0\t0\t0\t0\t0"
-        );
-        assert_eq!(
-            t.execute("DATA QUERY ATTLOG StartTime=2026-06-21").code,
-            code::BAD_PARAMETER
-        );
-        assert_eq!(
-            t.execute("DATA QUERY ATTLOG StartTime=yesterday\tEndTime=today")
-                .code,
-            code::BAD_PARAMETER
-        );
-        let none = t.execute(
-            "DATA QUERY ATTLOG StartTime=2030-01-01 00:00:00\tEndTime=2030-01-02 00:00:00",
-        );
+        assert!(records.iter().all(|r| r.requested && r.table == Table::Attlog));
+        assert_eq!(records[0].line, "1\t2026-06-21 09:02:14\t0\t1\t0\t0\t0\t0\t0");
+        assert_eq!(t.execute("DATA QUERY ATTLOG StartTime=2026-06-21").code, code::BAD_PARAMETER);
+        assert_eq!(t.execute("DATA QUERY ATTLOG StartTime=yesterday\tEndTime=today").code, code::BAD_PARAMETER);
+        let none = t.execute("DATA QUERY ATTLOG StartTime=2030-01-01 00:00:00\tEndTime=2030-01-02 00:00:00");
         assert_eq!((none.code, none.effects.len()), (0, 0));
     }
 
@@ -1365,10 +1022,7 @@ mod tests {
     fn clears_empty_what_they_name() {
         let mut t = terminal();
         run(&mut t, "DATA UPDATE USERINFO PIN=1");
-        run(
-            &mut t,
-            "DATA UPDATE FINGERTMP PIN=1\tFID=1\tSize=4\tTMP=QUJD",
-        );
+        run(&mut t, "DATA UPDATE FINGERTMP PIN=1\tFID=1\tSize=4\tTMP=QUJD");
         t.record_punch(Punch::new("1", "2026-06-21 09:02:14", 0, 1));
         let done = t.execute("CLEAR LOG");
         assert_eq!((done.cmd.as_str(), done.code), ("CLEAR_LOG", 0));
@@ -1383,11 +1037,7 @@ mod tests {
         assert!(t.users.is_empty() && t.log.is_empty());
         assert_eq!(run(&mut t, "CLEAR EVERYTHING"), code::NOT_SUPPORTED);
         // Sequence numbers never restart: the server's stamps stay meaningful.
-        assert_eq!(
-            t.record_punch(Punch::new("1", "2026-06-21 09:03:00", 0, 1))
-                .log_seq,
-            Some(3)
-        );
+        assert_eq!(t.record_punch(Punch::new("1", "2026-06-21 09:03:00", 0, 1)).log_seq, Some(3));
     }
 
     #[test]
@@ -1396,18 +1046,11 @@ mod tests {
         run(&mut t, "DATA UPDATE USERINFO PIN=1");
         let info = t.execute("INFO");
         assert_eq!((info.cmd.as_str(), info.code), ("INFO", 0));
-        assert!(
-            info.details.contains(&"UserCount=1".to_string()),
-            "{:?}",
-            info.details
-        );
+        assert!(info.details.contains(&"UserCount=1".to_string()), "{:?}", info.details);
         assert!(info.details.contains(&"~SerialNumber=SN1".to_string()));
         assert_eq!(t.execute("REBOOT").effects, vec![Effect::Reboot]);
         assert_eq!(t.execute("CHECK").effects, vec![Effect::Rehandshake]);
-        assert_eq!(
-            t.execute("RELOAD OPTIONS").effects,
-            vec![Effect::Rehandshake]
-        );
+        assert_eq!(t.execute("RELOAD OPTIONS").effects, vec![Effect::Rehandshake]);
         assert_eq!(t.execute("LOG").effects, vec![Effect::Flush]);
         let set = t.execute("SET OPTION Delay=5");
         assert_eq!((set.cmd.as_str(), set.code), ("SET OPTION", 0));
@@ -1416,17 +1059,8 @@ mod tests {
         assert_eq!(run(&mut t, "AC_UNLOCK"), 0);
         assert_eq!(run(&mut t, "CONTROL DEVICE 0102010500"), 0);
         assert_eq!(run(&mut t, "CONTROL DEVICE"), code::BAD_PARAMETER);
-        assert_eq!(
-            run(&mut t, "CONTROL DEVICE 0301000000"),
-            code::NOT_SUPPORTED
-        );
-        assert_eq!(
-            t.unlocks
-                .iter()
-                .map(|u| (u.door, u.seconds))
-                .collect::<Vec<_>>(),
-            [(1, None), (2, Some(5))]
-        );
+        assert_eq!(run(&mut t, "CONTROL DEVICE 0301000000"), code::NOT_SUPPORTED);
+        assert_eq!(t.unlocks.iter().map(|u| (u.door, u.seconds)).collect::<Vec<_>>(), [(1, None), (2, Some(5))]);
     }
 
     #[test]
@@ -1454,38 +1088,21 @@ mod tests {
     #[test]
     fn enroll_fp_enrolls_a_fake_template_and_uploads_it() {
         let mut t = terminal();
-        assert_eq!(
-            run(&mut t, "ENROLL_FP PIN=1\tFID=1\tRETRY=3\tOVERWRITE=0"),
-            code::NO_SUCH_USER
-        );
+        assert_eq!(run(&mut t, "ENROLL_FP PIN=1\tFID=1\tRETRY=3\tOVERWRITE=0"), code::NO_SUCH_USER);
         run(&mut t, "DATA UPDATE USERINFO PIN=1");
-        assert_eq!(
-            run(&mut t, "ENROLL_FP PIN=1\tFID=12\tRETRY=3\tOVERWRITE=0"),
-            code::BAD_PARAMETER
-        );
+        assert_eq!(run(&mut t, "ENROLL_FP PIN=1\tFID=12\tRETRY=3\tOVERWRITE=0"), code::BAD_PARAMETER);
         let done = t.execute("ENROLL_FP PIN=1\tFID=1\tRETRY=3\tOVERWRITE=0");
         assert_eq!((done.cmd.as_str(), done.code), ("ENROLL_FP", 0));
         let template = t.users["1"].fingerprint(1).expect("enrolled").clone();
         assert!(protocol::is_base64(&template.tmp));
         assert_eq!(template, Template::fake("1", 1));
-        let Effect::Upload(records) = &done.effects[0] else {
-            panic!("{:?}", done.effects)
-        };
+        let Effect::Upload(records) = &done.effects[0] else { panic!("{:?}", done.effects) };
         assert_eq!(records[0].line, protocol::fp_line("1", 1, &template));
-        assert_eq!(
-            run(&mut t, "ENROLL_FP PIN=1\tFID=1\tRETRY=3\tOVERWRITE=0"),
-            code::ENROLL_EXISTS
-        );
-        assert_eq!(
-            run(&mut t, "ENROLL_FP PIN=1\tFID=1\tRETRY=3\tOVERWRITE=1"),
-            0
-        );
+        assert_eq!(run(&mut t, "ENROLL_FP PIN=1\tFID=1\tRETRY=3\tOVERWRITE=0"), code::ENROLL_EXISTS);
+        assert_eq!(run(&mut t, "ENROLL_FP PIN=1\tFID=1\tRETRY=3\tOVERWRITE=1"), 0);
         t.enroll_result = Some(code::ENROLL_CANCELLED);
         let cancelled = t.execute("ENROLL_FP PIN=1\tFID=2\tRETRY=3\tOVERWRITE=0");
-        assert_eq!(
-            (cancelled.code, cancelled.effects.len()),
-            (code::ENROLL_CANCELLED, 0)
-        );
+        assert_eq!((cancelled.code, cancelled.effects.len()), (code::ENROLL_CANCELLED, 0));
         assert!(t.users["1"].fingerprint(2).is_none());
     }
 
@@ -1502,34 +1119,12 @@ mod tests {
     fn a_local_enrolment_uploads_user_templates_and_photo() {
         let mut t = terminal();
         let mut user = User::new("3", "Bo").with_fingerprint(0, Template::new("QUJD"));
-        user.templates.insert(
-            TemplateKey {
-                kind: BioKind::Face,
-                no: 0,
-                index: 0,
-            },
-            Template::new("RkFDRQ=="),
-        );
-        user.templates.insert(
-            TemplateKey {
-                kind: BioKind::Palm,
-                no: 0,
-                index: 0,
-            },
-            Template::new("UEFMTQ=="),
-        );
+        user.templates.insert(TemplateKey { kind: BioKind::Face, no: 0, index: 0 }, Template::new("RkFDRQ=="));
+        user.templates.insert(TemplateKey { kind: BioKind::Palm, no: 0, index: 0 }, Template::new("UEFMTQ=="));
         user.photo = Some("/9j/".into());
         let records = t.enroll_user(user);
-        let heads: Vec<_> = records
-            .iter()
-            .map(|r| {
-                (
-                    r.table,
-                    r.line.split(' ').next().unwrap().to_string(),
-                    r.trans_flag,
-                )
-            })
-            .collect();
+        let heads: Vec<_> =
+            records.iter().map(|r| (r.table, r.line.split(' ').next().unwrap().to_string(), r.trans_flag)).collect();
         assert_eq!(
             heads,
             [

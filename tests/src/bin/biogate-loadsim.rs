@@ -18,10 +18,7 @@ use biogate_e2e::loadsim::{self, Checker, Fleet, FleetConfig, LoadReceiver, Mix,
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "biogate-loadsim",
-    about = "Simulated device fleets against a biogate gateway"
-)]
+#[command(name = "biogate-loadsim", about = "Simulated device fleets against a biogate gateway")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -104,22 +101,16 @@ struct RunArgs {
 }
 
 fn broker(url: &str) -> Option<(String, u16)> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .unwrap_or(url)
-        .trim_end_matches('/');
+    let rest = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://")).unwrap_or(url).trim_end_matches('/');
     let (host, port) = rest.rsplit_once(':')?;
     Some((host.to_string(), port.parse().ok()?))
 }
 
 fn memory(pid: Option<u32>) -> String {
     match pid.and_then(loadsim::memory_kib) {
-        Some((rss, hwm)) => format!(
-            "gateway VmRSS {:.1} MiB, VmHWM {:.1} MiB",
-            rss as f64 / 1024.0,
-            hwm as f64 / 1024.0
-        ),
+        Some((rss, hwm)) => {
+            format!("gateway VmRSS {:.1} MiB, VmHWM {:.1} MiB", rss as f64 / 1024.0, hwm as f64 / 1024.0)
+        }
         None => "gateway memory unknown (no --gateway-pid)".into(),
     }
 }
@@ -132,15 +123,11 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     config.mix = args.mix;
     config.punches_per_minute = args.rate;
     config.mqtt = match &args.mqtt {
-        Some(url) => Some(
-            broker(url).ok_or_else(|| anyhow::anyhow!("--mqtt {url:?}: write mqtt://host:port"))?,
-        ),
+        Some(url) => Some(broker(url).ok_or_else(|| anyhow::anyhow!("--mqtt {url:?}: write mqtt://host:port"))?),
         None => None,
     };
     if config.mqtt.is_none() && args.mix.uses(Protocol::Mqtt, args.devices) {
-        anyhow::bail!(
-            "the mix has MQTT devices: pass --mqtt mqtt://host:port (or a mix like 1:1:0)"
-        );
+        anyhow::bail!("the mix has MQTT devices: pass --mqtt mqtt://host:port (or a mix like 1:1:0)");
     }
     if let Some(ramp) = args.ramp {
         config.ramp = Duration::from_secs_f64(ramp);
@@ -156,9 +143,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     eprintln!(
         "{} devices started; punching from {:?} on",
         args.devices,
-        fleet
-            .punching_from()
-            .saturating_duration_since(fleet.started)
+        fleet.punching_from().saturating_duration_since(fleet.started)
     );
     tokio::time::sleep_until(fleet.punching_from().into()).await;
     let mut windows = Vec::new();
@@ -178,13 +163,8 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         left -= step;
     }
     fleet.stop();
-    let drained = checker
-        .wait_all_delivered(Duration::from_secs(args.drain_timeout))
-        .await;
-    let total: f64 = windows
-        .iter()
-        .map(|w| w.punches_per_second * w.elapsed.as_secs_f64())
-        .sum();
+    let drained = checker.wait_all_delivered(Duration::from_secs(args.drain_timeout)).await;
+    let total: f64 = windows.iter().map(|w| w.punches_per_second * w.elapsed.as_secs_f64()).sum();
     let secs: f64 = windows.iter().map(|w| w.elapsed.as_secs_f64()).sum();
     let latency = checker.take_latency();
     let report = checker.report();
@@ -192,10 +172,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         "devices {} (mix {}:{}:{}), {} punches/device/min",
         args.devices, args.mix.native, args.mix.adms, args.mix.mqtt, args.rate
     );
-    println!(
-        "ingest: {:.0} punches/s acknowledged over {secs:.0} s",
-        total / secs.max(1e-9)
-    );
+    println!("ingest: {:.0} punches/s acknowledged over {secs:.0} s", total / secs.max(1e-9));
     println!(
         "punch to callback: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
         latency.p50, latency.p99, latency.max, latency.count
@@ -214,35 +191,19 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     }
     println!(
         "operations: {} submitted, {} not done",
-        fleet
-            .commands
-            .submitted
-            .load(std::sync::atomic::Ordering::Relaxed),
-        fleet
-            .commands
-            .failed
-            .load(std::sync::atomic::Ordering::Relaxed)
+        fleet.commands.submitted.load(std::sync::atomic::Ordering::Relaxed),
+        fleet.commands.failed.load(std::sync::atomic::Ordering::Relaxed)
     );
     println!("devices: {}", fleet.stats().line());
     println!("{}", memory(args.gateway_pid));
-    println!(
-        "checker: {report}{}",
-        if drained { "" } else { " (drain timed out)" }
-    );
+    println!("checker: {report}{}", if drained { "" } else { " (drain timed out)" });
     Ok(report.is_clean())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Cmd::Config {
-            devices,
-            mix,
-            callback,
-            plugin,
-            mqtt,
-            admin_key,
-        } => {
+        Cmd::Config { devices, mix, callback, plugin, mqtt, admin_key } => {
             print!(
                 "{}",
                 loadsim::gateway_config(

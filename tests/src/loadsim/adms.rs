@@ -62,16 +62,11 @@ async fn run(ctx: Arc<Context>, index: usize) {
     let poll = format!("{base}/iclock/getrequest?SN={sn}");
     let confirm = format!("{base}/iclock/devicecmd?SN={sn}");
     // Polls spread over one interval, as terminals switched on at different times.
-    let phase = ctx
-        .adms_poll
-        .mul_f64((index as f64 * 0.381_966_011_250_105).fract());
+    let phase = ctx.adms_poll.mul_f64((index as f64 * 0.381_966_011_250_105).fract());
     let mut next_poll = tokio::time::Instant::now() + phase;
     let mut next = 0u64;
     loop {
-        let punch_due = ctx
-            .schedule
-            .allows(next)
-            .then(|| tokio::time::Instant::from(ctx.schedule.due(index, next)));
+        let punch_due = ctx.schedule.allows(next).then(|| tokio::time::Instant::from(ctx.schedule.due(index, next)));
         let wake = punch_due.map_or(next_poll, |p| p.min(next_poll));
         if !ctx.sleep_until(wake).await {
             return;
@@ -90,11 +85,8 @@ async fn run(ctx: Arc<Context>, index: usize) {
                     .body(body),
             )
             .await;
-            if reply.as_deref().map(protocol::parse_upload_reply) == Some(UploadReply::Count(want))
-            {
-                ctx.stats
-                    .punches_acked
-                    .fetch_add(want, std::sync::atomic::Ordering::Relaxed);
+            if reply.as_deref().map(protocol::parse_upload_reply) == Some(UploadReply::Count(want)) {
+                ctx.stats.punches_acked.fetch_add(want, std::sync::atomic::Ordering::Relaxed);
                 next = seqs.end;
             } else {
                 // Kept in the terminal's buffer: sent again at the next wake-up.
@@ -114,27 +106,18 @@ async fn run(ctx: Arc<Context>, index: usize) {
             let lines: Vec<String> = protocol::parse_poll_reply(&reply)
                 .into_iter()
                 .filter_map(|line| match line {
-                    PollLine::Command { id, text } => Some(protocol::result_line(
-                        &id,
-                        0,
-                        &Command::parse(&text).result_name(),
-                    )),
+                    PollLine::Command { id, text } => {
+                        Some(protocol::result_line(&id, 0, &Command::parse(&text).result_name()))
+                    }
                     PollLine::Ignored(_) => None,
                 })
                 .collect();
             if lines.is_empty() {
                 continue;
             }
-            ctx.stats
-                .commands
-                .fetch_add(lines.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            if text(client.post(&confirm).body(lines.join("\n")))
-                .await
-                .is_some()
-            {
-                ctx.stats
-                    .results
-                    .fetch_add(lines.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            ctx.stats.commands.fetch_add(lines.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            if text(client.post(&confirm).body(lines.join("\n"))).await.is_some() {
+                ctx.stats.results.fetch_add(lines.len() as u64, std::sync::atomic::Ordering::Relaxed);
             } else {
                 Stats::bump(&ctx.stats.upload_errors);
             }

@@ -59,13 +59,7 @@ impl std::fmt::Display for CheckReport {
         write!(
             f,
             "sent {}, delivered {}, missing {}, duplicates {}, out of order {}, unknown {}, other deliveries {}",
-            self.sent,
-            self.delivered,
-            self.missing,
-            self.duplicates,
-            self.out_of_order,
-            self.unknown,
-            self.other
+            self.sent, self.delivered, self.missing, self.duplicates, self.out_of_order, self.unknown, self.other
         )
     }
 }
@@ -90,14 +84,8 @@ impl Latency {
             return Latency::default();
         }
         samples.sort_unstable();
-        let at =
-            |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
-        Latency {
-            count: samples.len(),
-            p50: at(0.5),
-            p99: at(0.99),
-            max: at(1.0),
-        }
+        let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+        Latency { count: samples.len(), p50: at(0.5), p99: at(0.99), max: at(1.0) }
     }
 }
 
@@ -187,8 +175,7 @@ impl Checker {
                 }
                 track.max_seen = Some(track.max_seen.map_or(seq, |max| max.max(seq)));
                 let sent = track.sent[index];
-                (sent != UNKNOWN)
-                    .then(|| now.saturating_sub(sent as u64).min(UNKNOWN as u64 - 1) as u32)
+                (sent != UNKNOWN).then(|| now.saturating_sub(sent as u64).min(UNKNOWN as u64 - 1) as u32)
             }
         };
         if let Some(latency) = latency {
@@ -196,9 +183,7 @@ impl Checker {
         }
         self.arrivals.fetch_add(1, Ordering::Relaxed);
         let mark = now.max(1);
-        let _ = self
-            .first_arrival
-            .compare_exchange(0, mark, Ordering::Relaxed, Ordering::Relaxed);
+        let _ = self.first_arrival.compare_exchange(0, mark, Ordering::Relaxed, Ordering::Relaxed);
         self.last_arrival.fetch_max(mark, Ordering::Relaxed);
     }
 
@@ -261,10 +246,7 @@ impl Checker {
         for track in &self.devices {
             let track = lock(track);
             for (seq, &sent) in track.sent.iter().enumerate() {
-                if sent != UNKNOWN
-                    && (sent as u64) < limit
-                    && track.seen.get(seq).is_none_or(|&n| n == 0)
-                {
+                if sent != UNKNOWN && (sent as u64) < limit && track.seen.get(seq).is_none_or(|&n| n == 0) {
                     missing += 1;
                 }
             }
@@ -346,15 +328,7 @@ mod tests {
         let report = checker.report();
         assert_eq!(
             report,
-            CheckReport {
-                sent: 5,
-                delivered: 3,
-                missing: 2,
-                duplicates: 1,
-                out_of_order: 1,
-                unknown: 2,
-                other: 0
-            },
+            CheckReport { sent: 5, delivered: 3, missing: 2, duplicates: 1, out_of_order: 1, unknown: 2, other: 0 },
             "{report}"
         );
         assert!(!report.is_clean());

@@ -29,12 +29,8 @@ impl CommandStats {
     /// Latency percentiles of the confirmed operations of `protocol` (taken: the next call
     /// starts afresh).
     pub fn take(&self, protocol: Protocol) -> Latency {
-        let mut samples = self
-            .latencies
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&protocol)
-            .unwrap_or_default();
+        let mut samples =
+            self.latencies.lock().unwrap_or_else(|p| p.into_inner()).remove(&protocol).unwrap_or_default();
         Latency::of_micros(&mut samples)
     }
 }
@@ -59,10 +55,7 @@ pub fn spawn(
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // A stride coprime with the fleet size visits each device once per round.
-        let stride = (0..)
-            .map(|k| 7919 + k)
-            .find(|s| gcd(*s, devices) == 1)
-            .unwrap_or(1);
+        let stride = (0..).map(|k| 7919 + k).find(|s| gcd(*s, devices) == 1).unwrap_or(1);
         let mut n = 0usize;
         let mut stop = ctx.stop.clone();
         loop {
@@ -79,11 +72,7 @@ pub fn spawn(
                 n += 1;
                 continue;
             }
-            let url = format!(
-                "{}/v1/devices/{}/operations?wait_ms=60000",
-                ctx.base,
-                plan::device_id(protocol, index)
-            );
+            let url = format!("{}/v1/devices/{}/operations?wait_ms=60000", ctx.base, plan::device_id(protocol, index));
             let body = json!({"type": "add_user", "user": {"user_id": format!("op{n}"), "first_name": "Load"}});
             let (ctx, stats, key) = (ctx.clone(), stats.clone(), admin_key.clone());
             stats.submitted.fetch_add(1, Ordering::Relaxed);
@@ -98,22 +87,12 @@ pub fn spawn(
                     .send()
                     .await;
                 let done = match reply {
-                    Ok(r) => r
-                        .json::<Value>()
-                        .await
-                        .map(|v| v["state"] == "done")
-                        .unwrap_or(false),
+                    Ok(r) => r.json::<Value>().await.map(|v| v["state"] == "done").unwrap_or(false),
                     Err(_) => false,
                 };
                 if done {
                     let micros = start.elapsed().as_micros().min(u32::MAX as u128) as u32;
-                    stats
-                        .latencies
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(protocol)
-                        .or_default()
-                        .push(micros);
+                    stats.latencies.lock().unwrap_or_else(|p| p.into_inner()).entry(protocol).or_default().push(micros);
                 } else {
                     stats.failed.fetch_add(1, Ordering::Relaxed);
                 }

@@ -97,8 +97,7 @@ impl Context {
 
     /// Sleeps for `duration`; returns `false` when the run stopped meanwhile.
     pub async fn sleep(&self, duration: Duration) -> bool {
-        self.sleep_until(tokio::time::Instant::now() + duration)
-            .await
+        self.sleep_until(tokio::time::Instant::now() + duration).await
     }
 
     /// Sleeps until `at`; returns `false` when the run stopped meanwhile.
@@ -118,10 +117,7 @@ impl Context {
     pub fn due_now(&self, index: usize, next: u64) -> std::ops::Range<u64> {
         let now = std::time::Instant::now();
         let mut end = next;
-        while end - next < self.max_batch as u64
-            && self.schedule.allows(end)
-            && self.schedule.due(index, end) <= now
-        {
+        while end - next < self.max_batch as u64 && self.schedule.allows(end) && self.schedule.due(index, end) <= now {
             end += 1;
         }
         next..end

@@ -82,13 +82,10 @@ pub fn gateway_config(
     mqtt_url: Option<&str>,
     admin_key: &str,
 ) -> String {
-    let mut text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{admin_key}\"]\n"
-    );
+    let mut text =
+        format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{admin_key}\"]\n");
     if let Some(url) = mqtt_url {
-        text.push_str(&format!(
-            "[mqtt]\nurl = \"{url}\"\nclient_id = \"biogate-loadsim\"\n"
-        ));
+        text.push_str(&format!("[mqtt]\nurl = \"{url}\"\nclient_id = \"biogate-loadsim\"\n"));
     }
     if let Some(plugin) = plugin {
         text.push_str(&format!(
@@ -98,15 +95,9 @@ pub fn gateway_config(
     }
     for index in 0..devices {
         let id = plan::device_id(mix.protocol(index), index);
-        text.push_str(&format!(
-            "[devices.{id}]\nauth_token = \"{TOKEN}\"\ntime_zone = \"+00:00\"\n"
-        ));
+        text.push_str(&format!("[devices.{id}]\nauth_token = \"{TOKEN}\"\ntime_zone = \"+00:00\"\n"));
     }
-    let schedule = retry_schedule
-        .iter()
-        .map(|s| format!("{s:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let schedule = retry_schedule.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
     text.push_str(&format!(
         "[routes.loadsim]\ndevices = [\"*\"]\nallow_private_networks = true\nretry_schedule = [{schedule}]\nsink = {{ type = \"callback\", url = \"{callback}\" }}\n"
     ));
@@ -170,10 +161,7 @@ impl Fleet {
         });
         for index in 0..config.devices {
             if !ramp.is_zero() {
-                tokio::time::sleep_until(
-                    (started + ramp.mul_f64(index as f64 / config.devices as f64)).into(),
-                )
-                .await;
+                tokio::time::sleep_until((started + ramp.mul_f64(index as f64 / config.devices as f64)).into()).await;
             }
             match config.mix.protocol(index) {
                 Protocol::Native => native::spawn(ctx.clone(), index),
@@ -189,12 +177,7 @@ impl Fleet {
             config.command_limit,
             config.admin_key.clone(),
         );
-        Fleet {
-            ctx,
-            stop,
-            commands,
-            started,
-        }
+        Fleet { ctx, stop, commands, started }
     }
 
     /// The fleet's counters.
@@ -214,12 +197,7 @@ impl Fleet {
 
     /// Runs for `length` and summarises that window.
     pub async fn window(&self, length: Duration) -> Window {
-        let acked = || {
-            self.ctx
-                .stats
-                .punches_acked
-                .load(std::sync::atomic::Ordering::Relaxed)
-        };
+        let acked = || self.ctx.stats.punches_acked.load(std::sync::atomic::Ordering::Relaxed);
         let (a0, r0, t0) = (acked(), self.ctx.checker.arrivals(), Instant::now());
         tokio::time::sleep(length).await;
         let elapsed = t0.elapsed();
@@ -251,20 +229,13 @@ pub fn mosquitto_available() -> bool {
         return Path::new(&path).is_file();
     }
     let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("mosquitto"))
-                .collect::<Vec<_>>()
-        })
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("mosquitto")).collect::<Vec<_>>())
         .unwrap_or_default();
     on_path
         .iter()
         .chain(
-            [
-                Path::new("/usr/sbin/mosquitto").to_path_buf(),
-                Path::new("/usr/local/sbin/mosquitto").to_path_buf(),
-            ]
-            .iter(),
+            [Path::new("/usr/sbin/mosquitto").to_path_buf(), Path::new("/usr/local/sbin/mosquitto").to_path_buf()]
+                .iter(),
         )
         .any(|p| p.is_file())
 }
@@ -273,14 +244,7 @@ pub fn mosquitto_available() -> bool {
 pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
-        status.lines().find_map(|l| {
-            l.strip_prefix(name)?
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
+        status.lines().find_map(|l| l.strip_prefix(name)?.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }

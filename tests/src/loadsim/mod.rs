@@ -25,8 +25,6 @@ pub mod plan;
 pub mod receiver;
 
 pub use checker::{CheckReport, Checker, Latency};
-pub use fleet::{
-    Fleet, FleetConfig, gateway_config, memory_kib, mosquitto_available, patient_retry_schedule,
-};
+pub use fleet::{Fleet, FleetConfig, gateway_config, memory_kib, mosquitto_available, patient_retry_schedule};
 pub use plan::{Mix, Protocol, TOKEN};
 pub use receiver::LoadReceiver;

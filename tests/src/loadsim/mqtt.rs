@@ -22,9 +22,7 @@ const INFLIGHT: u16 = 16;
 const MAX_PACKET: usize = 256 << 10;
 
 fn status(online: bool) -> Vec<u8> {
-    json!({"AuthToken": TOKEN, "online": online})
-        .to_string()
-        .into_bytes()
+    json!({"AuthToken": TOKEN, "online": online}).to_string().into_bytes()
 }
 
 /// Starts device `index` on the broker of `ctx`; its tasks end when the run stops.
@@ -41,19 +39,13 @@ pub fn spawn(ctx: Arc<Context>, index: usize) {
         .set_keep_alive(Duration::from_secs(60))
         .set_inflight(INFLIGHT)
         .set_max_packet_size(MAX_PACKET, MAX_PACKET)
-        .set_last_will(LastWill::new(
-            topic("status"),
-            status(false),
-            QoS::AtLeastOnce,
-            true,
-        ));
+        .set_last_will(LastWill::new(topic("status"), status(false), QoS::AtLeastOnce, true));
     let (client, mut eventloop) = AsyncClient::new(options, CHANNEL);
     let mut network = eventloop.network_options();
     network.set_tcp_nodelay(true);
     eventloop.set_network_options(network);
 
-    let (cmd_topic, result_topic, status_topic) =
-        (topic("cmd"), topic("cmd/result"), topic("status"));
+    let (cmd_topic, result_topic, status_topic) = (topic("cmd"), topic("cmd/result"), topic("status"));
     let (events_ctx, events_client) = (ctx.clone(), client.clone());
     tokio::spawn(async move {
         let ctx = events_ctx;
@@ -73,17 +65,11 @@ pub fn spawn(ctx: Arc<Context>, index: usize) {
                     }
                     // The gateway sends commands to devices whose last status said online.
                     let _ = client.try_subscribe(cmd_topic.clone(), QoS::AtLeastOnce);
-                    let _ = client.try_publish(
-                        status_topic.clone(),
-                        QoS::AtLeastOnce,
-                        true,
-                        status(true),
-                    );
+                    let _ = client.try_publish(status_topic.clone(), QoS::AtLeastOnce, true, status(true));
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == cmd_topic => {
                     Stats::bump(&ctx.stats.commands);
-                    let Ok(command) = serde_json::from_slice::<CommandHead>(&publish.payload)
-                    else {
+                    let Ok(command) = serde_json::from_slice::<CommandHead>(&publish.payload) else {
                         continue;
                     };
                     let Some(op) = command.operation_id else {
@@ -115,11 +101,7 @@ pub fn spawn(ctx: Arc<Context>, index: usize) {
     });
 
     tokio::spawn(async move {
-        let punch_topic = format!(
-            "{}/{}/punch",
-            ctx.prefix,
-            plan::device_id(Protocol::Mqtt, index)
-        );
+        let punch_topic = format!("{}/{}/punch", ctx.prefix, plan::device_id(Protocol::Mqtt, index));
         let mut next = 0u64;
         loop {
             if !ctx.wait_due(index, next).await {
@@ -128,14 +110,8 @@ pub fn spawn(ctx: Arc<Context>, index: usize) {
             for seq in ctx.due_now(index, next) {
                 ctx.checker.sending(index, seq);
                 let event = json!({"type": "punch", "user_id": plan::user_id(seq), "log_time": plan::log_time(ctx.epoch, seq), "punch_type": "CheckIn", "input_type": "Face"});
-                let payload = json!({"AuthToken": TOKEN, "events": [event]})
-                    .to_string()
-                    .into_bytes();
-                if client
-                    .publish(punch_topic.clone(), QoS::AtLeastOnce, false, payload)
-                    .await
-                    .is_err()
-                {
+                let payload = json!({"AuthToken": TOKEN, "events": [event]}).to_string().into_bytes();
+                if client.publish(punch_topic.clone(), QoS::AtLeastOnce, false, payload).await.is_err() {
                     return;
                 }
                 Stats::bump(&ctx.stats.punches_acked);

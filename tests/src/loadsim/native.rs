@@ -64,9 +64,7 @@ async fn punch_loop(ctx: Arc<Context>, index: usize, id: String) {
                 }
             }
         }
-        ctx.stats
-            .punches_acked
-            .fetch_add(seqs.end - seqs.start, std::sync::atomic::Ordering::Relaxed);
+        ctx.stats.punches_acked.fetch_add(seqs.end - seqs.start, std::sync::atomic::Ordering::Relaxed);
         next = seqs.end;
     }
 }
@@ -83,10 +81,7 @@ struct CommandHead {
 }
 
 async fn command_loop(ctx: Arc<Context>, index: usize, id: String) {
-    let poll = format!(
-        "{}/device/v1/commands?stgid={id}&wait_ms={}",
-        ctx.base, ctx.long_poll_ms
-    );
+    let poll = format!("{}/device/v1/commands?stgid={id}&wait_ms={}", ctx.base, ctx.long_poll_ms);
     let events = format!("{}/device/v1/events?stgid={id}", ctx.base);
     let mut stop = ctx.stop.clone();
     while !ctx.stopped() {
@@ -102,9 +97,7 @@ async fn command_loop(ctx: Arc<Context>, index: usize, id: String) {
             _ = stop.wait_for(|s| *s) => return,
         };
         let commands = match reply {
-            Ok(response) if response.status().is_success() => {
-                response.json::<Commands>().await.ok()
-            }
+            Ok(response) if response.status().is_success() => response.json::<Commands>().await.ok(),
             _ => None,
         };
         let Some(commands) = commands else {
@@ -123,24 +116,12 @@ async fn command_loop(ctx: Arc<Context>, index: usize, id: String) {
             .filter_map(|c| c.operation_id.as_deref())
             .map(|op| json!({"type": "command_result", "operation_id": op, "return_code": 0, "details": {}}))
             .collect();
-        ctx.stats.commands.fetch_add(
-            commands.commands.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        ctx.stats.commands.fetch_add(commands.commands.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let body = json!({ "events": results }).to_string();
         for _ in 0..5 {
-            match ctx
-                .client(index)
-                .post(&events)
-                .bearer_auth(TOKEN)
-                .body(body.clone())
-                .send()
-                .await
-            {
+            match ctx.client(index).post(&events).bearer_auth(TOKEN).body(body.clone()).send().await {
                 Ok(r) if r.status().is_success() => {
-                    ctx.stats
-                        .results
-                        .fetch_add(results.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    ctx.stats.results.fetch_add(results.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     break;
                 }
                 _ => {

@@ -60,11 +60,7 @@ pub struct Mix {
 
 impl Default for Mix {
     fn default() -> Self {
-        Mix {
-            native: 4,
-            adms: 3,
-            mqtt: 3,
-        }
+        Mix { native: 4, adms: 3, mqtt: 3 }
     }
 }
 
@@ -78,14 +74,8 @@ impl std::str::FromStr for Mix {
             .map(|p| p.trim().parse::<u32>().map_err(|e| format!("{p:?}: {e}")))
             .collect::<Result<_, _>>()?;
         match parts.as_slice() {
-            [native, adms, mqtt] if native + adms + mqtt > 0 => Ok(Mix {
-                native: *native,
-                adms: *adms,
-                mqtt: *mqtt,
-            }),
-            _ => Err(format!(
-                "{text:?}: write three parts native:adms:mqtt, not all zero (e.g. 4:3:3)"
-            )),
+            [native, adms, mqtt] if native + adms + mqtt > 0 => Ok(Mix { native: *native, adms: *adms, mqtt: *mqtt }),
+            _ => Err(format!("{text:?}: write three parts native:adms:mqtt, not all zero (e.g. 4:3:3)")),
         }
     }
 }
@@ -146,10 +136,7 @@ pub fn log_time(epoch: u64, seq: u64) -> String {
 /// that ten million punches of a device stay in the past; distinct runs on one data dir
 /// should pass their own epochs).
 pub fn default_epoch() -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(1_782_000_000);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1_782_000_000);
     now / 86_400 * 86_400 - 200 * 86_400
 }
 
@@ -170,17 +157,9 @@ impl Schedule {
     /// A schedule of `per_minute` punches per device per minute (none at all when 0).
     pub fn per_minute(start: Instant, per_minute: f64, limit: Option<u64>) -> Schedule {
         if per_minute > 0.0 {
-            Schedule {
-                start,
-                interval: Duration::from_secs_f64(60.0 / per_minute),
-                limit,
-            }
+            Schedule { start, interval: Duration::from_secs_f64(60.0 / per_minute), limit }
         } else {
-            Schedule {
-                start,
-                interval: Duration::from_secs(86_400),
-                limit: Some(0),
-            }
+            Schedule { start, interval: Duration::from_secs(86_400), limit: Some(0) }
         }
     }
 

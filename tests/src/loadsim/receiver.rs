@@ -53,21 +53,14 @@ struct PunchLog {
     user_id: Option<String>,
 }
 
-async fn record(
-    State(shared): State<Arc<Shared>>,
-    Query(params): Query<Params>,
-    body: Bytes,
-) -> StatusCode {
+async fn record(State(shared): State<Arc<Shared>>, Query(params): Query<Params>, body: Bytes) -> StatusCode {
     let at = Instant::now();
     let status = shared.status.load(Ordering::Relaxed);
     if status != 200 {
         return StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     }
     let checker = &shared.checker;
-    let punch = serde_json::from_slice::<Body>(&body)
-        .ok()
-        .and_then(|b| b.real_time)
-        .map(|r| r.punch_log);
+    let punch = serde_json::from_slice::<Body>(&body).ok().and_then(|b| b.real_time).map(|r| r.punch_log);
     match punch {
         Some(Some(punch)) => {
             let device = params.stgid.as_deref().and_then(plan::device_index);
@@ -86,20 +79,12 @@ impl LoadReceiver {
     /// Starts a receiver answering 200 on `listen` (`127.0.0.1:0` for any free port), on
     /// the current tokio runtime.
     pub async fn start(checker: Arc<Checker>, listen: SocketAddr) -> std::io::Result<LoadReceiver> {
-        let shared = Arc::new(Shared {
-            checker,
-            status: AtomicU16::new(200),
-        });
-        let app = Router::new()
-            .route("/callback", post(record))
-            .with_state(shared.clone());
+        let shared = Arc::new(Shared { checker, status: AtomicU16::new(200) });
+        let app = Router::new().route("/callback", post(record)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-        Ok(LoadReceiver {
-            shared,
-            url: format!("http://{addr}/callback"),
-        })
+        Ok(LoadReceiver { shared, url: format!("http://{addr}/callback") })
     }
 
     /// Answers `status` from now on without recording (503: down), or 200 (up again).

@@ -241,16 +241,20 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
     let bodies = match &shared.dialect {
         Some(plugin) => dialect_events(plugin, &device, &publish.topic, &publish.payload).await?,
         None => {
-            let plaintext = decrypt_body(&device, &publish.payload).map_err(|e| Refusal::Permanent("encryption", e.message))?;
+            let plaintext =
+                decrypt_body(&device, &publish.payload).map_err(|e| Refusal::Permanent("encryption", e.message))?;
             match channel {
-                Channel::Punch | Channel::Result => {
-                    parse_upload(&device, &plaintext, None).map_err(|e| Refusal::Permanent(upload_reason(&e), describe(e)))?
-                }
+                Channel::Punch | Channel::Result => parse_upload(&device, &plaintext, None)
+                    .map_err(|e| Refusal::Permanent(upload_reason(&e), describe(e)))?,
                 Channel::Status => {
                     let status: StatusPayload = serde_json::from_slice(&plaintext)
                         .map_err(|e| Refusal::Permanent("payload", format!("unreadable status: {e}")))?;
-                    check_token(&device, status.auth_token.as_deref()).map_err(|e| Refusal::Permanent("auth", e.message))?;
-                    vec![EventBody::DeviceStatus(DeviceStatus { online: status.online, info: status.info.into_iter().collect() })]
+                    check_token(&device, status.auth_token.as_deref())
+                        .map_err(|e| Refusal::Permanent("auth", e.message))?;
+                    vec![EventBody::DeviceStatus(DeviceStatus {
+                        online: status.online,
+                        info: status.info.into_iter().collect(),
+                    })]
                 }
             }
         }
@@ -289,10 +293,19 @@ fn describe(error: crate::api::error::ApiError) -> String {
 }
 
 fn context(device: &Device) -> DeviceContext {
-    DeviceContext { device_id: device.id.clone(), label: device.label.clone(), utc_offset_minutes: device.utc_offset_minutes }
+    DeviceContext {
+        device_id: device.id.clone(),
+        label: device.label.clone(),
+        utc_offset_minutes: device.utc_offset_minutes,
+    }
 }
 
-async fn dialect_events(plugin: &Arc<DialectPlugin>, device: &Device, topic: &str, payload: &[u8]) -> Result<Vec<EventBody>, Refusal> {
+async fn dialect_events(
+    plugin: &Arc<DialectPlugin>,
+    device: &Device,
+    topic: &str,
+    payload: &[u8],
+) -> Result<Vec<EventBody>, Refusal> {
     let (p, ctx, topic, payload) = (plugin.clone(), context(device), topic.to_string(), payload.to_vec());
     match tokio::task::spawn_blocking(move || p.handle_mqtt(&ctx, &topic, &payload)).await {
         Ok(Ok(Ok(events))) => Ok(events),
@@ -306,7 +319,11 @@ async fn dialect_events(plugin: &Arc<DialectPlugin>, device: &Device, topic: &st
 
 /// Publishes queued commands to online devices as soon as they are queued or the device
 /// comes online.
-async fn push_commands(shared: Arc<Shared>, mut came_online: mpsc::UnboundedReceiver<String>, mut shutdown: watch::Receiver<bool>) {
+async fn push_commands(
+    shared: Arc<Shared>,
+    mut came_online: mpsc::UnboundedReceiver<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut queued = shared.gw.operations.subscribe_queued();
     loop {
         let device = tokio::select! {

@@ -31,15 +31,10 @@ impl Transform for FaultInjector {
                 Ok(vec![event])
             }
             "count" => {
-                let stored: u64 = kv::get_string("count")?
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
+                let stored: u64 = kv::get_string("count")?.and_then(|s| s.parse().ok()).unwrap_or(0);
                 kv::set("count", (stored + 1).to_string())?;
                 let in_memory = INSTANCE_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
-                Ok(vec![with_work_code(
-                    event,
-                    format!("{}/{in_memory}", stored + 1),
-                )])
+                Ok(vec![with_work_code(event, format!("{}/{in_memory}", stored + 1))])
             }
             _ => Ok(vec![event]),
         }

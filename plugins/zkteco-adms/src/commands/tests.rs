@@ -11,12 +11,7 @@ const T: i64 = 1_704_067_200;
 fn run(body: CommandBody, known_pri: Option<u32>) -> Result<Encoded> {
     let settings = Settings::load().unwrap();
     let biodata = BiodataSettings::load().unwrap();
-    let cx = Context {
-        settings: &settings,
-        biodata: &biodata,
-        offset_minutes: 330,
-        known_pri,
-    };
+    let cx = Context { settings: &settings, biodata: &biodata, offset_minutes: 330, known_pri };
     encode(&body, &cx)
 }
 
@@ -35,11 +30,7 @@ fn refused(body: CommandBody) -> Refusal {
 }
 
 fn tmpl(kind: TemplateKind, index: Option<u32>, data: &str) -> Template {
-    Template {
-        kind,
-        index,
-        data: data.into(),
-    }
+    Template { kind, index, data: data.into() }
 }
 
 #[test]
@@ -97,10 +88,8 @@ fn upsert_in_biodata_format_and_bracket_cards() {
         ("biodata_version.fingerprint", "10.0"),
     ]);
     let mut user = User::new("1");
-    user.templates = vec![
-        tmpl(TemplateKind::Card, None, "123456789"),
-        tmpl(TemplateKind::Fingerprint, Some(2), "QUJD"),
-    ];
+    user.templates =
+        vec![tmpl(TemplateKind::Card, None, "123456789"), tmpl(TemplateKind::Fingerprint, Some(2), "QUJD")];
     assert_eq!(
         lines(CommandBody::UpsertUser(user)),
         vec![
@@ -120,10 +109,7 @@ fn upsert_refuses_values_that_would_break_the_line() {
     let mut user = User::new("1");
     user.templates = vec![tmpl(TemplateKind::Password, None, "1\r\n")];
     assert_eq!(refused(CommandBody::UpsertUser(user)).code, BAD_PARAMETER);
-    assert_eq!(
-        refused(CommandBody::DeleteUser(String::new())).code,
-        BAD_PARAMETER
-    );
+    assert_eq!(refused(CommandBody::DeleteUser(String::new())).code, BAD_PARAMETER);
 }
 
 #[test]
@@ -143,68 +129,29 @@ fn set_user_enabled_flips_the_pri_bit() {
     assert_eq!(block.effect, Effect::SetPri("5".into(), 15));
     let unblock = run(CommandBody::SetUserEnabled(("5".into(), true)), Some(15)).unwrap();
     assert_eq!(unblock.lines, vec!["DATA UPDATE USERINFO PIN=5\tPri=14"]);
-    assert_eq!(
-        line(CommandBody::SetUserEnabled(("6".into(), false))),
-        "DATA UPDATE USERINFO PIN=6\tPri=1"
-    );
+    assert_eq!(line(CommandBody::SetUserEnabled(("6".into(), false))), "DATA UPDATE USERINFO PIN=6\tPri=1");
     testing::set_config(&[("user_enabled", "unsupported")]);
-    assert_eq!(
-        refused(CommandBody::SetUserEnabled(("6".into(), false))).code,
-        NOT_SUPPORTED
-    );
+    assert_eq!(refused(CommandBody::SetUserEnabled(("6".into(), false))).code, NOT_SUPPORTED);
 }
 
 #[test]
 fn delete_template_per_kind() {
-    let del = |kind, index| {
-        line(CommandBody::DeleteTemplate(DeleteTemplateArgs {
-            user_id: "5".into(),
-            kind,
-            index,
-        }))
-    };
-    assert_eq!(
-        del(TemplateKind::Fingerprint, Some(3)),
-        "DATA DELETE FINGERTMP PIN=5\tFID=3"
-    );
-    assert_eq!(
-        del(TemplateKind::Fingerprint, None),
-        "DATA DELETE FINGERTMP PIN=5"
-    );
+    let del = |kind, index| line(CommandBody::DeleteTemplate(DeleteTemplateArgs { user_id: "5".into(), kind, index }));
+    assert_eq!(del(TemplateKind::Fingerprint, Some(3)), "DATA DELETE FINGERTMP PIN=5\tFID=3");
+    assert_eq!(del(TemplateKind::Fingerprint, None), "DATA DELETE FINGERTMP PIN=5");
     assert_eq!(del(TemplateKind::Face, None), "DATA DELETE FACE PIN=5");
-    assert_eq!(
-        del(TemplateKind::FingerVein, Some(2)),
-        "DATA DELETE BIODATA Pin=5\tType=7\tNo=2"
-    );
-    assert_eq!(
-        del(TemplateKind::Iris, None),
-        "DATA DELETE BIODATA Pin=5\tType=4"
-    );
-    assert_eq!(
-        del(TemplateKind::Retina, None),
-        "DATA DELETE BIODATA Pin=5\tType=5"
-    );
-    assert_eq!(
-        del(TemplateKind::Card, None),
-        "DATA UPDATE USERINFO PIN=5\tCard="
-    );
-    assert_eq!(
-        del(TemplateKind::Password, None),
-        "DATA UPDATE USERINFO PIN=5\tPasswd="
-    );
+    assert_eq!(del(TemplateKind::FingerVein, Some(2)), "DATA DELETE BIODATA Pin=5\tType=7\tNo=2");
+    assert_eq!(del(TemplateKind::Iris, None), "DATA DELETE BIODATA Pin=5\tType=4");
+    assert_eq!(del(TemplateKind::Retina, None), "DATA DELETE BIODATA Pin=5\tType=5");
+    assert_eq!(del(TemplateKind::Card, None), "DATA UPDATE USERINFO PIN=5\tCard=");
+    assert_eq!(del(TemplateKind::Password, None), "DATA UPDATE USERINFO PIN=5\tPasswd=");
     testing::set_config(&[("template_format", "biodata")]);
-    assert_eq!(
-        del(TemplateKind::Face, None),
-        "DATA DELETE BIODATA Pin=5\tType=2"
-    );
+    assert_eq!(del(TemplateKind::Face, None), "DATA DELETE BIODATA Pin=5\tType=2");
 }
 
 #[test]
 fn queries_clears_and_device_commands() {
-    let range = TimeRange {
-        start: DeviceTime::new(T, 0),
-        end: DeviceTime::new(T + 3599, 0),
-    };
+    let range = TimeRange { start: DeviceTime::new(T, 0), end: DeviceTime::new(T + 3599, 0) };
     assert_eq!(
         line(CommandBody::UploadPunches(range)),
         "DATA QUERY ATTLOG StartTime=2024-01-01 05:30:00\tEndTime=2024-01-01 06:29:59"
@@ -213,10 +160,7 @@ fn queries_clears_and_device_commands() {
     assert_eq!(line(CommandBody::ClearPhotos), "CLEAR PHOTO");
     assert_eq!(line(CommandBody::ClearAllData), "CLEAR DATA");
     assert_eq!(line(CommandBody::GetDeviceInfo), "INFO");
-    assert_eq!(
-        line(CommandBody::GetUserInfo(Some("5".into()))),
-        "DATA QUERY USERINFO PIN=5"
-    );
+    assert_eq!(line(CommandBody::GetUserInfo(Some("5".into()))), "DATA QUERY USERINFO PIN=5");
     assert_eq!(line(CommandBody::GetUserInfo(None)), "DATA QUERY USERINFO");
     assert_eq!(line(CommandBody::Reboot), "REBOOT");
     assert!(is_reboot(&line(CommandBody::Reboot)));
@@ -227,18 +171,9 @@ fn queries_clears_and_device_commands() {
 
 #[test]
 fn set_option_and_set_time() {
-    assert_eq!(
-        line(CommandBody::SetOption(("Delay".into(), "5".into()))),
-        "SET OPTION Delay=5"
-    );
-    assert_eq!(
-        refused(CommandBody::SetOption(("A=B".into(), "1".into()))).code,
-        BAD_PARAMETER
-    );
-    assert_eq!(
-        refused(CommandBody::SetOption(("A".into(), "1\n2".into()))).code,
-        BAD_PARAMETER
-    );
+    assert_eq!(line(CommandBody::SetOption(("Delay".into(), "5".into()))), "SET OPTION Delay=5");
+    assert_eq!(refused(CommandBody::SetOption(("A=B".into(), "1".into()))).code, BAD_PARAMETER);
+    assert_eq!(refused(CommandBody::SetOption(("A".into(), "1\n2".into()))).code, BAD_PARAMETER);
     let r = refused(CommandBody::SetTime(DeviceTime::new(T, 0)));
     assert_eq!(r.code, NOT_SUPPORTED);
     assert!(r.reason.contains("Date header"));
@@ -246,42 +181,18 @@ fn set_option_and_set_time() {
 
 #[test]
 fn enrollment() {
-    let enroll = |kind, index| {
-        CommandBody::StartEnrollment(StartEnrollmentArgs {
-            user_id: "5".into(),
-            kind,
-            index,
-        })
-    };
-    assert_eq!(
-        line(enroll(TemplateKind::Fingerprint, Some(4))),
-        "ENROLL_FP PIN=5\tFID=4\tRETRY=3\tOVERWRITE=1"
-    );
-    assert_eq!(
-        line(enroll(TemplateKind::Face, None)),
-        "ENROLL_BIO TYPE=2\tPIN=5\tRETRY=3\tOVERWRITE=1"
-    );
-    assert_eq!(
-        refused(enroll(TemplateKind::Card, None)).code,
-        NOT_SUPPORTED
-    );
-    assert_eq!(
-        refused(enroll(TemplateKind::Password, None)).code,
-        NOT_SUPPORTED
-    );
+    let enroll = |kind, index| CommandBody::StartEnrollment(StartEnrollmentArgs { user_id: "5".into(), kind, index });
+    assert_eq!(line(enroll(TemplateKind::Fingerprint, Some(4))), "ENROLL_FP PIN=5\tFID=4\tRETRY=3\tOVERWRITE=1");
+    assert_eq!(line(enroll(TemplateKind::Face, None)), "ENROLL_BIO TYPE=2\tPIN=5\tRETRY=3\tOVERWRITE=1");
+    assert_eq!(refused(enroll(TemplateKind::Card, None)).code, NOT_SUPPORTED);
+    assert_eq!(refused(enroll(TemplateKind::Password, None)).code, NOT_SUPPORTED);
     testing::set_config(&[("enroll_retry", "1"), ("enroll_overwrite", "false")]);
-    assert_eq!(
-        line(enroll(TemplateKind::Fingerprint, None)),
-        "ENROLL_FP PIN=5\tFID=0\tRETRY=1\tOVERWRITE=0"
-    );
+    assert_eq!(line(enroll(TemplateKind::Fingerprint, None)), "ENROLL_FP PIN=5\tFID=0\tRETRY=1\tOVERWRITE=0");
 }
 
 #[test]
 fn subjects() {
     assert_eq!(subject(&CommandBody::UpsertUser(User::new("9"))), Some("9"));
-    assert_eq!(
-        subject(&CommandBody::SetUserEnabled(("8".into(), true))),
-        Some("8")
-    );
+    assert_eq!(subject(&CommandBody::SetUserEnabled(("8".into(), true))), Some("8"));
     assert_eq!(subject(&CommandBody::Reboot), None);
 }
