@@ -27,9 +27,10 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
+use biogate::cams::reply::cams_punch_log;
 use biogate::crypto::EncryptionMode;
 use biogate::operations::catalogue::TimeSpan;
-use biogate::operations::load_log::{PunchQuery, cams_punch_log, load_page};
+use biogate::operations::load_log::{PunchQuery, load_page};
 use biogate::plugin::bindings::types::{DeviceTime, EventBody, InputType, Punch, PunchType};
 use biogate::store::{Device, DeviceState, Journal, Store};
 use biogate_e2e::gateway_process::{GatewayProcess, write_config};

@@ -1,5 +1,7 @@
 //! Assembles a running gateway from its configuration: the store (journal, registry,
-//! delivery bookkeeping), the plugin runtime and plugins, the routes and their workers.
+//! delivery bookkeeping), the plugin runtime and plugins, the routes and their workers,
+//! the command queue and the ingest step. Each part builds itself from its own settings;
+//! this file only puts them together.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,13 +10,10 @@ use anyhow::{Context, anyhow};
 use tokio::sync::watch;
 
 use crate::config::LoadedConfig;
-use crate::delivery::signature::{WebhookSecret, WebhookSigner};
-use crate::delivery::{
-    CallbackSink, Dispatcher, RetrySchedule, RouteRuntime, Sink, SinkConfig, TransformChain, WorkerContext,
-};
+use crate::delivery::{Dispatcher, TransformChain, WorkerContext};
+use crate::ingest::Ingest;
 use crate::operations::{LateCommands, OperationService};
-use crate::outbound::{UrlGuard, guarded_client};
-use crate::plugin::{CompileCache, LoadedPlugin, PluginEngine, PluginRuntime};
+use crate::plugin::{CompileCache, DialectMount, LoadedPlugin, PluginEngine, PluginRuntime};
 use crate::store::{DeliveryLog, Journal, Registry, Store};
 
 /// Everything the gateway runs with.
@@ -32,8 +31,10 @@ pub struct Gateway {
     pub dispatcher: Arc<Dispatcher>,
     /// The command queue and operation records.
     pub operations: Arc<OperationService>,
+    /// Where device transports hand their events.
+    pub ingest: Ingest,
     /// Dialect plugins mounted on HTTP paths.
-    pub dialects: Vec<crate::ingress::dialect_http::DialectMount>,
+    pub dialects: Vec<DialectMount>,
     /// Admin API keys.
     pub admin_keys: Vec<String>,
     /// Each route's signing secret (`whsec_...`), for the operator.
@@ -70,72 +71,28 @@ impl Gateway {
         for (id, declared) in &config.config.devices {
             let changes = declared.clone();
             let current = registry.get(id);
-            let device = changes
-                .apply(id, current.as_deref(), &route_names)
-                .map_err(|(field, problem)| anyhow!("devices.{id}.{field}: {problem}"))?;
+            let device =
+                changes.apply(id, current.as_deref(), &route_names).map_err(|e| anyhow!("devices.{id}.{e}"))?;
             if current.as_deref() != Some(&device) {
                 registry.put(device)?;
             }
         }
 
-        let mut chains = BTreeMap::new();
         let mut routes = Vec::new();
-        let mut route_secrets = BTreeMap::new();
         for (name, route) in &config.config.routes {
-            let steps = route
-                .transforms
-                .iter()
-                .filter_map(|t| match plugins.get(t) {
-                    Some(LoadedPlugin::Transform(p)) => Some(p.clone()),
-                    _ => None,
-                })
-                .collect();
-            let chain = TransformChain::new(steps);
-            chains.insert(name.clone(), chain.clone());
-            let sink = match &route.sink {
-                SinkConfig::Callback { url, format, secret } => {
-                    let secret = match secret {
-                        Some(text) => {
-                            WebhookSecret::parse(text).map_err(|e| anyhow!("routes.{name}.sink.secret: {e}"))?
-                        }
-                        None => delivery_log.route_secret(name)?.map_or_else(
-                            || {
-                                let fresh = WebhookSecret::generate();
-                                delivery_log.set_route_secret(name, &fresh.expose()).map(|_| fresh)
-                            },
-                            |text| {
-                                WebhookSecret::parse(&text).map_err(|e| crate::store::StoreError::Decode(e.to_string()))
-                            },
-                        )?,
-                    };
-                    route_secrets.insert(name.clone(), secret.expose());
-                    let url = reqwest::Url::parse(url)?;
-                    let guard = UrlGuard::new(vec![], route.allow_private_networks);
-                    guard.check(&url).map_err(|e| anyhow!("routes.{name}.sink.url: {e}"))?;
-                    let client = guarded_client(route.allow_private_networks, Duration::from_millis(route.timeout_ms))?;
-                    Sink::Callback(CallbackSink::new(client, url, *format, WebhookSigner::single(secret)))
-                }
-                SinkConfig::Plugin { plugin } => match plugins.get(plugin) {
-                    Some(LoadedPlugin::Delivery(p)) => Sink::Plugin(p.clone()),
-                    _ => return Err(anyhow!("routes.{name}.sink.plugin: {plugin:?} is not a delivery plugin")),
-                },
-            };
-            let schedule = match &route.retry_schedule {
-                Some(items) => RetrySchedule::parse(items).map_err(|e| anyhow!("routes.{name}.retry_schedule: {e}"))?,
-                None => RetrySchedule::default(),
-            };
-            routes.push(Arc::new(RouteRuntime { name: name.clone(), config: route.clone(), chain, sink, schedule }));
+            routes.push(Arc::new(route.build(name, &plugins, &delivery_log)?));
         }
+        let chains = routes.iter().map(|r| (r.name.clone(), r.chain.clone())).collect();
+        let route_secrets = routes.iter().filter_map(|r| Some((r.name.clone(), r.sink.signing_secret()?))).collect();
 
         let dialects = config
             .config
             .plugins
             .iter()
             .filter_map(|(name, declared)| match (plugins.get(name), declared.dialect_mount()) {
-                (Some(LoadedPlugin::Dialect(p)), Some(mount)) => Some(crate::ingress::dialect_http::DialectMount {
-                    prefix: mount.to_ascii_lowercase(),
-                    plugin: p.clone(),
-                }),
+                (Some(LoadedPlugin::Dialect(p)), Some(mount)) => {
+                    Some(DialectMount { prefix: mount.to_ascii_lowercase(), plugin: p.clone() })
+                }
                 _ => None,
             })
             .collect();
@@ -159,6 +116,7 @@ impl Gateway {
             config.config.operations.clone(),
         ));
         commands.bind(&operations);
+        let ingest = Ingest::new(journal.clone(), dispatcher.clone(), operations.clone());
         tokio::spawn(operations.clone().run_expiry(shutdown.subscribe()));
         let retention = Duration::from_secs(u64::from(config.config.journal.retention_days) * 86_400);
         tokio::spawn(crate::delivery::retention::run(dispatcher.clone(), retention));
@@ -173,6 +131,7 @@ impl Gateway {
             chains,
             dispatcher,
             operations,
+            ingest,
             dialects,
             admin_keys,
             route_secrets,

@@ -1,16 +1,22 @@
 //! biogate: an open biometric device gateway.
 //!
-//! The flow, and the modules that hold each step:
-//! devices -> `ingress` (native protocol, dialects) -> `store` (journal) -> `delivery`
-//! (routes, transform chains, callback sinks) -> customers' callbacks;
-//! operators and REST clients -> `api` -> `operations` (catalogue, command queue,
-//! LoadLog) -> devices. Plugins run in `plugin`; bodies are encrypted by
-//! `crypto`; outbound URLs pass `outbound`.
+//! The flow, and the modules that hold each step (docs/architecture.md draws it):
+//! devices -> `ingress` (native HTTP protocol, dialect plugins on HTTP paths, MQTT) ->
+//! `ingest` -> `store` (the journal, durable) -> `delivery` (routes, transform chains,
+//! sinks) -> customers' receivers; REST clients -> `api` (Cams endpoint, `/v1`) ->
+//! `operations` (catalogue, command queue, LoadLog) -> devices. `cams` holds the Cams
+//! wire format, `web` what both HTTP sides share, `gateway` assembles the parts from
+//! `config`, `server` serves them. Plugins run in `plugin`; bodies are encrypted by
+//! `crypto`; outbound URLs pass `outbound`; `time` and `field` are the small shared
+//! vocabulary.
 pub mod api;
+pub mod cams;
 pub mod config;
 pub mod crypto;
 pub mod delivery;
+pub mod field;
 pub mod gateway;
+pub mod ingest;
 pub mod ingress;
 pub mod operations;
 pub mod outbound;
@@ -18,3 +24,4 @@ pub mod plugin;
 pub mod server;
 pub mod store;
 pub mod time;
+pub mod web;

@@ -2,9 +2,10 @@
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 
-use crate::api::{AppState, router};
+use crate::api::router;
 use crate::config::LoadedConfig;
 use crate::gateway::Gateway;
+use crate::web::AppState;
 
 /// Runs the gateway.
 pub async fn serve(config: LoadedConfig) -> anyhow::Result<()> {

@@ -7,11 +7,11 @@ use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::AppState;
-use super::error::{ApiError, CamsStatus, ErrorBody};
-use super::json::ApiJson;
 use crate::crypto::EncryptionMode;
 use crate::store::{Attempt, DeadLetter, Device, DeviceChanges, DeviceState};
+use crate::web::AppState;
+use crate::web::error::{ApiError, CamsStatus, ErrorBody};
+use crate::web::json::ApiJson;
 
 /// Proof that the request carried a valid admin API key.
 pub struct Admin;
@@ -103,7 +103,7 @@ pub async fn create_device(
             format!("device {id:?} exists; use PATCH"),
         ));
     }
-    let device = input.apply(&id, None, &route_names(&state)).map_err(|(f, m)| ApiError::field(f, m))?;
+    let device = input.apply(&id, None, &route_names(&state))?;
     let device = state.gateway.registry.put(device)?;
     Ok((StatusCode::CREATED, Json(DeviceView::from(device.as_ref()))))
 }
@@ -129,7 +129,7 @@ pub async fn update_device(
     ApiJson(input): ApiJson<DeviceChanges>,
 ) -> Result<Json<DeviceView>, ApiError> {
     let current = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
-    let device = input.apply(&id, Some(&current), &route_names(&state)).map_err(|(f, m)| ApiError::field(f, m))?;
+    let device = input.apply(&id, Some(&current), &route_names(&state))?;
     let device = state.gateway.registry.put(device)?;
     // A route put (back) on the device delivers what waits for it now, not at the next punch.
     state.gateway.dispatcher.ensure(&device);

@@ -1,11 +1,9 @@
-//! The HTTP API: the device endpoints, the Cams-compatible endpoint, the admin and
-//! resource API under `/v1`, health and metrics. The OpenAPI document
+//! The HTTP API: the router of every endpoint (the device endpoints of `ingress`, the
+//! Cams-compatible endpoint, the admin and resource API under `/v1`, health and metrics). The OpenAPI document
 //! (`/v1/openapi.json`) is generated from the same route table that serves the requests
 //! (utoipa-axum), so it cannot drift from the code.
 pub mod admin;
 pub mod cams;
-pub mod error;
-pub mod json;
 pub mod operations;
 
 use std::sync::Arc;
@@ -14,23 +12,13 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::gateway::Gateway;
 use crate::ingress::{native, native_commands};
-
-/// Shared state of the handlers.
-#[derive(Clone)]
-pub struct AppState {
-    pub gateway: Arc<Gateway>,
-    pub metrics: Option<PrometheusHandle>,
-    /// The MQTT link, when `[mqtt]` is configured.
-    pub mqtt: Option<crate::ingress::mqtt::LinkState>,
-}
+use crate::web::AppState;
 
 #[derive(OpenApi)]
 #[openapi(

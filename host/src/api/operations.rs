@@ -11,18 +11,18 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
 use super::admin::Admin;
-use super::cams::{load_log_error, submit_error};
-use super::error::{ApiError, CamsStatus, ErrorBody};
-use super::json::ApiJson;
-use crate::delivery::cams_format::{format_cams_time, input_type_name, punch_type_name, template_kind_name};
+use crate::cams::names::{input_type_name, punch_type_name, template_kind_name};
 use crate::operations::OperationRequest;
 use crate::operations::catalogue::{TimeSpan, UserSpec};
 use crate::operations::load_log::{PunchQuery, load_page};
 use crate::operations::service::state_name;
 use crate::plugin::bindings::types::{DeviceTime, EventBody, User, UserRole};
 use crate::store::{Device, OperationRecord, OperationState};
+use crate::time::format_cams_time;
+use crate::web::AppState;
+use crate::web::error::{ApiError, CamsStatus, ErrorBody};
+use crate::web::json::ApiJson;
 
 /// An operation as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -173,7 +173,7 @@ async fn submit(
         return Err(ApiError::field("ttl_seconds", "must be at least 1"));
     }
     let ttl = q.ttl_seconds.map(Duration::from_secs);
-    let submitted = gw.operations.submit(&device, q.operation_id.clone(), request, ttl).await.map_err(submit_error)?;
+    let submitted = gw.operations.submit(&device, q.operation_id.clone(), request, ttl).await?;
     let wait = Duration::from_millis(q.wait_ms.unwrap_or(0).min(120_000));
     let record = if submitted.record.state.is_open() && !wait.is_zero() {
         gw.operations.wait(&submitted.record.id, wait).await?.unwrap_or(submitted.record.clone())
@@ -471,7 +471,7 @@ pub async fn punches(
         page_size: q.limit.unwrap_or(500).clamp(1, 5000),
         field_prefix: "query",
     };
-    let page = load_page(&state.gateway.journal, &device, &query).await.map_err(load_log_error)?;
+    let page = load_page(&state.gateway.journal, &device, &query).await?;
     let punches = page
         .events
         .iter()

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::delivery::{RouteConfig, SinkConfig};
-use crate::plugin::{EngineSettings, PluginConfig, PluginKind};
+use crate::delivery::RouteConfig;
+use crate::field::SettingError;
+use crate::plugin::{EngineSettings, PluginConfig, PluginKind, expect_plugin};
 
 /// Default listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8750";
@@ -40,7 +41,7 @@ pub struct Config {
     pub operations: crate::operations::OperationSettings,
     /// The MQTT broker devices connect through; none: no MQTT.
     #[serde(default)]
-    pub mqtt: Option<crate::ingress::mqtt::MqttConfig>,
+    pub mqtt: Option<crate::ingress::mqtt::config::MqttConfig>,
 }
 
 /// `[admin]`: the admin and resource API.
@@ -69,26 +70,6 @@ impl Default for JournalConfig {
     fn default() -> Self {
         JournalConfig { retention_days: 30, cache_mb: crate::store::DEFAULT_CACHE_BYTES / (1024 * 1024) }
     }
-}
-
-/// Parses a UTC offset (`+05:30`, `+0530`, `-03:00`, `Z`, `UTC`) into minutes.
-pub fn parse_utc_offset(text: &str) -> Option<i32> {
-    let t = text.trim();
-    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("gmt") {
-        return Some(0);
-    }
-    let (sign, rest) = match t.as_bytes().first()? {
-        b'+' => (1, &t[1..]),
-        b'-' => (-1, &t[1..]),
-        _ => return None,
-    };
-    let digits: String = rest.chars().filter(|c| *c != ':').collect();
-    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let hours: i32 = digits[..2].parse().ok()?;
-    let minutes: i32 = digits[2..].parse().ok()?;
-    (hours <= 14 && minutes < 60).then_some(sign * (hours * 60 + minutes))
 }
 
 /// `[server]`: where the gateway listens and keeps its data.
@@ -190,10 +171,10 @@ impl LoadedConfig {
                     "build the plugin (`cargo xtask plugins`) or correct the path (relative to the config file)",
                 ));
             }
-            if let Err((key, problem)) = plugin.limits.validate(c.engine.max_memory_mib) {
+            if let Err(e) = plugin.limits.validate(c.engine.max_memory_mib) {
                 return Err(self.invalid(
-                    format!("plugins.{name}.limits.{key}"),
-                    problem,
+                    format!("plugins.{name}.limits.{}", e.field),
+                    e.problem,
                     "set a value in range or remove the key to use the default",
                 ));
             }
@@ -206,11 +187,11 @@ impl LoadedConfig {
             }
         }
         if let Some(mqtt) = &c.mqtt {
-            if let Err((key, problem)) = mqtt.validate() {
-                return Err(self.invalid(format!("mqtt.{key}"), problem, "see docs/mqtt.md"));
+            if let Err(e) = mqtt.validate() {
+                return Err(self.invalid(format!("mqtt.{}", e.field), e.problem, "see docs/mqtt.md"));
             }
             if let Some(dialect) = &mqtt.dialect {
-                self.expect_plugin("mqtt.dialect", dialect, PluginKind::Dialect)?;
+                expect_plugin(&c.plugins, "mqtt.dialect", dialect, PluginKind::Dialect).map_err(|e| self.refused(e))?;
             }
         }
         let mut mounts: BTreeMap<String, &String> = BTreeMap::new();
@@ -242,55 +223,7 @@ impl LoadedConfig {
             }
         }
         for (name, route) in &c.routes {
-            for (i, transform) in route.transforms.iter().enumerate() {
-                self.expect_plugin(&format!("routes.{name}.transforms[{i}]"), transform, PluginKind::Transform)?;
-            }
-            match &route.sink {
-                SinkConfig::Plugin { plugin } => {
-                    self.expect_plugin(&format!("routes.{name}.sink.plugin"), plugin, PluginKind::Delivery)?;
-                }
-                SinkConfig::Callback { url, secret, .. } => {
-                    let parsed = reqwest::Url::parse(url).map_err(|e| {
-                        self.invalid(
-                            format!("routes.{name}.sink.url"),
-                            format!("{url:?} is not a URL ({e})"),
-                            "write an absolute http:// or https:// URL",
-                        )
-                    })?;
-                    if parsed.scheme() != "http" && parsed.scheme() != "https" {
-                        return Err(self.invalid(
-                            format!("routes.{name}.sink.url"),
-                            format!("scheme {:?} is not http or https", parsed.scheme()),
-                            "use an http:// or https:// URL",
-                        ));
-                    }
-                    if let Some(secret) = secret
-                        && !secret.starts_with("whsec_")
-                    {
-                        return Err(self.invalid(
-                            format!("routes.{name}.sink.secret"),
-                            "a signing secret starts with `whsec_`",
-                            "use a Standard Webhooks secret (whsec_ + base64), or remove the key to generate one",
-                        ));
-                    }
-                }
-            }
-            if let Some(schedule) = &route.retry_schedule
-                && let Err(problem) = crate::delivery::RetrySchedule::parse(schedule)
-            {
-                return Err(self.invalid(
-                    format!("routes.{name}.retry_schedule"),
-                    problem,
-                    "write durations such as \"5s\", \"5m\", \"2h\"",
-                ));
-            }
-            if route.devices.is_empty() {
-                return Err(self.invalid(
-                    format!("routes.{name}.devices"),
-                    "the list is empty",
-                    "list device ids, or [\"*\"] for every device",
-                ));
-            }
+            route.validate(&c.plugins).map_err(|e| self.refused(e.within(&format!("routes.{name}"))))?;
         }
         self.validate_devices()
     }
@@ -298,27 +231,15 @@ impl LoadedConfig {
     fn validate_devices(&self) -> Result<(), ConfigError> {
         let routes: Vec<String> = self.config.routes.keys().cloned().collect();
         for (id, device) in &self.config.devices {
-            if let Err((field, problem)) = device.clone().apply(id, None, &routes) {
-                let key = if field == "id" { format!("devices.{id}") } else { format!("devices.{id}.{field}") };
-                return Err(self.invalid(key, problem, "correct the value, or remove the key to use the default"));
+            if let Err(e) = device.clone().apply(id, None, &routes) {
+                let key = if e.field == "id" { format!("devices.{id}") } else { format!("devices.{id}.{}", e.field) };
+                return Err(self.invalid(key, e.problem, "correct the value, or remove the key to use the default"));
             }
         }
         Ok(())
     }
 
-    fn expect_plugin(&self, key: &str, name: &str, kind: PluginKind) -> Result<(), ConfigError> {
-        match self.config.plugins.get(name) {
-            None => Err(self.invalid(
-                key.to_string(),
-                format!("no plugin named {name:?} is declared"),
-                format!("declare it in [plugins.{name}] or correct the name"),
-            )),
-            Some(p) if p.kind != kind => Err(self.invalid(
-                key.to_string(),
-                format!("plugin {name:?} is a {} plugin, not a {} plugin", p.kind.world(), kind.world()),
-                "name a plugin of the right kind",
-            )),
-            Some(_) => Ok(()),
-        }
+    fn refused(&self, error: SettingError) -> ConfigError {
+        self.invalid(error.key, error.problem, error.fix)
     }
 }

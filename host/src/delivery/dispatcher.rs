@@ -5,28 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::route::RouteConfig;
+use super::route::RouteRuntime;
 use super::worker::{self, WorkerContext};
 use crate::store::{Device, StoreError};
-
-/// A route ready to run: its transform chain, sink and retry schedule.
-pub struct RouteRuntime {
-    pub name: String,
-    pub config: RouteConfig,
-    pub chain: super::TransformChain,
-    pub sink: super::sink::Sink,
-    pub schedule: super::retry::RetrySchedule,
-}
-
-impl RouteRuntime {
-    /// Whether this route takes `device`'s events.
-    pub fn applies_to(&self, device: &crate::store::Device) -> bool {
-        match &device.routes {
-            Some(routes) => routes.iter().any(|r| r == &self.name),
-            None => self.config.matches_device(&device.id),
-        }
-    }
-}
 
 /// The set of running workers.
 pub struct Dispatcher {

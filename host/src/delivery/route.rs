@@ -1,6 +1,17 @@
-//! How the operator declares a route (`[routes.<name>]`): which devices, which transform
-//! plugins in which order, and which sink.
+//! A route: how the operator declares it (`[routes.<name>]`: which devices, which
+//! transform plugins in which order, which sink, how to retry), the checks of those
+//! settings, and the route built from them, ready for its workers ([`RouteRuntime`]).
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::anyhow;
 use serde::Deserialize;
+
+use super::sinks::{Sink, SinkConfig, SinkContext};
+use super::{RetrySchedule, TransformChain};
+use crate::field::SettingError;
+use crate::plugin::{LoadedPlugin, PluginConfigs, PluginKind, expect_plugin};
+use crate::store::{DeliveryLog, Device};
 
 /// One route.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,31 +52,83 @@ impl RouteConfig {
     }
 }
 
-/// A route's destination.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum SinkConfig {
-    /// HTTP POST to the customer's callback URL (`?stgid=<device>` is added).
-    Callback {
-        url: String,
-        /// Body format.
-        #[serde(default)]
-        format: CallbackFormat,
-        /// Standard Webhooks signing secret (`whsec_...`); generated when absent.
-        #[serde(default)]
-        secret: Option<String>,
-    },
-    /// A delivery plugin.
-    Plugin { plugin: String },
+impl RouteConfig {
+    /// Checks the settings: transforms and sink plugins declared and of the right kind,
+    /// the sink's own settings, the retry schedule, a device list. Keys are relative to
+    /// the route's table.
+    pub fn validate(&self, plugins: &PluginConfigs) -> Result<(), SettingError> {
+        for (i, transform) in self.transforms.iter().enumerate() {
+            expect_plugin(plugins, &format!("transforms[{i}]"), transform, PluginKind::Transform)?;
+        }
+        self.sink.validate(plugins).map_err(|e| e.within("sink"))?;
+        if let Some(schedule) = &self.retry_schedule
+            && let Err(problem) = RetrySchedule::parse(schedule)
+        {
+            return Err(SettingError::new("retry_schedule", problem, "write durations such as \"5s\", \"5m\", \"2h\""));
+        }
+        if self.devices.is_empty() {
+            return Err(SettingError::new(
+                "devices",
+                "the list is empty",
+                "list device ids, or [\"*\"] for every device",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The route `name` ready to run, with the loaded `plugins`.
+    pub fn build(
+        &self,
+        name: &str,
+        plugins: &BTreeMap<String, LoadedPlugin>,
+        delivery_log: &DeliveryLog,
+    ) -> anyhow::Result<RouteRuntime> {
+        let steps = self
+            .transforms
+            .iter()
+            .filter_map(|t| match plugins.get(t) {
+                Some(LoadedPlugin::Transform(p)) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        let sink = self.sink.build(
+            name,
+            &SinkContext {
+                plugins,
+                delivery_log,
+                timeout: Duration::from_millis(self.timeout_ms),
+                allow_private_networks: self.allow_private_networks,
+            },
+        )?;
+        let schedule = match &self.retry_schedule {
+            Some(items) => RetrySchedule::parse(items).map_err(|e| anyhow!("routes.{name}.retry_schedule: {e}"))?,
+            None => RetrySchedule::default(),
+        };
+        Ok(RouteRuntime {
+            name: name.to_string(),
+            config: self.clone(),
+            chain: TransformChain::new(steps),
+            sink,
+            schedule,
+        })
+    }
 }
 
-/// Callback body formats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CallbackFormat {
-    /// The Cams v3 `RealTime` form.
-    #[default]
-    CamsV3,
-    /// The seed's flat form (`DeviceSN`, `EmployeeCode`, `AttendanceLog`, `Type`, `Direction`).
-    Flat,
+/// A route ready to run: its transform chain, sink and retry schedule.
+pub struct RouteRuntime {
+    pub name: String,
+    pub config: RouteConfig,
+    pub chain: TransformChain,
+    pub sink: Sink,
+    pub schedule: RetrySchedule,
+}
+
+impl RouteRuntime {
+    /// Whether this route takes `device`'s events.
+    pub fn applies_to(&self, device: &Device) -> bool {
+        match &device.routes {
+            Some(routes) => routes.iter().any(|r| r == &self.name),
+            None => self.config.matches_device(&device.id),
+        }
+    }
 }

@@ -144,6 +144,11 @@ impl WebhookSigner {
         Self { secrets: vec![secret] }
     }
 
+    /// The first secret as text (`whsec_...`): the one shown to the operator.
+    pub fn primary_secret(&self) -> String {
+        self.secrets.first().map(WebhookSecret::expose).unwrap_or_default()
+    }
+
     /// The `webhook-signature` value: one `v1,<base64>` entry per secret, space-separated.
     pub fn signature(&self, msg_id: &str, timestamp_secs: i64, body: &[u8]) -> String {
         let entries: Vec<String> = self.secrets.iter().map(|s| s.sign(msg_id, timestamp_secs, body)).collect();

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::callback::{PostOutcome, PostReport};
-use super::cams_format::CallbackDevice;
-use super::dispatcher::RouteRuntime;
+use super::route::RouteRuntime;
+use super::sinks::{PostOutcome, PostReport};
 use super::transform_chain::ChainOutcome;
+use crate::cams::CallbackDevice;
 use crate::plugin::bindings::types::Event;
 use crate::store::{Attempt, DeadLetter, DeliveryLog, Device, Journal, Registry, StoreError, Trigger};
 use crate::time::now_ms;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use subtle::ConstantTimeEq;
 
-use crate::api::error::{ApiError, CamsStatus};
 use crate::crypto::looks_encrypted;
 use crate::store::{Device, DeviceState, Registry, StoreError, generate_token, valid_device_id};
+use crate::web::error::{ApiError, CamsStatus};
 
 /// A device request's body, decrypted when the device is in encrypted mode.
 pub struct DeviceBody {

@@ -11,32 +11,14 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::accept::accept_events;
 use super::device_auth::find_device;
-use crate::api::AppState;
 use crate::gateway::Gateway;
 use crate::plugin::bindings::dialect::exports::biogate::plugin::dialect_handler::{
     DeviceContext, DialectError, DialectReply, HttpRequest,
 };
 use crate::plugin::{DialectPlugin, PluginFault};
 use crate::store::Device;
-
-/// A dialect plugin and the path prefix it answers (lower case).
-#[derive(Clone)]
-pub struct DialectMount {
-    pub prefix: String,
-    pub plugin: Arc<DialectPlugin>,
-}
-
-impl DialectMount {
-    /// Whether `path` is under this mount (`/iclock`, `/iclock/...`, `/iclock.aspx`).
-    fn matches(&self, path: &str) -> bool {
-        let lower = path.to_ascii_lowercase();
-        lower
-            .strip_prefix(&self.prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('.'))
-    }
-}
+use crate::web::AppState;
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
     (status, [(axum::http::header::CONTENT_TYPE, "text/plain")], message.into()).into_response()
@@ -123,7 +105,7 @@ pub async fn handle(
         };
     if !reply.events.is_empty() {
         // Storing them ends with a flush, which also covers the plugin's changes.
-        if let Err(error) = accept_events(gw, &device, reply.events).await {
+        if let Err(error) = gw.ingest.accept(&device, reply.events).await {
             tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
             return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
         }

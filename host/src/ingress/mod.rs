@@ -1,7 +1,7 @@
 //! Ingress: how device traffic reaches the journal. The native HTTP + JSON protocol
 //! (docs/device-protocol.md) lives here; vendor dialects (Wasm plugins) are mounted beside
 //! it by `dialect_http`.
-pub mod accept;
+
 mod device_auth;
 pub mod dialect_http;
 pub mod mqtt;

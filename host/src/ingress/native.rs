@@ -10,16 +10,15 @@ use axum::response::Response;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::accept::accept_events;
 use super::device_auth::{authenticate_device, bearer, check_token, device_reply};
-use crate::api::AppState;
-use crate::api::error::{ApiError, CamsStatus, ErrorBody};
-use crate::delivery::cams_format::parse_cams_time_with_default;
 use crate::plugin::bindings::types::{
     CommandResult, DeviceStatus, DeviceTime, EventBody, InputType, Punch, PunchType, Template, TemplateKind, User,
     UserRole, UserUpdate,
 };
 use crate::store::Device;
+use crate::time::parse_cams_time_with_default;
+use crate::web::AppState;
+use crate::web::error::{ApiError, CamsStatus, ErrorBody};
 
 /// Most events in one request.
 pub const MAX_EVENTS: usize = 1000;
@@ -153,7 +152,7 @@ pub fn parse_upload(device: &Device, plaintext: &[u8], bearer: Option<&str>) -> 
         .events
         .into_iter()
         .enumerate()
-        .map(|(i, e)| to_body(e, device).map_err(|(field, msg)| ApiError::field(format!("events[{i}].{field}"), msg)))
+        .map(|(i, e)| to_body(e, device).map_err(|e| ApiError::from(e.within(&format!("events[{i}]")))))
         .collect()
 }
 
@@ -178,7 +177,7 @@ pub async fn upload(
         authenticate_device(&gw.registry, query.stgid.as_deref(), &body, gw.config.config.server.auto_register)?;
     let device = authed.device;
     let bodies = parse_upload(&device, &authed.plaintext, bearer(&headers))?;
-    let appended = accept_events(gw, &device, bodies).await?;
+    let appended = gw.ingest.accept(&device, bodies).await?;
     let reply = Reply {
         status: "done",
         status_code: CamsStatus::Done as u16,
@@ -194,25 +193,25 @@ pub async fn upload(
     device_reply(&device, json)
 }
 
-type FieldError = (String, String);
+use crate::field::FieldError;
 
 fn time(field: &str, text: &str, device: &Device) -> Result<DeviceTime, FieldError> {
     parse_cams_time_with_default(text, device.utc_offset_minutes)
-        .map_err(|e| (field.to_string(), format!("{text:?}: {e}")))
+        .map_err(|e| FieldError::new(field, format!("{text:?}: {e}")))
 }
 
 fn photo(field: &str, data: Option<String>) -> Result<Option<Vec<u8>>, FieldError> {
     data.map(|b64| {
         base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
-            .map_err(|e| (field.to_string(), format!("not base64: {e}")))
+            .map_err(|e| FieldError::new(field, format!("not base64: {e}")))
     })
     .transpose()
 }
 
 fn nonempty(field: &str, value: &str) -> Result<(), FieldError> {
     if value.trim().is_empty() || value.len() > 64 {
-        return Err((field.to_string(), "must be 1 to 64 characters".into()));
+        return Err(FieldError::new(field, "must be 1 to 64 characters"));
     }
     Ok(())
 }
@@ -222,7 +221,7 @@ fn to_body(event: WireEvent, device: &Device) -> Result<EventBody, FieldError> {
         WireEvent::Punch { user_id, log_time, punch_type, input_type, temperature, face_mask, work_code, photo: p } => {
             nonempty("user_id", &user_id)?;
             if temperature.is_some_and(|t| !(20.0..=50.0).contains(&t)) {
-                return Err(("temperature".into(), "must be between 20 and 50 (degrees Celsius)".into()));
+                return Err(FieldError::new("temperature", "must be between 20 and 50 (degrees Celsius)"));
             }
             EventBody::Punch(Punch {
                 user_id,

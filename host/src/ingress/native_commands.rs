@@ -13,10 +13,10 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::device_auth::{bearer, check_token, device_reply, find_device};
-use crate::api::AppState;
-use crate::api::error::{ApiError, CamsStatus, ErrorBody};
-use crate::delivery::cams_format::format_cams_time;
 use crate::plugin::bindings::types::{Command, CommandBody, TemplateKind, User, UserRole};
+use crate::time::format_cams_time;
+use crate::web::AppState;
+use crate::web::error::{ApiError, CamsStatus, ErrorBody};
 
 /// Most commands in one reply unless the device asks for fewer.
 pub const MAX_COMMANDS: usize = 16;

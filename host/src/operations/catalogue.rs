@@ -8,14 +8,14 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::delivery::cams_format::parse_cams_time_with_default;
 use crate::plugin::bindings::types::{
     CommandBody, DeleteTemplateArgs, DeviceTime, StartEnrollmentArgs, Template, TemplateKind, TimeRange, User, UserRole,
 };
 use crate::store::{Device, UserDirectory, merge_user, valid_device_id};
+use crate::time::parse_cams_time_with_default;
 
 /// A field at fault and what is wrong with it.
-pub type FieldError = (String, String);
+pub use crate::field::FieldError;
 
 /// Longest user id accepted.
 pub const MAX_USER_ID: usize = 64;
@@ -290,7 +290,7 @@ impl OperationRequest {
         let known = |user_id: &str| {
             users
                 .get(&device.id, user_id)
-                .map_err(|e| ("user_id".to_string(), format!("the user directory failed: {e}")))
+                .map_err(|e| FieldError::new("user_id", format!("the user directory failed: {e}")))
         };
         let partial = |user_id: &str| User {
             user_id: user_id.to_string(),
@@ -336,7 +336,7 @@ impl OperationRequest {
             OperationRequest::CopyUser { user_id, to_devices } => {
                 check_user_id("user_id", user_id)?;
                 if to_devices.is_empty() {
-                    return Err(("to_devices".into(), "name at least one device".into()));
+                    return Err(FieldError::new("to_devices", "name at least one device"));
                 }
                 for (i, target) in to_devices.iter().enumerate() {
                     check_target(&format!("to_devices[{i}]"), target, device)?;
@@ -349,7 +349,7 @@ impl OperationRequest {
                 let from = time("valid_from", valid_from, device.utc_offset_minutes)?;
                 let until = time("valid_until", valid_until, device.utc_offset_minutes)?;
                 if until.unix_seconds <= from.unix_seconds {
-                    return Err(("valid_until".into(), "must be after valid_from".into()));
+                    return Err(FieldError::new("valid_until", "must be after valid_from"));
                 }
                 let mut change = partial(user_id);
                 change.valid_from = Some(from);
@@ -398,10 +398,10 @@ impl OperationRequest {
                     || key.len() > 64
                     || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
                 {
-                    return Err(("key".into(), "1 to 64 characters: letters, digits, '_', '.', '-'".into()));
+                    return Err(FieldError::new("key", "1 to 64 characters: letters, digits, '_', '.', '-'"));
                 }
                 if value.len() > 256 || value.contains(['\n', '\r', '\t']) {
-                    return Err(("value".into(), "at most 256 characters, no tabs or line breaks".into()));
+                    return Err(FieldError::new("value", "at most 256 characters, no tabs or line breaks"));
                 }
                 Plan::Command(CommandBody::SetOption((key.clone(), value.clone())))
             }
@@ -424,8 +424,8 @@ impl OperationRequest {
 }
 
 fn unknown_user(user_id: &str, device: &Device) -> FieldError {
-    (
-        "user_id".into(),
+    FieldError::new(
+        "user_id",
         format!(
             "the gateway knows no user {user_id:?} on device {:?} (add it through biogate, or ask the device with resend_users first)",
             device.id
@@ -435,10 +435,10 @@ fn unknown_user(user_id: &str, device: &Device) -> FieldError {
 
 fn check_target(field: &str, target: &str, source: &Device) -> Result<(), FieldError> {
     if !valid_device_id(target) {
-        return Err((field.into(), format!("{target:?} is not a valid device id")));
+        return Err(FieldError::new(field, format!("{target:?} is not a valid device id")));
     }
     if target == source.id {
-        return Err((field.into(), "must be another device than the source".into()));
+        return Err(FieldError::new(field, "must be another device than the source"));
     }
     Ok(())
 }
@@ -446,20 +446,20 @@ fn check_target(field: &str, target: &str, source: &Device) -> Result<(), FieldE
 /// Checks a user id: 1 to 64 printable characters without tabs or line breaks.
 pub fn check_user_id(field: &str, id: &str) -> Result<(), FieldError> {
     if id.trim().is_empty() || id.len() > MAX_USER_ID || id.chars().any(char::is_control) {
-        return Err((field.into(), format!("must be 1 to {MAX_USER_ID} printable characters")));
+        return Err(FieldError::new(field, format!("must be 1 to {MAX_USER_ID} printable characters")));
     }
     Ok(())
 }
 
 fn check_index(field: &str, index: Option<u32>) -> Result<(), FieldError> {
     match index {
-        Some(i) if i > 99 => Err((field.into(), "must be between 0 and 99".into())),
+        Some(i) if i > 99 => Err(FieldError::new(field, "must be between 0 and 99")),
         _ => Ok(()),
     }
 }
 
 fn time(field: &str, text: &str, offset: i32) -> Result<DeviceTime, FieldError> {
-    parse_cams_time_with_default(text, offset).map_err(|e| (field.into(), format!("{text:?}: {e}")))
+    parse_cams_time_with_default(text, offset).map_err(|e| FieldError::new(field, format!("{text:?}: {e}")))
 }
 
 /// Parses a span; the end must not be before the start.
@@ -467,7 +467,7 @@ pub fn span_range(field: &str, span: &TimeSpan, offset: i32) -> Result<TimeRange
     let start = time(&format!("{field}.start_time"), &span.start_time, offset)?;
     let end = time(&format!("{field}.end_time"), &span.end_time, offset)?;
     if end.unix_seconds < start.unix_seconds {
-        return Err((format!("{field}.end_time"), "must not be before start_time".into()));
+        return Err(FieldError::new(format!("{field}.end_time"), "must not be before start_time"));
     }
     Ok(TimeRange { start, end })
 }
@@ -475,9 +475,9 @@ pub fn span_range(field: &str, span: &TimeSpan, offset: i32) -> Result<TimeRange
 fn decode_photo(field: &str, b64: &str) -> Result<Vec<u8>, FieldError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
-        .map_err(|e| (field.to_string(), format!("not base64: {e}")))?;
+        .map_err(|e| FieldError::new(field, format!("not base64: {e}")))?;
     if bytes.is_empty() {
-        return Err((field.into(), "the photo is empty".into()));
+        return Err(FieldError::new(field, "the photo is empty"));
     }
     Ok(bytes)
 }
@@ -486,7 +486,7 @@ fn user_record(spec: &UserSpec, offset: i32) -> Result<User, FieldError> {
     check_user_id("user.user_id", &spec.user_id)?;
     for (field, value) in [("user.first_name", &spec.first_name), ("user.last_name", &spec.last_name)] {
         if value.as_ref().is_some_and(|v| v.len() > 64 || v.chars().any(char::is_control)) {
-            return Err((field.into(), "at most 64 printable characters".into()));
+            return Err(FieldError::new(field, "at most 64 printable characters"));
         }
     }
     let valid_from = spec.valid_from.as_deref().map(|t| time("user.valid_from", t, offset)).transpose()?;
@@ -494,7 +494,7 @@ fn user_record(spec: &UserSpec, offset: i32) -> Result<User, FieldError> {
     if let (Some(from), Some(until)) = (valid_from, valid_until)
         && until.unix_seconds <= from.unix_seconds
     {
-        return Err(("user.valid_until".into(), "must be after valid_from".into()));
+        return Err(FieldError::new("user.valid_until", "must be after valid_from"));
     }
     let mut templates = Vec::with_capacity(spec.credentials.len());
     for (i, c) in spec.credentials.iter().enumerate() {
@@ -504,25 +504,25 @@ fn user_record(spec: &UserSpec, offset: i32) -> Result<User, FieldError> {
         match c.kind {
             CredentialKind::Card => {
                 if data.is_empty() || data.len() > 32 || !data.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    return Err((format!("{field}.data"), "a card number: 1 to 32 letters or digits".into()));
+                    return Err(FieldError::new(format!("{field}.data"), "a card number: 1 to 32 letters or digits"));
                 }
             }
             CredentialKind::Password => {
                 if data.is_empty() || data.len() > 32 || data.chars().any(char::is_control) {
-                    return Err((format!("{field}.data"), "a password: 1 to 32 printable characters".into()));
+                    return Err(FieldError::new(format!("{field}.data"), "a password: 1 to 32 printable characters"));
                 }
             }
             _ => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(data)
-                    .map_err(|e| (format!("{field}.data"), format!("a biometric template must be base64: {e}")))?;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(data).map_err(|e| {
+                    FieldError::new(format!("{field}.data"), format!("a biometric template must be base64: {e}"))
+                })?;
                 if bytes.is_empty() {
-                    return Err((format!("{field}.data"), "the template is empty".into()));
+                    return Err(FieldError::new(format!("{field}.data"), "the template is empty"));
                 }
             }
         }
         if spec.credentials[..i].iter().any(|o| o.kind == c.kind && o.index == c.index) {
-            return Err((format!("{field}.index"), "another credential has the same kind and index".into()));
+            return Err(FieldError::new(format!("{field}.index"), "another credential has the same kind and index"));
         }
         templates.push(Template { kind: c.kind.into(), index: c.index, data: data.to_string() });
     }

@@ -5,11 +5,9 @@
 //! sequence at that moment) and counts the range; the `OffSet` token carries both plus
 //! the position reached, so later pages neither skip nor repeat a punch even while new
 //! punches arrive (those belong to the next query). One request spans at most 30 days.
-use serde::Serialize;
 
 use super::catalogue::{FieldError, TimeSpan, span_range};
-use crate::delivery::cams_format::{format_cams_time, input_type_name, punch_type_name};
-use crate::plugin::bindings::types::{DeviceTime, Event, EventBody};
+use crate::plugin::bindings::types::{Event, EventBody};
 use crate::store::{Device, Journal, PunchCursor, StoreError};
 
 /// Longest range one request may cover.
@@ -18,7 +16,7 @@ pub const MAX_SPAN_SECONDS: i64 = 30 * 86_400;
 /// Why a page could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadLogError {
-    #[error("{}: {}", .0.0, .0.1)]
+    #[error(transparent)]
     Field(FieldError),
     /// The range covers more than 30 days.
     #[error("the range covers more than 30 days; split it")]
@@ -91,9 +89,9 @@ pub struct PunchQuery<'a> {
 
 /// Serves one page.
 pub async fn load_page(journal: &Journal, device: &Device, query: &PunchQuery<'_>) -> Result<LogPage, LoadLogError> {
-    let range = span_range("span", query.span, device.utc_offset_minutes).map_err(|(field, msg)| {
-        let name = if field.ends_with("start_time") { "StartTime" } else { "EndTime" };
-        LoadLogError::Field((format!("{}.{name}", query.field_prefix), msg))
+    let range = span_range("span", query.span, device.utc_offset_minutes).map_err(|e| {
+        let name = if e.field.ends_with("start_time") { "StartTime" } else { "EndTime" };
+        LoadLogError::Field(FieldError::new(format!("{}.{name}", query.field_prefix), e.problem))
     })?;
     let (from, to) = (range.start.unix_seconds, range.end.unix_seconds);
     if to - from > MAX_SPAN_SECONDS {
@@ -105,7 +103,10 @@ pub async fn load_page(journal: &Journal, device: &Device, query: &PunchQuery<'_
         Position { snapshot, count, after: None }
     } else {
         Position::decode(query.offset).ok_or_else(|| {
-            LoadLogError::Field((format!("{}.OffSet", query.field_prefix), "not an OffSet this gateway gave".into()))
+            LoadLogError::Field(FieldError::new(
+                format!("{}.OffSet", query.field_prefix),
+                "not an OffSet this gateway gave",
+            ))
         })?
     };
     let page_size = query.page_size.max(1);
@@ -138,67 +139,6 @@ pub async fn load_page(journal: &Journal, device: &Device, query: &PunchQuery<'_
         if more.is_empty() { String::new() } else { Position { after, ..position }.encode() }
     };
     Ok(LogPage { actual_row_count: query.user_id.is_none().then_some(position.count), events, next_offset })
-}
-
-/// One row of a Cams `PunchLog.Log`.
-#[derive(Debug, Serialize)]
-pub struct CamsLogRow<'a> {
-    #[serde(rename = "Type")]
-    kind: &'static str,
-    #[serde(rename = "InputType")]
-    input_type: &'static str,
-    #[serde(rename = "UserID")]
-    user_id: &'a str,
-    #[serde(rename = "LogTime")]
-    log_time: String,
-    #[serde(rename = "Temperature", skip_serializing_if = "Option::is_none")]
-    temperature: Option<String>,
-    #[serde(rename = "FaceMask", skip_serializing_if = "Option::is_none")]
-    face_mask: Option<bool>,
-    #[serde(rename = "WorkCode", skip_serializing_if = "Option::is_none")]
-    work_code: Option<&'a str>,
-}
-
-/// The Cams `PunchLog` object of a reply.
-#[derive(Debug, Serialize)]
-pub struct CamsPunchLog<'a> {
-    #[serde(rename = "ActualRowCount")]
-    actual_row_count: String,
-    #[serde(rename = "ReturnRowCount")]
-    return_row_count: String,
-    #[serde(rename = "OffSet")]
-    offset: &'a str,
-    #[serde(rename = "Log")]
-    log: Vec<CamsLogRow<'a>>,
-}
-
-/// Renders a page in the Cams form, times in the device's offset.
-pub fn cams_punch_log<'a>(page: &'a LogPage, device: &Device) -> CamsPunchLog<'a> {
-    let log: Vec<CamsLogRow<'a>> = page
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::Punch(p) => Some(CamsLogRow {
-                kind: punch_type_name(p.punch_type),
-                input_type: input_type_name(p.input_type),
-                user_id: &p.user_id,
-                log_time: format_cams_time(DeviceTime {
-                    unix_seconds: p.log_time.unix_seconds,
-                    utc_offset_minutes: device.utc_offset_minutes,
-                }),
-                temperature: p.temperature.filter(|t| t.is_finite()).map(|t| format!("{t:.1}")),
-                face_mask: p.face_mask,
-                work_code: p.work_code.as_deref(),
-            }),
-            _ => None,
-        })
-        .collect();
-    CamsPunchLog {
-        actual_row_count: page.actual_row_count.unwrap_or(log.len() as u64).to_string(),
-        return_row_count: log.len().to_string(),
-        offset: &page.next_offset,
-        log,
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! Server-to-device operations: the catalogue (what may be asked, validated), the Cams
-//! envelope that maps onto it, the command queue service (submit, hand out, close,
-//! expire, announce), and LoadLog answered from the journal.
-pub mod cams;
+//! Server-to-device operations: the catalogue (what may be asked, validated and planned
+//! into device commands), the command queue service (submit, hand out, close, expire,
+//! announce), and LoadLog answered from the journal. The Cams envelope that maps onto
+//! the catalogue is in [`crate::cams::envelope`].
 pub mod catalogue;
 pub mod load_log;
 pub mod service;

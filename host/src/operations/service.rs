@@ -99,7 +99,7 @@ fn repeatable(body: &CommandBody) -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
     /// A field of the request is wrong.
-    #[error("{}: {}", .0.0, .0.1)]
+    #[error(transparent)]
     Field(FieldError),
     /// The OperationID is taken by a different request.
     #[error("operation id {0:?} is already used by another request")]
@@ -214,7 +214,7 @@ impl OperationService {
         let request_json = serde_json::to_value(&request).map_err(|e| StoreError::Decode(e.to_string()))?;
         if let Some(id) = &id {
             if !valid_operation_id(id) {
-                return Err(SubmitError::Field(("OperationID".into(), "1 to 64 letters, digits, '-' or '_'".into())));
+                return Err(SubmitError::Field(FieldError::new("OperationID", "1 to 64 letters, digits, '-' or '_'")));
             }
             if let Some(existing) = self.log.get(id)? {
                 if existing.device_id == device.id && existing.request == request_json {
@@ -263,7 +263,10 @@ impl OperationService {
                         } else {
                             format!("to_devices[{i}]")
                         };
-                        return Err(SubmitError::Field((field, format!("no device {target:?} is registered"))));
+                        return Err(SubmitError::Field(FieldError::new(
+                            field,
+                            format!("no device {target:?} is registered"),
+                        )));
                     }
                     let child = self.child(&record, target, CommandBody::UpsertUser(user.clone()))?;
                     record.children.push(child.id.clone());

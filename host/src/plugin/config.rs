@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::field::{FieldError, SettingError};
+
 /// Which world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -139,21 +141,24 @@ impl Limits {
     }
 
     /// Checks the values, returning the offending key and what is wrong.
-    pub fn validate(&self, max_memory_mib: u64) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self, max_memory_mib: u64) -> Result<(), FieldError> {
         if self.cpu_ms.is_some_and(|ms| ms == 0 || ms > 60_000) {
-            return Err(("cpu_ms", "must be between 1 and 60000 (milliseconds)".into()));
+            return Err(FieldError::new("cpu_ms", "must be between 1 and 60000 (milliseconds)"));
         }
         if self.memory_mib.is_some_and(|mib| mib == 0 || mib > max_memory_mib) {
-            return Err(("memory_mib", format!("must be between 1 and {max_memory_mib} (MiB; the engine's maximum)")));
+            return Err(FieldError::new(
+                "memory_mib",
+                format!("must be between 1 and {max_memory_mib} (MiB; the engine's maximum)"),
+            ));
         }
         if self.max_input_bytes == 0 || self.max_output_bytes == 0 {
-            return Err(("max_input_bytes", "sizes must be at least 1 byte".into()));
+            return Err(FieldError::new("max_input_bytes", "sizes must be at least 1 byte"));
         }
         if self.max_output_events == Some(0) {
-            return Err(("max_output_events", "must be at least 1".into()));
+            return Err(FieldError::new("max_output_events", "must be at least 1"));
         }
         if self.http_timeout_ms == 0 {
-            return Err(("http_timeout_ms", "must be at least 1 (milliseconds)".into()));
+            return Err(FieldError::new("http_timeout_ms", "must be at least 1 (milliseconds)"));
         }
         Ok(())
     }
@@ -242,6 +247,26 @@ impl ConfigValue {
     }
 }
 
+/// The `[plugins]` table: each plugin's declaration by name.
+pub type PluginConfigs = BTreeMap<String, PluginConfig>;
+
+/// Checks that setting `key` names a declared plugin `name` of `kind`.
+pub fn expect_plugin(plugins: &PluginConfigs, key: &str, name: &str, kind: PluginKind) -> Result<(), SettingError> {
+    match plugins.get(name) {
+        None => Err(SettingError::new(
+            key,
+            format!("no plugin named {name:?} is declared"),
+            format!("declare it in [plugins.{name}] or correct the name"),
+        )),
+        Some(p) if p.kind != kind => Err(SettingError::new(
+            key,
+            format!("plugin {name:?} is a {} plugin, not a {} plugin", p.kind.world(), kind.world()),
+            "name a plugin of the right kind",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,8 +291,8 @@ mod tests {
             (7, Duration::from_millis(9), 3 << 20)
         );
         assert_eq!(
-            toml::from_str::<Limits>("max_output_events = 0").expect("limits").validate(128).map_err(|e| e.0),
-            Err("max_output_events")
+            toml::from_str::<Limits>("max_output_events = 0").expect("limits").validate(128).map_err(|e| e.field),
+            Err("max_output_events".to_string())
         );
     }
 }

@@ -1,4 +1,6 @@
 //! Dialect plugins: vendor device protocols over HTTP and MQTT.
+use std::sync::Arc;
+
 use super::bindings::dialect::Dialect;
 use super::bindings::dialect::exports::biogate::plugin::dialect_handler::{
     DeviceContext, DialectError, DialectReply, HttpRequest, MqttMessage,
@@ -100,5 +102,22 @@ impl DialectPlugin {
         command: &Command,
     ) -> Result<Result<MqttMessage, DialectError>, PluginFault> {
         self.pool.call(|w, store| w.biogate_plugin_dialect_handler().call_encode_mqtt_command(store, device, command))
+    }
+}
+
+/// A dialect plugin and the path prefix it answers (lower case).
+#[derive(Clone)]
+pub struct DialectMount {
+    pub prefix: String,
+    pub plugin: Arc<DialectPlugin>,
+}
+
+impl DialectMount {
+    /// Whether `path` is under this mount (`/iclock`, `/iclock/...`, `/iclock.aspx`).
+    pub fn matches(&self, path: &str) -> bool {
+        let lower = path.to_ascii_lowercase();
+        lower
+            .strip_prefix(&self.prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('.'))
     }
 }

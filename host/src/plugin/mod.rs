@@ -19,9 +19,9 @@ mod stdio;
 mod transform;
 
 pub use cache::{CacheOutcome, CompileCache};
-pub use config::{FailurePolicy, Limits, PluginConfig, PluginKind};
+pub use config::{FailurePolicy, Limits, PluginConfig, PluginConfigs, PluginKind, expect_plugin};
 pub use delivery::{DeliveryOutcome, DeliveryPlugin};
-pub use dialect::DialectPlugin;
+pub use dialect::{DialectMount, DialectPlugin};
 pub use engine::{EngineSettings, PluginEngine};
 pub use fault::{FaultKind, PluginFault};
 pub use host::{NoCommands, PendingCommands};

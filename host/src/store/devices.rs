@@ -5,9 +5,10 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
-use crate::config::parse_utc_offset;
+use super::error::StoreError;
 use crate::crypto::{BodyCipher, EncryptionMode};
+use crate::field::FieldError;
+use crate::time::parse_utc_offset;
 
 /// Whether a device may send data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -128,10 +129,10 @@ impl std::fmt::Debug for DeviceChanges {
 impl DeviceChanges {
     /// Applies the changes to `base` (a new device when `None`), validating every field;
     /// an error names the field. `routes` are the route names that exist.
-    pub fn apply(self, id: &str, base: Option<&Device>, routes: &[String]) -> Result<Device, (String, String)> {
+    pub fn apply(self, id: &str, base: Option<&Device>, routes: &[String]) -> Result<Device, FieldError> {
         let input = self;
         if !valid_device_id(id) {
-            return Err(("id".to_string(), String::from("a device id is 1 to 64 of A-Z a-z 0-9 . _ -")));
+            return Err(FieldError::new("id", "a device id is 1 to 64 of A-Z a-z 0-9 . _ -"));
         }
         let mut device = base.cloned().unwrap_or_else(|| Device {
             id: id.to_string(),
@@ -150,10 +151,7 @@ impl DeviceChanges {
         }
         if let Some(token) = input.auth_token {
             if token.len() < 16 || token.len() > 128 {
-                return Err((
-                    "auth_token".to_string(),
-                    String::from("an AuthToken has 16 to 128 characters (Cams uses 32)"),
-                ));
+                return Err(FieldError::new("auth_token", "an AuthToken has 16 to 128 characters (Cams uses 32)"));
             }
             device.auth_token = token;
         }
@@ -168,18 +166,19 @@ impl DeviceChanges {
         }
         if device.encryption != EncryptionMode::Plain {
             BodyCipher::new(device.encryption, device.security_key.as_deref())
-                .map_err(|e| ("security_key".to_string(), e.to_string()))?;
+                .map_err(|e| FieldError::new("security_key", e.to_string()))?;
         }
         if let Some(tz) = input.time_zone {
-            device.utc_offset_minutes = parse_utc_offset(&tz)
-                .ok_or_else(|| ("time_zone".to_string(), format!("{tz:?} is not a UTC offset (+05:30, -03:00, Z)")))?;
+            device.utc_offset_minutes = parse_utc_offset(&tz).ok_or_else(|| {
+                FieldError::new("time_zone", format!("{tz:?} is not a UTC offset (+05:30, -03:00, Z)"))
+            })?;
         }
         if let Some(enabled) = input.enabled {
             device.enabled = enabled;
         }
         if let Some(list) = input.routes {
             if let Some(bad) = list.iter().find(|r| !routes.contains(r)) {
-                return Err(("routes".to_string(), format!("no route named {bad:?}")));
+                return Err(FieldError::new("routes", format!("no route named {bad:?}")));
             }
             device.routes = Some(list);
         }

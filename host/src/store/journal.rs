@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use super::StoreError;
+use super::error::StoreError;
 use super::group_commit::GroupCommit;
 use crate::plugin::bindings::types::{Event, EventBody};
 

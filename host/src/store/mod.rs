@@ -3,6 +3,7 @@
 //! storage engine can be replaced behind it.
 mod delivery_log;
 mod devices;
+mod error;
 mod group_commit;
 mod journal;
 mod operations;
@@ -13,25 +14,12 @@ use std::path::Path;
 
 pub use delivery_log::{Attempt, DeadLetter, DeliveryLog, Trigger};
 pub use devices::{Device, DeviceChanges, DeviceState, Registry, generate_token, valid_device_id};
+pub use error::StoreError;
 pub use group_commit::GroupCommit;
 pub use journal::{Appended, Journal, PunchCursor};
 pub use operations::{OperationLog, OperationRecord, OperationState};
 pub use plugin_kv::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES, PluginKv};
 pub use users::{UserDirectory, merge_user};
-
-/// Errors of the store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The storage engine failed (I/O, corruption).
-    #[error("storage: {0}")]
-    Sled(#[from] sled::Error),
-    /// Stored bytes could not be decoded.
-    #[error("stored record is unreadable: {0}")]
-    Decode(String),
-    /// The flush that makes writes durable failed.
-    #[error("flushing to disk failed: {0}")]
-    Flush(String),
-}
 
 /// sled's page cache when the config does not say (sled's own default is 1 GiB: at
 /// 1M stored punches the gateway held about 800 MiB). sled counts the cache in stored

@@ -15,7 +15,7 @@
 //! Each change is one atomic batch; callers make it durable with the group commit.
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::error::StoreError;
 use crate::plugin::bindings::types::Command;
 
 /// Where an operation is in its life.

@@ -5,7 +5,7 @@
 //! "load user info" without asking the device.
 //!
 //! Layout in the `users` tree: `<device>\0<user id>` -> the user (JSON).
-use super::StoreError;
+use super::error::StoreError;
 use crate::plugin::bindings::types::User;
 
 /// The users tree.

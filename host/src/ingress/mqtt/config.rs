@@ -1,6 +1,8 @@
 //! `[mqtt]`: the broker connection and the topic layout (docs/mqtt.md).
 use serde::Deserialize;
 
+use crate::field::FieldError;
+
 /// How the gateway connects to its broker. `Debug` redacts the password.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -76,23 +78,23 @@ impl MqttConfig {
     }
 
     /// Checks what parsing cannot: `(key, problem)`.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        self.broker().map_err(|e| ("url", e))?;
+    pub fn validate(&self) -> Result<(), FieldError> {
+        self.broker().map_err(|e| FieldError::new("url", e))?;
         let bad = |s: &str| s.is_empty() || s.contains(['+', '#', '/']) || s.contains(char::is_whitespace);
         if bad(&self.topic_prefix) {
-            return Err(("topic_prefix", "one topic level without '+', '#', '/' or spaces".into()));
+            return Err(FieldError::new("topic_prefix", "one topic level without '+', '#', '/' or spaces"));
         }
         if self.client_id.is_empty() || self.client_id.len() > 64 {
-            return Err(("client_id", "1 to 64 characters".into()));
+            return Err(FieldError::new("client_id", "1 to 64 characters"));
         }
         if self.shared_group.as_deref().is_some_and(bad) {
-            return Err(("shared_group", "one topic level without '+', '#', '/' or spaces".into()));
+            return Err(FieldError::new("shared_group", "one topic level without '+', '#', '/' or spaces"));
         }
         if self.keep_alive_secs < 5 {
-            return Err(("keep_alive_secs", "at least 5".into()));
+            return Err(FieldError::new("keep_alive_secs", "at least 5"));
         }
         if self.max_in_flight == 0 {
-            return Err(("max_in_flight", "at least 1".into()));
+            return Err(FieldError::new("max_in_flight", "at least 1"));
         }
         Ok(())
     }

@@ -13,7 +13,6 @@ pub mod topics;
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +23,6 @@ use tokio::sync::{mpsc, watch};
 pub use config::MqttConfig;
 use topics::Channel;
 
-use super::accept::accept_events;
 use super::device_auth::{check_token, decrypt_body, find_device};
 use super::native::parse_upload;
 use super::native_commands::WireCommand;
@@ -33,6 +31,7 @@ use crate::plugin::bindings::dialect::exports::biogate::plugin::dialect_handler:
 use crate::plugin::bindings::types::{Command, DeviceStatus, EventBody};
 use crate::plugin::{DialectPlugin, LoadedPlugin};
 use crate::store::Device;
+use crate::web::LinkState;
 
 /// Workers storing messages; a device always maps to the same one.
 const WORKERS: usize = 8;
@@ -48,24 +47,6 @@ struct StatusPayload {
     online: bool,
     #[serde(default)]
     info: std::collections::BTreeMap<String, String>,
-}
-
-/// Whether the gateway is connected to the broker with every device topic subscribed:
-/// until then a device's punch may be held by the broker but is not yet received.
-/// Shown by `/health` and the `biogate_mqtt_subscribed` gauge.
-#[derive(Clone, Default)]
-pub struct LinkState(Arc<AtomicBool>);
-
-impl LinkState {
-    /// True once the broker acknowledged every subscription of the current connection.
-    pub fn subscribed(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn set(&self, subscribed: bool) {
-        self.0.store(subscribed, Ordering::Relaxed);
-        metrics::gauge!("biogate_mqtt_subscribed").set(if subscribed { 1.0 } else { 0.0 });
-    }
 }
 
 /// Why a message was not stored.
@@ -146,7 +127,7 @@ pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>)
     let url = cfg.url.clone();
     let mut shutdown = shutdown;
     let link = LinkState::default();
-    link.set(false);
+    link.set_subscribed(false);
     let state = link.clone();
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
@@ -179,7 +160,7 @@ pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>)
                         granted += 1;
                         if granted == subscriptions.len() {
                             tracing::info!(broker = %url, topics = ?subscriptions, "subscribed to the device topics");
-                            state.set(true);
+                            state.set_subscribed(true);
                         }
                     }
                 }
@@ -197,7 +178,7 @@ pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>)
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    state.set(false);
+                    state.set_subscribed(false);
                     tracing::warn!(%error, broker = %url, retry_in_ms = backoff.as_millis() as u64, "MQTT connection failed");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -264,7 +245,7 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
         _ => None,
     });
     if !bodies.is_empty() {
-        accept_events(gw, &device, bodies).await.map_err(|e| Refusal::Transient(e.to_string()))?;
+        gw.ingest.accept(&device, bodies).await.map_err(|e| Refusal::Transient(e.to_string()))?;
     }
     match status {
         Some(true) => {
@@ -281,11 +262,11 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
 
 /// The `reason` label of a refused upload: a wrong AuthToken counts as `auth`, as it
 /// does on the status channel, anything else as `payload`.
-fn upload_reason(error: &crate::api::error::ApiError) -> &'static str {
+fn upload_reason(error: &crate::web::error::ApiError) -> &'static str {
     if error.http == axum::http::StatusCode::UNAUTHORIZED { "auth" } else { "payload" }
 }
 
-fn describe(error: crate::api::error::ApiError) -> String {
+fn describe(error: crate::web::error::ApiError) -> String {
     match error.field {
         Some(field) => format!("{field}: {}", error.message),
         None => error.message,

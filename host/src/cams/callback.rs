@@ -30,14 +30,24 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
-use super::CallbackFormat;
+use super::names::{input_type_name, punch_type_name, template_kind_name};
 use crate::plugin::bindings::types::{
-    CommandResult, DeviceStatus, DeviceTime, Event, EventBody, InputType, Punch, PunchType, Template, TemplateKind,
-    UserRole, UserUpdate,
+    CommandResult, DeviceStatus, DeviceTime, Event, EventBody, InputType, Punch, Template, UserRole, UserUpdate,
 };
+use crate::time::{format_cams_time, format_wall_time};
+
+/// Callback body formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallbackFormat {
+    /// The Cams v3 `RealTime` form.
+    #[default]
+    CamsV3,
+    /// The seed's flat form (`DeviceSN`, `EmployeeCode`, `AttendanceLog`, `Type`, `Direction`).
+    Flat,
+}
 
 /// What a callback body says about the device besides the event.
 #[derive(Clone, PartialEq, Eq)]
@@ -183,49 +193,6 @@ pub fn flat_punch(punch: &Punch, device: &CallbackDevice) -> Vec<u8> {
     })
 }
 
-/// The Cams `Type` name of a punch type (`CheckIn`, `OverTimeOut`, ...).
-pub fn punch_type_name(kind: PunchType) -> &'static str {
-    match kind {
-        PunchType::CheckIn => "CheckIn",
-        PunchType::CheckOut => "CheckOut",
-        PunchType::BreakIn => "BreakIn",
-        PunchType::BreakOut => "BreakOut",
-        PunchType::OverTimeIn => "OverTimeIn",
-        PunchType::OverTimeOut => "OverTimeOut",
-        PunchType::MealIn => "MealIn",
-        PunchType::MealOut => "MealOut",
-    }
-}
-
-/// The Cams `InputType` name (`Fingerprint`, `Finger Vein`, ...; `Unknown` when unknown).
-pub fn input_type_name(kind: InputType) -> &'static str {
-    match kind {
-        InputType::Fingerprint => "Fingerprint",
-        InputType::Face => "Face",
-        InputType::Palm => "Palm",
-        InputType::FingerVein => "Finger Vein",
-        InputType::Iris => "Iris",
-        InputType::Retina => "Retina",
-        InputType::Card => "Card",
-        InputType::Password => "Password",
-        InputType::Unknown => "Unknown",
-    }
-}
-
-/// The Cams template `Type` name.
-pub fn template_kind_name(kind: TemplateKind) -> &'static str {
-    match kind {
-        TemplateKind::Fingerprint => "Fingerprint",
-        TemplateKind::Face => "Face",
-        TemplateKind::Palm => "Palm",
-        TemplateKind::FingerVein => "Finger Vein",
-        TemplateKind::Iris => "Iris",
-        TemplateKind::Retina => "Retina",
-        TemplateKind::Card => "Card",
-        TemplateKind::Password => "Password",
-    }
-}
-
 fn flat_input_type_name(kind: InputType) -> &'static str {
     match kind {
         InputType::Fingerprint => "fingerprint",
@@ -238,104 +205,6 @@ fn flat_input_type_name(kind: InputType) -> &'static str {
         InputType::Password => "password",
         InputType::Unknown => "unknown",
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// Time
-
-/// Why a time text was refused. The text is quoted (cut to 64 characters).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CamsTimeError {
-    /// Not `YYYY-MM-DD HH:MM:SS[ GMT +HHMM]` nor RFC 3339, or not a real date and time.
-    #[error("invalid time {0:?}: expected \"YYYY-MM-DD HH:MM:SS GMT +HHMM\" or RFC 3339")]
-    Invalid(String),
-    /// A wall time without offset where no default offset was given.
-    #[error("time {0:?} has no UTC offset")]
-    MissingOffset(String),
-    /// The offset is not `+HHMM`/`+HH:MM` with HH up to 23 and MM up to 59.
-    #[error("invalid UTC offset in {0:?}")]
-    Offset(String),
-}
-
-/// `YYYY-MM-DD HH:MM:SS GMT +HHMM` in the device's offset, e.g.
-/// `2020-09-17 07:48:22 GMT +0530`, `... GMT -0300`, `... GMT +0000`.
-pub fn format_cams_time(time: DeviceTime) -> String {
-    let offset = time.utc_offset_minutes;
-    let sign = if offset < 0 { '-' } else { '+' };
-    let abs = offset.unsigned_abs();
-    format!("{} GMT {sign}{:02}{:02}", format_wall_time(time), abs / 60, abs % 60)
-}
-
-/// The device-local wall time `YYYY-MM-DD HH:MM:SS` (no offset). Instants beyond chrono's
-/// range (years past ±262143) are clamped to it.
-pub fn format_wall_time(time: DeviceTime) -> String {
-    let local = time.unix_seconds.saturating_add(i64::from(time.utc_offset_minutes) * 60);
-    let clamped = if local < 0 { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC };
-    DateTime::from_timestamp(local, 0).unwrap_or(clamped).format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-/// Parses `YYYY-MM-DD HH:MM:SS GMT +HHMM` (also `GMT+0530`, `GMT +05:30`, `UTC`, bare `GMT`
-/// for +0000) or RFC 3339. A wall time without offset is an error here; see
-/// [`parse_cams_time_with_default`].
-pub fn parse_cams_time(text: &str) -> Result<DeviceTime, CamsTimeError> {
-    parse_time(text, None)
-}
-
-/// Like [`parse_cams_time`], but a bare `YYYY-MM-DD HH:MM:SS` (or with `T`) is taken as wall
-/// time at `default_offset_minutes`.
-pub fn parse_cams_time_with_default(text: &str, default_offset_minutes: i32) -> Result<DeviceTime, CamsTimeError> {
-    parse_time(text, Some(default_offset_minutes))
-}
-
-fn parse_time(text: &str, default_offset: Option<i32>) -> Result<DeviceTime, CamsTimeError> {
-    let text = text.trim();
-    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-        return Ok(DeviceTime {
-            unix_seconds: instant.timestamp(),
-            utc_offset_minutes: instant.offset().local_minus_utc() / 60,
-        });
-    }
-    let (wall, rest) = NaiveDateTime::parse_and_remainder(text, "%Y-%m-%d %H:%M:%S")
-        .or_else(|_| NaiveDateTime::parse_and_remainder(text, "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| CamsTimeError::Invalid(excerpt(text)))?;
-    let rest = rest.trim();
-    let offset = if rest.is_empty() {
-        default_offset.ok_or_else(|| CamsTimeError::MissingOffset(excerpt(text)))?
-    } else {
-        parse_offset(rest).ok_or_else(|| CamsTimeError::Offset(excerpt(text)))?
-    };
-    Ok(DeviceTime { unix_seconds: wall.and_utc().timestamp() - i64::from(offset) * 60, utc_offset_minutes: offset })
-}
-
-/// `GMT +HHMM`, `GMT+HH:MM`, `UTC -HH`, `GMT` (zero): the offset in minutes.
-fn parse_offset(text: &str) -> Option<i32> {
-    let zone = text.get(..3)?;
-    if !zone.eq_ignore_ascii_case("GMT") && !zone.eq_ignore_ascii_case("UTC") {
-        return None;
-    }
-    let signed = text.get(3..)?.trim_start();
-    if signed.is_empty() {
-        return Some(0);
-    }
-    let (sign, digits) = match signed.as_bytes().first()? {
-        b'+' => (1, &signed[1..]),
-        b'-' => (-1, &signed[1..]),
-        _ => return None,
-    };
-    let digits = digits.replacen(':', "", 1);
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (hours, minutes) = match digits.len() {
-        2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
-        _ => return None,
-    };
-    (hours <= 23 && minutes <= 59).then_some(sign * (hours * 60 + minutes))
-}
-
-fn excerpt(text: &str) -> String {
-    text.chars().take(64).collect()
 }
 
 fn received_at(event: &Event) -> String {
@@ -539,7 +408,7 @@ impl Serialize for Pairs<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::bindings::types::User;
+    use crate::plugin::bindings::types::{PunchType, TemplateKind, User};
 
     /// 2020-09-17 07:48:22 at +05:30 (Python: datetime(..., tzinfo=+05:30).timestamp()).
     const LOG_UNIX: i64 = 1_600_309_102;
@@ -580,95 +449,6 @@ mod tests {
 
     fn text(bytes: Option<Vec<u8>>) -> String {
         String::from_utf8(bytes.expect("a body")).expect("UTF-8")
-    }
-
-    #[test]
-    fn formats_cams_times_in_the_device_offset() {
-        let at = |offset| format_cams_time(DeviceTime { unix_seconds: LOG_UNIX, utc_offset_minutes: offset });
-        assert_eq!(at(IST), "2020-09-17 07:48:22 GMT +0530");
-        assert_eq!(at(0), "2020-09-17 02:18:22 GMT +0000");
-        assert_eq!(at(-180), "2020-09-16 23:18:22 GMT -0300");
-        assert_eq!(at(-570), "2020-09-16 16:48:22 GMT -0930");
-        assert_eq!(at(845), "2020-09-17 16:23:22 GMT +1405");
-        assert_eq!(
-            format_wall_time(DeviceTime { unix_seconds: LOG_UNIX, utc_offset_minutes: IST }),
-            "2020-09-17 07:48:22"
-        );
-        // Absurd inputs do not panic.
-        format_cams_time(DeviceTime { unix_seconds: i64::MAX, utc_offset_minutes: i32::MIN });
-        format_cams_time(DeviceTime { unix_seconds: i64::MIN, utc_offset_minutes: i32::MAX });
-    }
-
-    #[test]
-    fn parses_the_cams_form_and_variants() {
-        let ist = DeviceTime { unix_seconds: LOG_UNIX, utc_offset_minutes: IST };
-        for text in [
-            "2020-09-17 07:48:22 GMT +0530",
-            " 2020-09-17 07:48:22 GMT+0530 ",
-            "2020-09-17 07:48:22 gmt +05:30",
-            "2020-09-17T07:48:22 UTC +0530",
-            "2020-09-17T07:48:22+05:30",
-            "2020-09-17 07:48:22+05:30",
-            "2020-09-17T02:18:22.999Z",
-        ] {
-            let expected = if text.ends_with('Z') { DeviceTime { utc_offset_minutes: 0, ..ist } } else { ist };
-            assert_eq!(parse_cams_time(text), Ok(expected), "{text}");
-        }
-        assert_eq!(
-            parse_cams_time("2020-09-16 23:18:22 GMT -0300"),
-            Ok(DeviceTime { unix_seconds: LOG_UNIX, utc_offset_minutes: -180 })
-        );
-        assert_eq!(
-            parse_cams_time("2020-09-17 02:18:22 GMT"),
-            Ok(DeviceTime { unix_seconds: LOG_UNIX, utc_offset_minutes: 0 })
-        );
-        assert_eq!(parse_cams_time_with_default("2020-09-17 07:48:22", IST), Ok(ist));
-        assert_eq!(parse_cams_time_with_default("2020-09-17T07:48:22", IST), Ok(ist));
-        // An explicit offset wins over the default.
-        assert_eq!(parse_cams_time_with_default("2020-09-17 07:48:22 GMT +0530", -60), Ok(ist));
-    }
-
-    #[test]
-    fn round_trips_through_text() {
-        for offset in [IST, 0, -180, 600, -720, 840] {
-            let time = DeviceTime { unix_seconds: LOG_UNIX, utc_offset_minutes: offset };
-            assert_eq!(parse_cams_time(&format_cams_time(time)), Ok(time));
-        }
-    }
-
-    #[test]
-    fn refuses_impossible_or_malformed_times() {
-        for text in [
-            "2026-02-30 10:00:00 GMT +0000",
-            "2026-01-01 25:00:00 GMT +0000",
-            "2026-01-01 10:61:00 GMT +0000",
-            "2026-13-01 10:00:00 GMT +0000",
-            "17/09/2020 07:48:22",
-            "",
-            "garbage",
-        ] {
-            assert!(matches!(parse_cams_time(text), Err(CamsTimeError::Invalid(_))), "{text}");
-        }
-        for text in [
-            "2026-01-01 10:00:00 GMT +2400",
-            "2026-01-01 10:00:00 GMT +0560",
-            "2026-01-01 10:00:00 GMT 0530",
-            "2026-01-01 10:00:00 IST",
-            "2026-01-01 10:00:00 GMT +05300",
-            "2026-01-01 10:00:00 GMT +5",
-            "2026-01-01 10:00:00 GMT +０５３０",
-        ] {
-            assert!(matches!(parse_cams_time(text), Err(CamsTimeError::Offset(_))), "{text}");
-        }
-        assert_eq!(
-            parse_cams_time("2026-01-01 10:00:00"),
-            Err(CamsTimeError::MissingOffset("2026-01-01 10:00:00".into()))
-        );
-        let long = format!("x{}", "y".repeat(500));
-        match parse_cams_time(&long) {
-            Err(CamsTimeError::Invalid(quoted)) => assert_eq!(quoted.chars().count(), 64),
-            other => panic!("{other:?}"),
-        }
     }
 
     #[test]

@@ -1,42 +1,93 @@
-//! The default sink: an HTTP POST of one event to the route's callback URL, signed with
-//! Standard Webhooks headers, `?stgid=<device>` added, no redirects followed.
+//! The callback sink (`type = "callback"`), the default: an HTTP POST of one event to the
+//! route's callback URL in the Cams v3 or flat form, signed with Standard Webhooks headers,
+//! `?stgid=<device>` added, no redirects followed. Its settings, their checks and the
+//! sink's construction live here too.
 use std::time::{Duration, Instant};
 
+use anyhow::{Context, anyhow};
 use reqwest::Url;
+use serde::Deserialize;
 
-use super::cams_format::{CallbackDevice, callback_body};
-use super::retry::parse_retry_after;
-use super::route::CallbackFormat;
-use super::signature::WebhookSigner;
+use super::{PostOutcome, PostReport, SinkContext};
+use crate::cams::{CallbackDevice, CallbackFormat, callback_body};
 use crate::crypto::BodyCipher;
+use crate::delivery::retry::parse_retry_after;
+use crate::delivery::signature::{WebhookSecret, WebhookSigner};
+use crate::field::SettingError;
+use crate::outbound::{UrlGuard, guarded_client};
 use crate::plugin::bindings::types::Event;
+
+/// `sink = { type = "callback", url = "...", format = "cams-v3", secret = "whsec_..." }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSinkConfig {
+    /// The receiver's URL (`?stgid=<device>` is added to it).
+    pub url: String,
+    /// Body format.
+    #[serde(default)]
+    pub format: CallbackFormat,
+    /// Standard Webhooks signing secret (`whsec_...`); generated and kept in the store
+    /// when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+impl CallbackSinkConfig {
+    /// Checks the URL (absolute, http or https) and the secret's form. Keys are relative
+    /// to the sink's table.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        let parsed = Url::parse(&self.url).map_err(|e| {
+            SettingError::new(
+                "url",
+                format!("{:?} is not a URL ({e})", self.url),
+                "write an absolute http:// or https:// URL",
+            )
+        })?;
+        if parsed.scheme() != "http" && parsed.scheme() != "https" {
+            return Err(SettingError::new(
+                "url",
+                format!("scheme {:?} is not http or https", parsed.scheme()),
+                "use an http:// or https:// URL",
+            ));
+        }
+        if let Some(secret) = &self.secret
+            && !secret.starts_with("whsec_")
+        {
+            return Err(SettingError::new(
+                "secret",
+                "a signing secret starts with `whsec_`",
+                "use a Standard Webhooks secret (whsec_ + base64), or remove the key to generate one",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The sink of route `route`: its signing secret (configured, kept, or generated and
+    /// kept), the URL checked by the guard, a client with the route's timeout.
+    pub fn build(&self, route: &str, ctx: &SinkContext<'_>) -> anyhow::Result<CallbackSink> {
+        let secret = match &self.secret {
+            Some(text) => WebhookSecret::parse(text).map_err(|e| anyhow!("routes.{route}.sink.secret: {e}"))?,
+            None => match ctx.delivery_log.route_secret(route)? {
+                Some(text) => {
+                    WebhookSecret::parse(&text).map_err(|e| anyhow!("the kept secret of route {route}: {e}"))?
+                }
+                None => {
+                    let fresh = WebhookSecret::generate();
+                    ctx.delivery_log.set_route_secret(route, &fresh.expose())?;
+                    fresh
+                }
+            },
+        };
+        let url = Url::parse(&self.url).with_context(|| format!("routes.{route}.sink.url"))?;
+        let guard = UrlGuard::new(vec![], ctx.allow_private_networks);
+        guard.check(&url).map_err(|e| anyhow!("routes.{route}.sink.url: {e}"))?;
+        let client = guarded_client(ctx.allow_private_networks, ctx.timeout)?;
+        Ok(CallbackSink::new(client, url, self.format, WebhookSigner::single(secret)))
+    }
+}
 
 /// Longest piece of a response body kept in the attempt log.
 const RESPONSE_START: usize = 256;
-
-/// What one POST came to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PostOutcome {
-    /// 2xx.
-    Delivered,
-    /// 410 Gone: the receiver wants no more; the route is disabled.
-    Gone,
-    /// The receiver asked to stop retrying this message (`webhook-delivery: abort-message`).
-    Abort,
-    /// Try again (timeout, connection error, 429, 5xx, any other status).
-    Retry { retry_after: Option<Duration> },
-    /// The event has no body in this route's format; nothing to send.
-    Skipped,
-}
-
-/// The record of one POST, for the attempt log.
-#[derive(Debug, Clone)]
-pub struct PostReport {
-    pub outcome: PostOutcome,
-    pub status: Option<u16>,
-    pub duration: Duration,
-    pub response: String,
-}
 
 /// One route's callback target.
 pub struct CallbackSink {
@@ -47,6 +98,11 @@ pub struct CallbackSink {
 }
 
 impl CallbackSink {
+    /// The route's signing secret (`whsec_...`), shown to the operator.
+    pub fn secret(&self) -> String {
+        self.signer.primary_secret()
+    }
+
     /// A sink posting to `url` (already checked by the URL guard).
     pub fn new(client: reqwest::Client, url: Url, format: CallbackFormat, signer: WebhookSigner) -> Self {
         CallbackSink { client, url, format, signer }

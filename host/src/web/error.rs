@@ -1,62 +1,14 @@
-//! API errors: an HTTP status, a Cams `StatusCode` with its symbolic `Status`, a message
+//! The error reply of every HTTP handler (devices' and clients'): an HTTP status, a Cams `StatusCode` with its symbolic `Status`, a message
 //! and, when one field is at fault, its name. Every error reply has this JSON shape:
 //! `{"Status":"API_RESPONSE_AUTH_TOKEN_REFUSED","StatusCode":7,"error":"...","field":"..."}`.
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// Cams status codes: the numbers and meanings of the Cams v3 contract, plus biogate's
-/// own from 40 up (documented in docs/operations.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CamsStatus {
-    /// 0: success.
-    Done = 0,
-    /// 1: the request could not be read (malformed JSON, missing or bad fields, too large).
-    Unreadable = 1,
-    /// 2: no device has this stgid.
-    UnknownStgid = 2,
-    /// 3: origin not allowed.
-    OriginNotAllowed = 3,
-    /// 5: the device is not available (disabled, pending approval, offline).
-    DeviceUnavailable = 5,
-    /// 7: the AuthToken is missing or wrong.
-    AuthTokenRefused = 7,
-    /// 19: the body's encryption does not match the device's mode.
-    InvalidRawData = 19,
-    /// 35: the operation is not allowed for this device.
-    NotAllowed = 35,
-    /// 40 (biogate): the device answered the command with an error (`ReturnCode`).
-    DeviceRefused = 40,
-    /// 41 (biogate): the operation was cancelled before the device took it.
-    Cancelled = 41,
-    /// 42 (biogate): the time range covers more than 30 days.
-    RangeTooLarge = 42,
-    /// 43 (biogate): the OperationID is already used by a different request.
-    DuplicateOperation = 43,
-    /// 999: an unexpected error on the gateway's side.
-    Unknown = 999,
-}
-
-impl CamsStatus {
-    /// The symbolic name sent in `Status`.
-    pub fn name(self) -> &'static str {
-        match self {
-            CamsStatus::Done => "done",
-            CamsStatus::Unreadable => "API_RESPONSE_UNREADABLE_REQUEST",
-            CamsStatus::UnknownStgid => "API_RESPONSE_UNKNOWN_STGID",
-            CamsStatus::OriginNotAllowed => "API_RESPONSE_ORIGIN_NOT_ALLOWED",
-            CamsStatus::DeviceUnavailable => "API_RESPONSE_DEVICE_UNAVAILABLE",
-            CamsStatus::AuthTokenRefused => "API_RESPONSE_AUTH_TOKEN_REFUSED",
-            CamsStatus::InvalidRawData => "API_RESPONSE_INVALID_RAW_DATA",
-            CamsStatus::NotAllowed => "API_RESPONSE_OPERATION_NOT_ALLOWED",
-            CamsStatus::DeviceRefused => "API_RESPONSE_DEVICE_REFUSED",
-            CamsStatus::Cancelled => "API_RESPONSE_OPERATION_CANCELLED",
-            CamsStatus::RangeTooLarge => "API_RESPONSE_RANGE_TOO_LARGE",
-            CamsStatus::DuplicateOperation => "API_RESPONSE_DUPLICATE_OPERATION_ID",
-            CamsStatus::Unknown => "API_RESPONSE_UNKNOWN_ERROR",
-        }
-    }
-}
+pub use crate::cams::CamsStatus;
+use crate::field::FieldError;
+use crate::operations::SubmitError;
+use crate::operations::load_log::LoadLogError;
 
 /// An error reply.
 #[derive(Debug)]
@@ -133,5 +85,41 @@ impl IntoResponse for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
         ApiError::internal(error)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::field(error.field, error.problem)
+    }
+}
+
+/// A refused submission: the field at fault (1), an OperationID already used (43).
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::Field(e) => e.into(),
+            SubmitError::DuplicateId(id) => ApiError::new(
+                StatusCode::CONFLICT,
+                CamsStatus::DuplicateOperation,
+                format!("OperationID {id:?} is already used by a different request"),
+            ),
+            SubmitError::Store(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// A refused LoadLog page: the field at fault (1), a range over 30 days (42).
+impl From<LoadLogError> for ApiError {
+    fn from(error: LoadLogError) -> Self {
+        match error {
+            LoadLogError::Field(e) => e.into(),
+            LoadLogError::SpanTooLong => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                CamsStatus::RangeTooLarge,
+                "one request may cover at most 30 days; split the range",
+            ),
+            LoadLogError::Store(e) => ApiError::internal(e),
+        }
     }
 }

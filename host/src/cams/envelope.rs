@@ -6,7 +6,8 @@
 //! published shape (docs/operations.md).
 use serde_json::{Map, Value};
 
-use super::catalogue::{CredentialKind, CredentialSpec, FieldError, OperationRequest, Role, TimeSpan, UserSpec};
+use crate::field::FieldError;
+use crate::operations::catalogue::{CredentialKind, CredentialSpec, OperationRequest, Role, TimeSpan, UserSpec};
 
 /// A parsed Cams call.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +34,7 @@ const VERBS: &[&str] =
 /// Parses an envelope.
 pub fn parse(body: &Value) -> Result<CamsCall, FieldError> {
     let Some(top) = body.as_object() else {
-        return Err(("$".into(), "the body must be a JSON object".into()));
+        return Err(FieldError::new("$", "the body must be a JSON object"));
     };
     let operation_id = optional_text(top, "", "OperationID")?;
     let auth_token = optional_text(top, "", "AuthToken")?;
@@ -41,13 +42,13 @@ pub fn parse(body: &Value) -> Result<CamsCall, FieldError> {
         top.keys().filter(|k| !matches!(k.as_str(), "OperationID" | "AuthToken" | "Time")).collect();
     let verb = match verbs.as_slice() {
         [verb] => verb.as_str(),
-        [] => return Err(("$".into(), format!("no operation: expected one of {}", VERBS.join(", ")))),
-        _ => return Err(("$".into(), "one operation per request".into())),
+        [] => return Err(FieldError::new("$", format!("no operation: expected one of {}", VERBS.join(", ")))),
+        _ => return Err(FieldError::new("$", "one operation per request")),
     };
     if !VERBS.contains(&verb) {
-        return Err((verb.into(), format!("unknown verb; expected one of {}", VERBS.join(", "))));
+        return Err(FieldError::new(verb, format!("unknown verb; expected one of {}", VERBS.join(", "))));
     }
-    let object = top[verb].as_object().ok_or_else(|| (verb.to_string(), "must be an object".to_string()))?;
+    let object = top[verb].as_object().ok_or_else(|| FieldError::new(verb, "must be an object"))?;
     let action = match verb {
         "Add" | "Update" => add(verb, object)?,
         "Delete" => delete(object)?,
@@ -76,10 +77,11 @@ pub fn parse(body: &Value) -> Result<CamsCall, FieldError> {
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
-                        scalar(v).ok_or_else(|| (format!("Copy.User.ToDevices[{i}]"), "must be a string".to_string()))
+                        scalar(v)
+                            .ok_or_else(|| FieldError::new(format!("Copy.User.ToDevices[{i}]"), "must be a string"))
                     })
                     .collect::<Result<Vec<_>, _>>()?,
-                Some(_) => return Err(("Copy.User.ToDevices".into(), "must be a list of device ids".into())),
+                Some(_) => return Err(FieldError::new("Copy.User.ToDevices", "must be a list of device ids")),
                 None => vec![text(user, "Copy.User", "ToDevice")?],
             };
             CamsAction::Operation(OperationRequest::CopyUser {
@@ -105,13 +107,13 @@ pub fn parse(body: &Value) -> Result<CamsCall, FieldError> {
 fn add(verb: &str, object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
     for key in object.keys() {
         if !matches!(key.as_str(), "User" | "Template" | "Photo") {
-            return Err((format!("{verb}.{key}"), "expected User, Template and/or Photo".into()));
+            return Err(FieldError::new(format!("{verb}.{key}"), "expected User, Template and/or Photo"));
         }
     }
     let mut user = UserSpec::default();
     if let Some(u) = object.get("User") {
         let path = format!("{verb}.User");
-        let u = u.as_object().ok_or_else(|| (path.clone(), "must be an object".to_string()))?;
+        let u = u.as_object().ok_or_else(|| FieldError::new(path.clone(), "must be an object"))?;
         user.user_id = text(u, &path, "UserID")?;
         user.first_name = optional_text(u, &path, "FirstName")?;
         user.last_name = optional_text(u, &path, "LastName")?;
@@ -119,12 +121,14 @@ fn add(verb: &str, object: &Map<String, Value>) -> Result<CamsAction, FieldError
             None => None,
             Some(t) if t.eq_ignore_ascii_case("user") => Some(Role::User),
             Some(t) if t.eq_ignore_ascii_case("admin") => Some(Role::Admin),
-            Some(t) => return Err((format!("{path}.UserType"), format!("{t:?}: expected User or Admin"))),
+            Some(t) => {
+                return Err(FieldError::new(format!("{path}.UserType"), format!("{t:?}: expected User or Admin")));
+            }
         };
         user.enabled = match u.get("Enabled") {
             None => None,
             Some(Value::Bool(b)) => Some(*b),
-            Some(_) => return Err((format!("{path}.Enabled"), "must be true or false".into())),
+            Some(_) => return Err(FieldError::new(format!("{path}.Enabled"), "must be true or false")),
         };
         user.valid_from = optional_text(u, &path, "ValidFrom")?;
         user.valid_until = optional_text(u, &path, "ValidUntil")?;
@@ -134,16 +138,19 @@ fn add(verb: &str, object: &Map<String, Value>) -> Result<CamsAction, FieldError
         let items = match templates {
             Value::Array(items) => items.clone(),
             Value::Object(_) => vec![templates.clone()],
-            _ => return Err((path, "must be a list of templates".into())),
+            _ => return Err(FieldError::new(path, "must be a list of templates")),
         };
         for (i, item) in items.iter().enumerate() {
             let p = format!("{path}[{i}]");
-            let t = item.as_object().ok_or_else(|| (p.clone(), "must be an object".to_string()))?;
+            let t = item.as_object().ok_or_else(|| FieldError::new(p.clone(), "must be an object"))?;
             let owner = text(t, &p, "UserID")?;
             if user.user_id.is_empty() {
                 user.user_id = owner;
             } else if owner != user.user_id {
-                return Err((format!("{p}.UserID"), format!("{owner:?} differs from the user {:?}", user.user_id)));
+                return Err(FieldError::new(
+                    format!("{p}.UserID"),
+                    format!("{owner:?} differs from the user {:?}", user.user_id),
+                ));
             }
             user.credentials.push(CredentialSpec {
                 kind: kind(t, &p)?,
@@ -154,17 +161,20 @@ fn add(verb: &str, object: &Map<String, Value>) -> Result<CamsAction, FieldError
     }
     if let Some(photo) = object.get("Photo") {
         let path = format!("{verb}.Photo");
-        let p = photo.as_object().ok_or_else(|| (path.clone(), "must be an object".to_string()))?;
+        let p = photo.as_object().ok_or_else(|| FieldError::new(path.clone(), "must be an object"))?;
         if let Some(kind) = optional_text(p, &path, "Type")?
             && !kind.eq_ignore_ascii_case("base64")
         {
-            return Err((format!("{path}.Type"), format!("{kind:?}: only Base64 photos are accepted")));
+            return Err(FieldError::new(format!("{path}.Type"), format!("{kind:?}: only Base64 photos are accepted")));
         }
         let owner = text(p, &path, "UserID")?;
         if user.user_id.is_empty() {
             user.user_id = owner;
         } else if owner != user.user_id {
-            return Err((format!("{path}.UserID"), format!("{owner:?} differs from the user {:?}", user.user_id)));
+            return Err(FieldError::new(
+                format!("{path}.UserID"),
+                format!("{owner:?} differs from the user {:?}", user.user_id),
+            ));
         }
         let data = text(p, &path, "Data")?;
         if object.len() == 1 {
@@ -173,7 +183,7 @@ fn add(verb: &str, object: &Map<String, Value>) -> Result<CamsAction, FieldError
         user.photo = Some(data);
     }
     if object.is_empty() {
-        return Err((verb.into(), "expected User, Template and/or Photo".into()));
+        return Err(FieldError::new(verb, "expected User, Template and/or Photo"));
     }
     Ok(CamsAction::Operation(if verb == "Update" {
         OperationRequest::UpdateUser { user }
@@ -196,12 +206,12 @@ fn delete(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
             index: index(t, "Delete.Template")?,
         },
         ("User" | "Template", _) => {
-            return Err((format!("Delete.{key}"), "must be \"All\" or an object with UserID".into()));
+            return Err(FieldError::new(format!("Delete.{key}"), "must be \"All\" or an object with UserID"));
         }
         ("Log" | "PunchLog" | "PunchPhoto" | "Data", _) => {
-            return Err((format!("Delete.{key}"), "must be \"All\"".into()));
+            return Err(FieldError::new(format!("Delete.{key}"), "must be \"All\""));
         }
-        _ => return Err((format!("Delete.{key}"), "expected User, Template, Log, PunchPhoto or Data".into())),
+        _ => return Err(FieldError::new(format!("Delete.{key}"), "expected User, Template, Log, PunchPhoto or Data")),
     };
     Ok(CamsAction::Operation(op))
 }
@@ -226,8 +236,8 @@ fn load(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
         ("UserInfo" | "User", Value::Object(u)) => CamsAction::Operation(OperationRequest::LoadUserInfo {
             user_id: Some(text(u, &format!("Load.{key}"), "UserID")?),
         }),
-        ("PunchLog", _) => return Err(("Load.PunchLog".into(), "must be an object with Filter".into())),
-        _ => return Err((format!("Load.{key}"), "expected PunchLog, DeviceInformation or UserInfo".into())),
+        ("PunchLog", _) => return Err(FieldError::new("Load.PunchLog", "must be an object with Filter")),
+        _ => return Err(FieldError::new(format!("Load.{key}"), "expected PunchLog, DeviceInformation or UserInfo")),
     })
 }
 
@@ -248,9 +258,9 @@ fn resend(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
         }
         ("User", v) if is_all(v) => OperationRequest::ResendUsers,
         _ => {
-            return Err((
+            return Err(FieldError::new(
                 format!("Resend.{key}"),
-                "expected PunchLog{Filter}, DevicePunchLog{Filter} or User:\"All\"".into(),
+                "expected PunchLog{Filter}, DevicePunchLog{Filter} or User:\"All\"",
             ));
         }
     }))
@@ -264,7 +274,9 @@ fn set(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
             role: match text(r, "Set.Role", "UserType")?.to_ascii_lowercase().as_str() {
                 "user" => Role::User,
                 "admin" => Role::Admin,
-                other => return Err(("Set.Role.UserType".into(), format!("{other:?}: expected User or Admin"))),
+                other => {
+                    return Err(FieldError::new("Set.Role.UserType", format!("{other:?}: expected User or Admin")));
+                }
             },
         },
         ("Access", Value::Object(a)) => OperationRequest::SetAccessWindow {
@@ -279,9 +291,9 @@ fn set(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
             OperationRequest::SetOption { key: text(o, "Set.Option", "Key")?, value: text(o, "Set.Option", "Value")? }
         }
         _ => {
-            return Err((
+            return Err(FieldError::new(
                 format!("Set.{key}"),
-                "expected Role{UserID,UserType}, Access{UserID,StartTime,EndTime}, Time or Option{Key,Value}".into(),
+                "expected Role{UserID,UserType}, Access{UserID,StartTime,EndTime}, Time or Option{Key,Value}",
             ));
         }
     }))
@@ -292,7 +304,7 @@ fn control(object: &Map<String, Value>) -> Result<CamsAction, FieldError> {
     Ok(CamsAction::Operation(match (key, value.as_str()) {
         ("Reboot", _) => OperationRequest::Reboot,
         ("Door", Some(v)) if v.eq_ignore_ascii_case("unlock") => OperationRequest::UnlockDoor,
-        _ => return Err((format!("Control.{key}"), "expected Reboot or Door:\"Unlock\"".into())),
+        _ => return Err(FieldError::new(format!("Control.{key}"), "expected Reboot or Door:\"Unlock\"")),
     }))
 }
 
@@ -300,8 +312,8 @@ fn single<'a>(object: &'a Map<String, Value>, verb: &str) -> Result<(&'a str, &'
     let mut entries = object.iter();
     match (entries.next(), entries.next()) {
         (Some((k, v)), None) => Ok((k.as_str(), v)),
-        (None, _) => Err((verb.into(), "names no object".into())),
-        _ => Err((verb.into(), "one object per request".into())),
+        (None, _) => Err(FieldError::new(verb, "names no object")),
+        _ => Err(FieldError::new(verb, "one object per request")),
     }
 }
 
@@ -310,7 +322,10 @@ fn is_all(value: &Value) -> bool {
 }
 
 fn object_at<'a>(object: &'a Map<String, Value>, path: &str, key: &str) -> Result<&'a Map<String, Value>, FieldError> {
-    object.get(key).and_then(Value::as_object).ok_or_else(|| (format!("{path}.{key}"), "must be an object".to_string()))
+    object
+        .get(key)
+        .and_then(Value::as_object)
+        .ok_or_else(|| FieldError::new(format!("{path}.{key}"), "must be an object"))
 }
 
 /// A string or number as text (clients send `"UserID":"1"` and `"UserID":1`).
@@ -329,17 +344,21 @@ fn name(path: &str, key: &str) -> String {
 fn optional_text(object: &Map<String, Value>, path: &str, key: &str) -> Result<Option<String>, FieldError> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => scalar(v).map(Some).ok_or_else(|| (name(path, key), "must be a string".to_string())),
+        Some(v) => scalar(v).map(Some).ok_or_else(|| FieldError::new(name(path, key), "must be a string")),
     }
 }
 
 fn text(object: &Map<String, Value>, path: &str, key: &str) -> Result<String, FieldError> {
-    optional_text(object, path, key)?.ok_or_else(|| (name(path, key), "is required".to_string()))
+    optional_text(object, path, key)?.ok_or_else(|| FieldError::new(name(path, key), "is required"))
 }
 
 fn index(object: &Map<String, Value>, path: &str) -> Result<Option<u32>, FieldError> {
     optional_text(object, path, "Index")?
-        .map(|t| t.trim().parse::<u32>().map_err(|_| (name(path, "Index"), format!("{t:?}: expected a number"))))
+        .map(|t| {
+            t.trim()
+                .parse::<u32>()
+                .map_err(|_| FieldError::new(name(path, "Index"), format!("{t:?}: expected a number")))
+        })
         .transpose()
 }
 
@@ -357,7 +376,7 @@ fn kind(object: &Map<String, Value>, path: &str) -> Result<CredentialKind, Field
         "card" => CredentialKind::Card,
         "password" | "pin" => CredentialKind::Password,
         _ => {
-            return Err((
+            return Err(FieldError::new(
                 name(path, "Type"),
                 format!("{t:?}: expected FingerPrint, Face, Palm, FingerVein, Iris, Retina, Card or Password"),
             ));
@@ -424,7 +443,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let err = |body: Value| parse(&body).unwrap_err().0;
+        let err = |body: Value| parse(&body).unwrap_err().field;
         assert_eq!(err(json!({"Add":{"User":{"FirstName":"x"}}})), "Add.User.UserID");
         assert_eq!(
             err(json!({"Add":{"User":{"UserID":"1"},"Template":[{"Type":"Tongue","UserID":"1","Data":"x"}]}})),
