@@ -3,6 +3,7 @@
 
 mod bench;
 mod cmd;
+mod deps;
 mod paths;
 mod plugin_list;
 mod plugins;
@@ -35,6 +36,8 @@ enum Task {
     Test(TestArgs),
     /// What CI runs (.ci/run): the same as `test`.
     Ci(TestArgs),
+    /// Check the module dependency rules of host/src (xtask/src/deps/allowed.rs).
+    Deps(DepsArgs),
     /// Build in release, run every benchmark, and write BENCHMARKS.md.
     Bench(BenchArgs),
 }
@@ -70,6 +73,17 @@ struct TestArgs {
 }
 
 #[derive(Args)]
+struct DepsArgs {
+    /// Print the arrows between top-level modules (module -> what it uses) instead of
+    /// checking.
+    #[arg(long)]
+    print: bool,
+    /// With --print: the arrows between files, each with the first path that makes it.
+    #[arg(long, requires = "print")]
+    files: bool,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     #[command(flatten)]
     toolchain: ToolchainArgs,
@@ -86,6 +100,14 @@ fn main() -> ExitCode {
         }
         Task::Bench(args) => bench::run(&paths, args.toolchain.wasm_toolchain, &args.only),
         Task::Test(args) | Task::Ci(args) => test::run(&paths, args.toolchain.wasm_toolchain, &args.cargo_test_args),
+        Task::Deps(args) => deps::run(
+            &paths,
+            match (args.print, args.files) {
+                (false, _) => deps::Print::Check,
+                (true, false) => deps::Print::TopLevel,
+                (true, true) => deps::Print::Files,
+            },
+        ),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
