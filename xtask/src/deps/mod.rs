@@ -16,8 +16,8 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-pub use allowed::{ALLOWED, ALLOWED_CYCLES};
-pub use graph::{Graph, Site};
+use allowed::{ALLOWED, ALLOWED_CYCLES};
+use graph::Graph;
 
 use crate::paths::Paths;
 
@@ -167,24 +167,27 @@ impl Findings {
     /// Every broken rule, with the file:line and path of each arrow involved (`src` is the
     /// source folder as shown).
     pub fn report(&self, graph: &Graph, src: &Path) -> String {
-        let at = |from: usize, site: &Site| format!("{}:{}", src.join(&graph.files[from]).display(), site.line);
+        // One line per file-level arrow: `a -> b: src/a.rs:12 crate::b::X (and 2 more)`.
+        let arrow = |out: &mut String, from: usize, to: usize| {
+            let sites = &graph.edges[&(from, to)];
+            let more = if sites.len() > 1 { format!(" (and {} more)", sites.len() - 1) } else { String::new() };
+            let at = src.join(&graph.files[from]);
+            let (a, b, site) = (&graph.nodes[from], &graph.nodes[to], &sites[0]);
+            let _ = writeln!(out, "    {a} -> {b}: {}:{} {}{more}", at.display(), site.line, site.text);
+        };
         let mut out = String::new();
         for scc in &self.cycles {
             let names: Vec<&str> = scc.iter().map(|&n| graph.nodes[n].as_str()).collect();
             let _ = writeln!(out, "\nxtask: module graph: a cycle of {} files: {}", scc.len(), names.join(", "));
             let _ = writeln!(out, "  made by these arrows:");
-            for (&(from, to), sites) in graph.edges.iter().filter(|((f, t), _)| scc.contains(f) && scc.contains(t)) {
-                let more = if sites.len() > 1 { format!(" (and {} more)", sites.len() - 1) } else { String::new() };
-                let (a, b, site) = (&graph.nodes[from], &graph.nodes[to], &sites[0]);
-                let _ = writeln!(out, "    {a} -> {b}: {} {}{more}", at(from, site), site.text);
+            for &(from, to) in graph.edges.keys().filter(|(f, t)| scc.contains(f) && scc.contains(t)) {
+                arrow(&mut out, from, to);
             }
         }
         for ((a, b), edges) in &self.forbidden {
             let _ = writeln!(out, "\nxtask: module graph: `{a}` may not use `{b}` (not in ALLOWED, {RULES_FILE}):");
             for &(from, to) in edges {
-                for site in &graph.edges[&(from, to)] {
-                    let _ = writeln!(out, "    {} {}", at(from, site), site.text);
-                }
+                arrow(&mut out, from, to);
             }
         }
         for module in &self.missing {

@@ -140,7 +140,7 @@ fn reports_forbidden_top_level_arrows_and_modules_missing_from_the_table() {
     assert_eq!(findings.missing, ["web".to_owned()].into());
     let report = findings.report(&g, Path::new("src"));
     assert!(report.contains("`api` may not use `store`"), "{report}");
-    assert!(report.contains("src/api/admin.rs:1 crate::store::Store"), "{report}");
+    assert!(report.contains("api::admin -> store: src/api/admin.rs:1 crate::store::Store"), "{report}");
     assert!(report.contains("`web` is not in ALLOWED"), "{report}");
 
     let table: &[(&str, &[&str])] = &[("crate", &[]), ("api", &["store", "web"]), ("store", &[]), ("web", &[])];
