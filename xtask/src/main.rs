@@ -4,6 +4,7 @@
 mod bench;
 mod cmd;
 mod deps;
+mod lint;
 mod paths;
 mod plugin_list;
 mod plugins;
@@ -31,11 +32,13 @@ struct Cli {
 enum Task {
     /// Build every plugin of plugins/ to a component: target/plugins/<name>.wasm.
     Plugins(PluginsArgs),
-    /// Build the plugins, check the test dependencies, and run every test. Arguments
-    /// after `--` go to `cargo test --workspace`.
+    /// Lint (as `lint`), build the plugins, check the test dependencies, and run every
+    /// test. Arguments after `--` go to `cargo test --workspace`.
     Test(TestArgs),
     /// What CI runs (.ci/run): the same as `test`.
     Ci(TestArgs),
+    /// The quick checks that `test` starts with: rustfmt, the module graph, clippy.
+    Lint,
     /// Check the module dependency rules of host/src (xtask/src/deps/allowed.rs).
     Deps(DepsArgs),
     /// Build in release, run every benchmark, and write BENCHMARKS.md.
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         }
         Task::Bench(args) => bench::run(&paths, args.toolchain.wasm_toolchain, &args.only),
         Task::Test(args) | Task::Ci(args) => test::run(&paths, args.toolchain.wasm_toolchain, &args.cargo_test_args),
+        Task::Lint => lint::run(&paths),
         Task::Deps(args) => deps::run(
             &paths,
             match (args.print, args.files) {

@@ -1,4 +1,5 @@
-//! `cargo xtask test` (and `ci`): everything the repository's tests need, then every test.
+//! `cargo xtask test` (and `ci`): the lint steps, everything the repository's tests need,
+//! then every test.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -7,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::cmd;
+use crate::lint;
 use crate::paths::Paths;
 use crate::plugin_list;
 use crate::plugins::{self, Profile};
@@ -16,11 +18,14 @@ use crate::toolchain::{self, Choice};
 /// The SDK's world features, each checked on its own (the workspace build has none).
 const SDK_WORLDS: [&str; 3] = ["transform", "delivery", "dialect"];
 
-/// Builds the plugins, checks mosquitto, runs the plugins' native unit tests, the SDK
-/// per world, and `cargo test --workspace <extra>`.
+/// Runs `cargo xtask lint` (rustfmt, the module graph, clippy), builds the plugins, checks
+/// mosquitto, runs the plugins' native unit tests, the SDK per world, and `cargo test
+/// --workspace <extra>`.
 pub fn run(paths: &Paths, choice: Choice, extra: &[String]) -> Result<()> {
     let started = Instant::now();
     let mut apt = Apt::default();
+
+    lint::run(paths)?;
 
     step("wasm toolchain");
     let wasm = toolchain::ensure(choice, &mut apt)?;
