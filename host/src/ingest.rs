@@ -41,3 +41,75 @@ impl Ingest {
         Ok(appended)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::watch;
+
+    use super::Ingest;
+    use crate::delivery::{Dispatcher, WorkerContext};
+    use crate::operations::{OperationRequest, OperationService, OperationSettings};
+    use crate::plugin::bindings::types::{CommandResult, DeviceTime, EventBody, InputType, Punch, PunchType};
+    use crate::store::{DeviceChanges, OperationState, Store};
+
+    fn punch(user_id: &str) -> EventBody {
+        EventBody::Punch(Punch {
+            user_id: user_id.into(),
+            log_time: DeviceTime { unix_seconds: 1_600_309_102, utc_offset_minutes: 330 },
+            punch_type: PunchType::CheckIn,
+            input_type: InputType::Face,
+            temperature: None,
+            face_mask: None,
+            work_code: None,
+            photo: None,
+        })
+    }
+
+    /// The ingest step on a real store, without a gateway: punches are journaled in order
+    /// and a command result closes its operation.
+    #[tokio::test]
+    async fn stores_events_in_order_and_closes_operations_from_results() {
+        let store = Store::temporary().expect("store");
+        let (journal, registry, delivery_log) =
+            (store.journal().unwrap(), store.registry().unwrap(), store.delivery_log().unwrap());
+        let device = DeviceChanges::default().apply("SN1", None, &[]).expect("device");
+        registry.put(device.clone()).expect("register");
+        let (_stop, shutdown) = watch::channel(false);
+        let ctx =
+            WorkerContext { journal: journal.clone(), log: delivery_log.clone(), registry: registry.clone(), shutdown };
+        let dispatcher = Arc::new(Dispatcher::new(Arc::new(ctx), Vec::new()));
+        let operations = Arc::new(OperationService::new(
+            store.operations().unwrap(),
+            store.users().unwrap(),
+            journal.clone(),
+            registry,
+            delivery_log,
+            dispatcher.clone(),
+            OperationSettings::default(),
+        ));
+        let ingest = Ingest::new(journal.clone(), dispatcher, operations.clone());
+
+        let appended = ingest.accept(&device, vec![punch("7"), punch("8")]).await.expect("accepted");
+        assert_eq!(appended.stored(), 2);
+        let stored: Vec<String> = journal
+            .read("SN1", 0, u64::MAX, 10)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.body {
+                EventBody::Punch(p) => Some(p.user_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stored, ["7", "8"]);
+
+        let submitted = operations.submit(&device, None, OperationRequest::Reboot, None).await.expect("submitted");
+        let taken = operations.take("SN1", 10, false).expect("taken");
+        assert_eq!(taken.len(), 1);
+        let result = CommandResult { operation_id: submitted.record.id.clone(), return_code: 0, details: vec![] };
+        ingest.accept(&device, vec![EventBody::CommandResult(result)]).await.expect("result accepted");
+        let record = operations.log().get(&submitted.record.id).unwrap().expect("record");
+        assert_eq!(record.state, OperationState::Done);
+    }
+}

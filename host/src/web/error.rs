@@ -1,4 +1,5 @@
-//! The error reply of every HTTP handler (devices' and clients'): an HTTP status, a Cams `StatusCode` with its symbolic `Status`, a message
+//! The error reply of every HTTP handler (devices' and clients'): an HTTP status, a Cams
+//! `StatusCode` with its symbolic `Status`, a message
 //! and, when one field is at fault, its name. Every error reply has this JSON shape:
 //! `{"Status":"API_RESPONSE_AUTH_TOKEN_REFUSED","StatusCode":7,"error":"...","field":"..."}`.
 use axum::http::StatusCode;
