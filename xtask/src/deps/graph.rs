@@ -19,9 +19,10 @@
 //! inline module (`mod transform { ... }`) are relative to it.
 //!
 //! What makes no arrow: a `use` that imports a module (`use crate::store;`: the paths that
-//! use it, `store::Journal`, make the arrows); a `pub use` of something inside the
-//! re-exporting module's own subtree (a facade, `pub use journal::Journal` in store/mod.rs;
-//! its users get the arrow instead); anything under `#[cfg(test)]` (an item, an inline
+//! use it, `store::Journal`, make the arrows); a `pub use` of a name that the re-exporting
+//! module's own subtree declares (a facade, `pub use journal::Journal` in store/mod.rs;
+//! its users get the arrow instead, and a child re-exporting another module's item has
+//! that arrow); anything under `#[cfg(test)]` (an item, an inline
 //! module, or a `#[cfg(test)] mod tests;` file: unit tests may reach anywhere); visibility
 //! paths (`pub(in crate::x)`).
 //!
@@ -91,13 +92,18 @@ impl Graph {
             if (0..=paths[r.file].len()).any(|n| scope.test_only.contains(&paths[r.file][..n])) {
                 continue;
             }
-            let Some(target) = scope.resolve(&r.module, &r.segs, 0) else { continue };
-            let inside = target.module.starts_with(&r.module);
+            let Some(target) = scope.resolve(&r.module, &r.segs, Follow::All, 0) else { continue };
+            // A facade re-exports what its subtree declares (even if that is itself a
+            // re-export of another module's item: the subtree's file has that arrow).
+            let inside = || {
+                let declared = scope.resolve(&r.module, &r.segs, Follow::NotLast, 0);
+                declared.is_some_and(|d| d.module.starts_with(&r.module))
+            };
             let keep = match r.kind {
                 Kind::Inline | Kind::Glob { reexport: false } => true,
                 Kind::Use => !target.whole,
-                Kind::Reexport => !target.whole && !inside,
-                Kind::Glob { reexport: true } => !inside,
+                Kind::Reexport => !target.whole && !inside(),
+                Kind::Glob { reexport: true } => !inside(),
             };
             let to = scope.modules[&target.module].file;
             if keep && to != r.file {
@@ -167,13 +173,22 @@ struct Target {
     whole: bool,
 }
 
+/// How far [`Scope::resolve`] follows imports.
+#[derive(Clone, Copy, PartialEq)]
+enum Follow {
+    /// To the module that defines the item.
+    All,
+    /// Not for the last segment: to the module that declares the name (defines or imports it).
+    NotLast,
+}
+
 /// Recursion limit for import chains (and accidental import loops).
 const MAX_DEPTH: usize = 32;
 
 impl Scope {
     /// Resolves `segs` as written in module `from`; `None` when it does not start in this
     /// crate (`std::...`, a local variable, a generic parameter).
-    fn resolve(&self, from: &ModPath, segs: &[String], depth: usize) -> Option<Target> {
+    fn resolve(&self, from: &ModPath, segs: &[String], follow: Follow, depth: usize) -> Option<Target> {
         let first = segs.first()?;
         let (mut cur, rest) = match first.as_str() {
             "crate" => (from.iter().take_while(|s| *s == BIN_ROOT).cloned().collect(), &segs[1..]),
@@ -198,10 +213,13 @@ impl Scope {
                     cur.pop().filter(|s| s != BIN_ROOT)?;
                 }
                 _ if module.children.contains(seg) && self.modules.contains_key(&child) => cur = child,
+                _ if follow == Follow::NotLast && i + 1 == rest.len() && module.imports.contains_key(seg) => {
+                    return Some(Target { module: cur, whole: false });
+                }
                 _ if module.imports.contains_key(seg) => {
                     let mut path = module.imports[seg].clone();
                     path.extend_from_slice(&rest[i + 1..]);
-                    return self.resolve(&cur, &path, depth + 1);
+                    return self.resolve(&cur, &path, follow, depth + 1);
                 }
                 _ if module.items.contains(seg) => return Some(Target { module: cur, whole: false }),
                 _ => match self.glob_holding(&cur, seg, depth) {
@@ -231,7 +249,8 @@ impl Scope {
             return None;
         }
         self.modules.get(module)?.globs.iter().find_map(|glob| {
-            let target = self.resolve(module, glob, depth + 1).filter(|t| t.whole && t.module != *module)?;
+            let target =
+                self.resolve(module, glob, Follow::All, depth + 1).filter(|t| t.whole && t.module != *module)?;
             self.defines(&target.module, name, depth + 1).then_some(target.module)
         })
     }

@@ -87,6 +87,17 @@ fn follows_re_exports_to_the_file_that_defines_the_item() {
 }
 
 #[test]
+fn a_facade_of_a_childs_re_export_makes_no_arrow() {
+    let g = graph(&[
+        ("lib.rs", "pub mod cams;\npub mod web;\n"),
+        ("cams.rs", "pub struct Status;\n"),
+        ("web/mod.rs", "mod error;\npub use error::{Status, ApiError};\n"),
+        ("web/error.rs", "pub use crate::cams::Status;\npub struct ApiError;\n"),
+    ]);
+    assert_eq!(arrows(&g), ["web::error -> cams".to_owned()].into());
+}
+
+#[test]
 fn resolves_super_inside_an_inline_module_relative_to_it() {
     let g = graph(&[
         ("lib.rs", "pub mod plugin;\npub mod other;\n"),
