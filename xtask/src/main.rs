@@ -81,8 +81,9 @@ struct DepsArgs {
     /// checking.
     #[arg(long)]
     print: bool,
-    /// With --print: the arrows between files, each with the first path that makes it.
-    #[arg(long, requires = "print")]
+    /// Print the arrows between files instead (alone or with --print), each with the first
+    /// path that makes it.
+    #[arg(long)]
     files: bool,
 }
 
@@ -107,9 +108,9 @@ fn main() -> ExitCode {
         Task::Deps(args) => deps::run(
             &paths,
             match (args.print, args.files) {
-                (false, _) => deps::Print::Check,
+                (_, true) => deps::Print::Files,
                 (true, false) => deps::Print::TopLevel,
-                (true, true) => deps::Print::Files,
+                (false, false) => deps::Print::Check,
             },
         ),
     });
