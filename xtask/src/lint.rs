@@ -12,6 +12,13 @@ use crate::test::{cargo, step};
 
 /// Runs rustfmt's check, the module graph check, then clippy with warnings denied.
 pub fn run(paths: &Paths) -> Result<()> {
+    for (tool, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
+        let found = cargo().args([tool, "--version"]).output().is_ok_and(|o| o.status.success());
+        if !found {
+            bail!("`cargo {tool}` is not installed: run `rustup component add {component}`");
+        }
+    }
+
     step("rustfmt --check (rustfmt.toml)");
     let root = cmd::run(cargo().current_dir(paths.root()).args(["fmt", "--all", "--check"]));
     // The plugins are their own workspace; `--all` there would also format the SDK and,
