@@ -16,9 +16,13 @@
 //! - `ending.rs`: endings the gateway decides (cancel, expiry, undeliverable, a deleted
 //!   device) and the sweeper that runs expiry and redelivery;
 //! - `announce.rs`: journaling the endings the gateway decided, so they reach the callbacks.
+//!
+//! Each file has the unit tests of its transitions, over a real store (`fixture.rs`).
 mod announce;
 mod closing;
 mod ending;
+#[cfg(test)]
+mod fixture;
 mod handout;
 mod results;
 mod submit;

@@ -202,3 +202,151 @@ impl OperationService {
         Ok(count)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Fixture, add_user, user};
+    use super::*;
+
+    /// A submitted command is queued for its device and on disk before `submit` returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_is_queued_and_stored() {
+        let f = Fixture::new();
+        let submitted = f.submit("D1", "op-a", add_user("7", "Ann")).await;
+        assert!(!submitted.replayed);
+        assert_eq!(submitted.record.state, OperationState::Queued);
+        let stored = f.record("op-a");
+        assert_eq!(stored, submitted.record);
+        assert_eq!((stored.device_id.as_str(), stored.kind.as_str()), ("D1", "add_user"));
+        assert_eq!(stored.return_code, None);
+        let Some(Command { operation_id, body: CommandBody::UpsertUser(sent) }) = stored.command else {
+            panic!("an add_user sends the user: {:?}", stored.command)
+        };
+        assert_eq!((operation_id.as_str(), sent.first_name.as_deref()), ("op-a", Some("Ann")));
+        let queued: Vec<_> = f.fresh_log().queued("D1", 10).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(queued, ["op-a"]);
+        assert!(f.fresh_log().queued("D2", 10).unwrap().is_empty());
+    }
+
+    /// Without an OperationID the gateway makes one of 12 lowercase letters and digits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_operation_id_is_generated_when_none_is_given() {
+        let f = Fixture::new();
+        let submitted = f.service.submit(&f.device("D1"), None, add_user("7", "Ann"), None).await.unwrap();
+        let id = &submitted.record.id;
+        assert_eq!(id.len(), 12, "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()), "{id}");
+        assert_eq!(f.record(id).state, OperationState::Queued);
+    }
+
+    /// The same OperationID with the same request again is a safe retry: the first
+    /// submission comes back, nothing new is queued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_same_operation_id_and_request_again_returns_the_first() {
+        let f = Fixture::new();
+        let first = f.submit("D1", "op-a", add_user("7", "Ann")).await;
+        let again = f.submit("D1", "op-a", add_user("7", "Ann")).await;
+        assert!(again.replayed);
+        assert_eq!(again.record, first.record);
+        assert_eq!(f.fresh_log().list("D1", 0, 10).unwrap().len(), 1);
+        assert_eq!(f.take("D1"), ["op-a"]);
+        // Still the same once it was handed out: the retry does not queue it again.
+        let later = f.submit("D1", "op-a", add_user("7", "Ann")).await;
+        assert!(later.replayed);
+        assert_eq!(later.record.state, OperationState::Sent);
+        assert!(f.take("D1").is_empty());
+    }
+
+    /// The same OperationID with another request, or for another device, is refused and
+    /// the first operation is left as it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_operation_id_used_by_another_request_is_refused() {
+        let f = Fixture::new();
+        let first = f.submit("D1", "op-a", add_user("7", "Ann")).await;
+        let other = f.service.submit(&f.device("D1"), Some("op-a".into()), add_user("7", "Bob"), None).await;
+        assert!(matches!(other, Err(SubmitError::DuplicateId(ref id)) if id == "op-a"), "{other:?}");
+        let elsewhere = f.service.submit(&f.device("D2"), Some("op-a".into()), add_user("7", "Ann"), None).await;
+        assert!(matches!(elsewhere, Err(SubmitError::DuplicateId(_))), "{elsewhere:?}");
+        assert_eq!(f.record("op-a"), first.record);
+        assert!(f.fresh_log().list("D2", 0, 10).unwrap().is_empty());
+    }
+
+    /// A malformed OperationID is a field error, and nothing is stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_malformed_operation_id_is_a_field_error() {
+        let f = Fixture::new();
+        for id in ["", "has space", &"x".repeat(65)] {
+            let refused = f.service.submit(&f.device("D1"), Some(id.to_string()), add_user("7", "Ann"), None).await;
+            assert!(
+                matches!(refused, Err(SubmitError::Field((ref field, _))) if field == "OperationID"),
+                "{refused:?}"
+            );
+        }
+        assert!(f.fresh_log().list("D1", 0, 10).unwrap().is_empty());
+        assert!(valid_operation_id(&"x".repeat(64)) && valid_operation_id("a-b_C9"));
+    }
+
+    /// A copy is a parent without a command and one queued step per target, each adding
+    /// the user as the source's directory knows it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_copy_is_a_parent_with_one_step_per_target() {
+        let f = Fixture::new();
+        f.service.users().apply("D1", &user("7", "Ann")).unwrap();
+        let copy = OperationRequest::CopyUser { user_id: "7".into(), to_devices: vec!["D2".into(), "D3".into()] };
+        let parent = f.submit("D1", "cp", copy).await.record;
+        assert_eq!((parent.state, parent.command.is_none()), (OperationState::Queued, true));
+        assert_eq!(parent.children, ["cp-1", "cp-2"]);
+        for (step, device) in [("cp-1", "D2"), ("cp-2", "D3")] {
+            let record = f.record(step);
+            assert_eq!((record.device_id.as_str(), record.kind.as_str()), (device, "add_user"));
+            assert_eq!((record.state, record.parent.as_deref()), (OperationState::Queued, Some("cp")));
+            assert_eq!(record.expires_at_ms, parent.expires_at_ms);
+            let Some(CommandBody::UpsertUser(sent)) = record.command.map(|c| c.body) else { panic!("{step}") };
+            assert_eq!(sent.first_name.as_deref(), Some("Ann"));
+        }
+        // The parent is not a command: the source device gets nothing.
+        assert!(f.take("D1").is_empty());
+    }
+
+    /// A copy to a device that is not registered is refused, naming the target, and
+    /// nothing of it is stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_copy_to_an_unregistered_device_is_refused() {
+        let f = Fixture::new();
+        f.service.users().apply("D1", &user("7", "Ann")).unwrap();
+        let copy = OperationRequest::CopyUser { user_id: "7".into(), to_devices: vec!["D2".into(), "D9".into()] };
+        let refused = f.service.submit(&f.device("D1"), Some("cp".into()), copy, None).await;
+        assert!(matches!(refused, Err(SubmitError::Field((ref field, _))) if field == "to_devices[1]"), "{refused:?}");
+        assert!(!f.fresh_log().contains("cp").unwrap() && !f.fresh_log().contains("cp-1").unwrap());
+        assert!(f.take("D2").is_empty());
+    }
+
+    /// `load_user_info` is answered from the directory at once: done, nothing queued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn load_user_info_is_answered_at_once_from_the_directory() {
+        let f = Fixture::new();
+        f.service.users().apply("D1", &user("7", "Ann")).unwrap();
+        f.service.users().apply("D1", &user("8", "Bob")).unwrap();
+        let submitted = f.submit("D1", "load", OperationRequest::LoadUserInfo { user_id: None }).await;
+        let names: Vec<_> = submitted.users.unwrap().into_iter().map(|u| u.first_name.unwrap()).collect();
+        assert_eq!(names, ["Ann", "Bob"]);
+        assert_eq!(f.state("load"), (OperationState::Done, Some(0)));
+        assert!(f.take("D1").is_empty());
+    }
+
+    /// A resend is done at once (the replay is queued on the routes) and announced.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resend_is_done_at_once_and_announced() {
+        let f = Fixture::new();
+        let span = crate::operations::catalogue::TimeSpan {
+            start_time: "2026-06-01 00:00:00".into(),
+            end_time: "2026-06-02 00:00:00".into(),
+        };
+        f.submit("D1", "rs", OperationRequest::ResendPunchLog { span }).await;
+        assert_eq!(f.state("rs"), (OperationState::Done, Some(0)));
+        let announced = f.announced("D1");
+        assert_eq!(announced.len(), 1);
+        assert_eq!((announced[0].operation_id.as_str(), announced[0].return_code), ("rs", 0));
+        assert!(announced[0].details.contains(&("Punches".into(), "0".into())), "{:?}", announced[0].details);
+    }
+}
