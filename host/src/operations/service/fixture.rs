@@ -2,6 +2,7 @@
 //! temporary folder (no delivery routes), registered devices, and short ways to submit,
 //! answer and read back operations.
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -75,6 +76,22 @@ impl Fixture {
         self.service.submit(&self.device(device), Some(id.to_string()), request, None).await.expect("submitted")
     }
 
+    /// Submits `request` with a time to live of its own.
+    pub(super) async fn submit_with_ttl(
+        &self,
+        device: &str,
+        id: &str,
+        request: OperationRequest,
+        ttl: Duration,
+    ) -> Submitted {
+        self.service.submit(&self.device(device), Some(id.to_string()), request, Some(ttl)).await.expect("submitted")
+    }
+
+    /// The device answers operation `id` with `code`.
+    pub(super) async fn answer(&self, device: &str, id: &str, code: i32) {
+        self.service.observe(device, &[result(id, code)]).await.expect("observed");
+    }
+
     /// Operation `id` as stored, read through a log opened afresh on the store.
     pub(super) fn record(&self, id: &str) -> OperationRecord {
         self.fresh_log().get(id).expect("readable").unwrap_or_else(|| panic!("no operation {id:?}"))
@@ -111,11 +128,21 @@ impl Fixture {
     }
 }
 
+/// A device's result for operation `id`.
+pub(super) fn result(id: &str, code: i32) -> EventBody {
+    EventBody::CommandResult(CommandResult { operation_id: id.to_string(), return_code: code, details: Vec::new() })
+}
+
 /// `add_user` of `user_id` named `name`.
 pub(super) fn add_user(user_id: &str, name: &str) -> OperationRequest {
     OperationRequest::AddUser {
         user: UserSpec { user_id: user_id.into(), first_name: Some(name.into()), ..UserSpec::default() },
     }
+}
+
+/// `delete_user` of `user_id`.
+pub(super) fn delete_user(user_id: &str) -> OperationRequest {
+    OperationRequest::DeleteUser { user_id: user_id.into() }
 }
 
 /// A user record named `name`, as the directory keeps it.
@@ -131,4 +158,9 @@ pub(super) fn user(user_id: &str, name: &str) -> User {
         templates: Vec::new(),
         photo: None,
     }
+}
+
+/// Lets the wall clock move on by a couple of milliseconds (redelivery times are in ms).
+pub(super) async fn tick() {
+    tokio::time::sleep(Duration::from_millis(3)).await;
 }

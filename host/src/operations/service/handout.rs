@@ -198,3 +198,272 @@ impl PendingCommands for OperationService {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::OperationSettings;
+    use super::super::fixture::{Fixture, add_user, delete_user, tick};
+    use super::*;
+    use crate::operations::catalogue::OperationRequest;
+    use crate::plugin::bindings::types::{DeviceTime, StartEnrollmentArgs, TemplateKind, TimeRange};
+
+    /// Redelivery after 1 ms, at most 3 deliveries in all.
+    fn redelivery() -> OperationSettings {
+        OperationSettings { redeliver_after_ms: 1, max_deliveries: 3, ..OperationSettings::default() }
+    }
+
+    /// Commands leave in the order they were submitted, per device, at most `max` at a
+    /// time; each is marked sent (time, one delivery) and never handed out again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn take_hands_commands_out_in_order_once() {
+        let f = Fixture::new();
+        for (device, id) in [("D1", "a"), ("D2", "other"), ("D1", "b"), ("D1", "c")] {
+            f.submit(device, id, add_user(id, id)).await;
+        }
+        let first = f.service.take("D1", 2, true).unwrap();
+        let ids: Vec<_> = first.iter().map(|c| c.operation_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        for id in ["a", "b"] {
+            let record = f.record(id);
+            assert_eq!(record.state, OperationState::Sent, "{id}");
+            assert!(record.sent_at_ms.is_some(), "{id}");
+            assert_eq!((record.deliveries, record.redeliver_at_ms), (1, None), "{id}");
+        }
+        assert_eq!(f.state("c"), (OperationState::Queued, None));
+        assert_eq!(f.take("D1"), ["c"]);
+        assert!(f.take("D1").is_empty());
+        // Redelivery is off: nothing goes back, however long the results take.
+        tick().await;
+        assert_eq!(f.service.redeliver_due().await.unwrap(), 0);
+        assert!(f.take("D1").is_empty());
+        assert_eq!(f.take("D2"), ["other"]);
+    }
+
+    /// A take is recorded on disk before `take_durably` returns, and `handed_out` counts
+    /// the takes that handed something out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn take_durably_records_the_commands_sent() {
+        let f = Fixture::new();
+        f.submit("D1", "a", add_user("7", "Ann")).await;
+        let before = f.service.handed_out();
+        let taken = f.service.take_durably("D1", 10, true).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(f.record("a").state, OperationState::Sent);
+        assert_eq!(f.service.handed_out(), before + 1);
+        assert!(f.service.take_durably("D1", 10, true).await.unwrap().is_empty());
+        assert_eq!(f.service.handed_out(), before + 1, "an empty take is not counted");
+    }
+
+    /// A command whose time to live ran out is not handed out (the sweeper closes it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_expired_command_is_not_handed_out() {
+        let f = Fixture::new();
+        f.submit_with_ttl("D1", "old", add_user("7", "Ann"), Duration::ZERO).await;
+        f.submit("D1", "new", add_user("8", "Bob")).await;
+        assert_eq!(f.take("D1"), ["new"]);
+        assert_eq!(f.state("old"), (OperationState::Queued, None));
+    }
+
+    /// A long poll returns as soon as a command is queued for its device.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiting_poll_gets_a_command_queued_meanwhile() {
+        let f = Fixture::new();
+        let service = f.service.clone();
+        let device = f.device("D1");
+        let poll = tokio::spawn(async move {
+            service.wait_for_commands(&device, Duration::from_secs(30), 10, true).await.unwrap()
+        });
+        f.submit("D2", "elsewhere", add_user("7", "Ann")).await;
+        f.submit("D1", "a", add_user("7", "Ann")).await;
+        let commands = tokio::time::timeout(Duration::from_secs(10), poll).await.expect("in time").unwrap();
+        let ids: Vec<_> = commands.into_iter().map(|c| c.operation_id).collect();
+        assert_eq!(ids, ["a"]);
+        assert_eq!(f.record("a").state, OperationState::Sent);
+    }
+
+    /// A poll of a registration that is no longer active ends empty and takes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_of_a_disabled_device_takes_nothing() {
+        let f = Fixture::new();
+        f.submit("D1", "a", add_user("7", "Ann")).await;
+        let device = f.device("D1");
+        f.registry.put(Device { enabled: false, ..(*device).clone() }).unwrap();
+        let taken = f.service.wait_for_commands(&device, Duration::from_secs(30), 10, true).await.unwrap();
+        assert!(taken.is_empty());
+        assert_eq!(f.state("a"), (OperationState::Queued, None));
+    }
+
+    /// With redelivery on, a sent command with no result goes back to its queue after
+    /// `redeliver_after_ms` and is handed out again, `max_deliveries` times in all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_command_is_handed_out_again_at_most_max_deliveries() {
+        let f = Fixture::with_settings(redelivery());
+        f.submit("D1", "a", add_user("7", "Ann")).await;
+        assert_eq!(f.take("D1"), ["a"]);
+        for delivery in 2..=3 {
+            assert!(f.record("a").redeliver_at_ms.is_some());
+            tick().await;
+            assert_eq!(f.service.redeliver_due().await.unwrap(), 1, "delivery {delivery}");
+            let record = f.record("a");
+            assert_eq!((record.state, record.redeliver_at_ms), (OperationState::Sent, None));
+            assert_eq!(f.take("D1"), ["a"], "delivery {delivery}");
+            assert_eq!(f.record("a").deliveries, delivery);
+        }
+        // The third delivery was the last.
+        assert_eq!(f.record("a").redeliver_at_ms, None);
+        tick().await;
+        assert_eq!(f.service.redeliver_due().await.unwrap(), 0);
+        assert!(f.take("D1").is_empty());
+        // Its result still closes it.
+        f.answer("D1", "a", 0).await;
+        assert_eq!(f.state("a"), (OperationState::Done, Some(0)));
+    }
+
+    /// A command handed out again stays sent meanwhile: it cannot be cancelled.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_put_back_for_redelivery_cannot_be_cancelled() {
+        let f = Fixture::with_settings(redelivery());
+        f.submit("D1", "a", add_user("7", "Ann")).await;
+        f.take("D1");
+        tick().await;
+        f.service.redeliver_due().await.unwrap();
+        let record = f.service.cancel("a").await.unwrap().unwrap();
+        assert_eq!(record.state, OperationState::Sent);
+        assert_eq!(f.take("D1"), ["a"]);
+    }
+
+    /// Commands of dialect plugins are handed out once, whatever the setting.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commands_taken_by_a_dialect_plugin_are_handed_out_once() {
+        let f = Fixture::with_settings(redelivery());
+        f.submit("D1", "a", add_user("7", "Ann")).await;
+        let taken = PendingCommands::take_pending(&*f.service, "D1", 10);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(f.record("a").redeliver_at_ms, None);
+        tick().await;
+        assert_eq!(f.service.redeliver_due().await.unwrap(), 0);
+        assert!(PendingCommands::take_pending(&*f.service, "D1", 10).is_empty());
+    }
+
+    /// An `unlock_door` (like every command whose repetition could do harm) is never
+    /// handed out twice, even with redelivery on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unlock_door_is_never_handed_out_twice() {
+        let f = Fixture::with_settings(redelivery());
+        f.submit("D1", "door", OperationRequest::UnlockDoor).await;
+        assert_eq!(f.take("D1"), ["door"]);
+        assert_eq!(f.record("door").redeliver_at_ms, None);
+        tick().await;
+        assert_eq!(f.service.redeliver_due().await.unwrap(), 0);
+        assert!(f.take("D1").is_empty());
+        assert_eq!(f.state("door"), (OperationState::Sent, None));
+    }
+
+    /// The commands that may be repeated are exactly the documented ones.
+    #[test]
+    fn only_commands_that_are_safe_to_repeat_are_repeatable() {
+        let time = DeviceTime { unix_seconds: 0, utc_offset_minutes: 0 };
+        let user = super::super::fixture::user("7", "Ann");
+        let safe = [
+            CommandBody::UpsertUser(user),
+            CommandBody::DeleteUser("7".into()),
+            CommandBody::SetUserEnabled(("7".into(), false)),
+            CommandBody::DeleteTemplate(crate::plugin::bindings::types::DeleteTemplateArgs {
+                user_id: "7".into(),
+                kind: TemplateKind::Face,
+                index: None,
+            }),
+            CommandBody::UploadPunches(TimeRange { start: time, end: time }),
+            CommandBody::GetDeviceInfo,
+            CommandBody::GetUserInfo(None),
+            CommandBody::SetOption(("k".into(), "v".into())),
+        ];
+        let harmful = [
+            CommandBody::Reboot,
+            CommandBody::UnlockDoor,
+            CommandBody::StartEnrollment(StartEnrollmentArgs {
+                user_id: "7".into(),
+                kind: TemplateKind::Fingerprint,
+                index: None,
+            }),
+            CommandBody::SetTime(time),
+            CommandBody::ClearPunches,
+            CommandBody::ClearPhotos,
+            CommandBody::ClearAllData,
+            CommandBody::DeleteAllUsers,
+        ];
+        for body in &safe {
+            assert!(repeatable(body), "{body:?}");
+        }
+        for body in &harmful {
+            assert!(!repeatable(body), "{body:?}");
+        }
+    }
+
+    /// Commands lost in one reply go back ahead of later commands, in their order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commands_lost_together_are_handed_out_again_in_order_ahead_of_later_ones() {
+        let f = Fixture::with_settings(redelivery());
+        f.submit("D1", "a", add_user("7", "Ann")).await;
+        f.submit("D1", "b", delete_user("8")).await;
+        assert_eq!(f.take("D1"), ["a", "b"]);
+        f.submit("D1", "c", add_user("9", "Cid")).await;
+        tick().await;
+        assert_eq!(f.service.redeliver_due().await.unwrap(), 2);
+        assert_eq!(f.take("D1"), ["a", "b", "c"]);
+    }
+
+    /// Once a later command of the device was answered, the device did get the reply: an
+    /// earlier command of that reply is not handed out again (it could undo the later one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_is_not_handed_out_again_once_a_later_one_was_answered() {
+        let f = Fixture::with_settings(redelivery());
+        f.submit("D1", "add", add_user("7", "Ann")).await;
+        f.submit("D1", "del", delete_user("7")).await;
+        assert_eq!(f.take("D1"), ["add", "del"]);
+        f.answer("D1", "del", 0).await;
+        tick().await;
+        assert_eq!(f.service.redeliver_due().await.unwrap(), 0);
+        assert!(f.take("D1").is_empty());
+        let record = f.record("add");
+        assert_eq!((record.state, record.redeliver_at_ms, record.deliveries), (OperationState::Sent, None, 1));
+        // It still waits for its result, or its TTL.
+        f.answer("D1", "add", 0).await;
+        assert_eq!(f.state("add"), (OperationState::Done, Some(0)));
+    }
+
+    /// Nor once a later command reached the device in a later reply; the later one, whose
+    /// result is overdue too, is handed out again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_is_not_handed_out_again_once_a_later_reply_carried_another() {
+        let f = Fixture::with_settings(redelivery());
+        f.submit("D1", "first", add_user("7", "Ann")).await;
+        assert_eq!(f.take("D1"), ["first"]);
+        tick().await;
+        f.submit("D1", "second", add_user("8", "Bob")).await;
+        assert_eq!(f.take("D1"), ["second"]);
+        assert_ne!(f.record("first").sent_at_ms, f.record("second").sent_at_ms);
+        tick().await;
+        assert_eq!(f.service.redeliver_due().await.unwrap(), 1);
+        assert_eq!(f.take("D1"), ["second"]);
+        assert_eq!(f.record("first").redeliver_at_ms, None);
+    }
+
+    /// The sweeper runs redelivery on its own, and stops on shutdown.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sweeper_puts_overdue_commands_back_and_stops_on_shutdown() {
+        let f = Fixture::with_settings(redelivery());
+        f.submit("D1", "a", add_user("7", "Ann")).await;
+        f.take("D1");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let sweeper = tokio::spawn(Arc::clone(&f.service).run_expiry(stopped));
+        let device = f.device("D1");
+        let again = f.service.wait_for_commands(&device, Duration::from_secs(10), 10, true).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(f.record("a").deliveries, 2);
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), sweeper).await.expect("stopped").unwrap();
+    }
+}
