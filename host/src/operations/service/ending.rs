@@ -386,4 +386,24 @@ mod tests {
         assert_eq!(announced, [("cp".to_string(), RETURN_UNDELIVERABLE)]);
         assert!(f.take("D3").is_empty());
     }
+
+    /// KNOWN ODDITY (not changed here). `forget_device` says announcements for the deleted
+    /// device itself are dropped ("it has no routes now"), but `DELETE /v1/devices/{id}`
+    /// calls it while the device is still registered (disabled, its routes unchanged; it
+    /// is removed last): the -9003 endings are journaled on it, and `announce` calls
+    /// `dispatcher.ensure` for it, starting again the delivery workers that
+    /// `stop_device` stopped just before.
+    #[ignore = "known oddity: forget_device announces on the device being deleted"]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn forget_device_announces_nothing_on_the_deleted_device() {
+        let f = Fixture::new();
+        f.submit("D1", "a", add_user("7", "Ann")).await;
+        // As DELETE /v1/devices/{id} does: disabled first, forgotten, removed last.
+        let device = f.device("D1");
+        f.registry.put(crate::store::Device { enabled: false, ..(*device).clone() }).unwrap();
+        f.service.forget_device("D1").await.unwrap();
+        assert_eq!(f.state("a"), (OperationState::Failed, Some(RETURN_UNDELIVERABLE)));
+        let announced: Vec<_> = f.announced("D1").into_iter().map(|r| (r.operation_id, r.return_code)).collect();
+        assert!(announced.is_empty(), "announced on the device being deleted: {announced:?}");
+    }
 }

@@ -349,4 +349,102 @@ mod tests {
         assert_eq!((announced[0].operation_id.as_str(), announced[0].return_code), ("rs", 0));
         assert!(announced[0].details.contains(&("Punches".into(), "0".into())), "{:?}", announced[0].details);
     }
+
+    /// KNOWN ODDITY (not changed here). A retried `load_user_info` (same OperationID, same
+    /// request) returns the first record, done, but no users: a Cams client that retries
+    /// because it lost the first answer gets `done` without `UserInfo`.
+    #[ignore = "known oddity: a replayed load_user_info returns no users"]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retried_load_user_info_returns_the_users_again() {
+        let f = Fixture::new();
+        f.service.users().apply("D1", &user("7", "Ann")).unwrap();
+        let first = f.submit("D1", "load", OperationRequest::LoadUserInfo { user_id: None }).await;
+        assert_eq!(first.users.map(|u| u.len()), Some(1));
+        let again = f.submit("D1", "load", OperationRequest::LoadUserInfo { user_id: None }).await;
+        assert!(again.replayed);
+        assert_eq!(again.users.map(|u| u.len()), Some(1), "the retry answers without the users");
+    }
+
+    /// KNOWN RACE (not fixed here: no behaviour change in this split). `submit` looks the
+    /// OperationID up and stores the new record without holding the transitions lock, so
+    /// two submissions of one id racing on two threads may both be accepted as new: the
+    /// second record overwrites the first, whose queue entry stays behind (see the next
+    /// test for what a stale queue entry does). Timing-dependent, hence many rounds on two
+    /// threads released together.
+    #[ignore = "known race: two concurrent submissions of one OperationID may both be accepted"]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_submissions_of_one_id_accept_one() {
+        let f = Fixture::new();
+        let device = f.device("D1");
+        let runtime = tokio::runtime::Handle::current();
+        let mut raced = Vec::new();
+        for round in 0..200 {
+            let id = format!("race{round}");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let threads: Vec<_> = ["Ann", "Bob"]
+                .into_iter()
+                .map(|name| {
+                    let (service, device, id, barrier) =
+                        (f.service.clone(), device.clone(), id.clone(), barrier.clone());
+                    let runtime = runtime.clone();
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        runtime.block_on(service.submit(&device, Some(id), add_user("7", name), None))
+                    })
+                })
+                .collect();
+            let accepted = threads
+                .into_iter()
+                .map(|t| t.join().expect("no panic"))
+                .filter(|r| r.as_ref().is_ok_and(|s| !s.replayed))
+                .count();
+            if accepted != 1 {
+                raced.push(id);
+            }
+        }
+        let queued = f.fresh_log().queued("D1", usize::MAX).unwrap().len();
+        assert!(
+            raced.is_empty(),
+            "both submissions accepted as new for {} of 200 ids (first: {:?}); D1's queue holds {queued} entries for 200 operations",
+            raced.len(),
+            raced.first(),
+        );
+    }
+
+    /// KNOWN BUG (not fixed here: no behaviour change in this split). Steps are named
+    /// `<parent id>-<n>` without looking whether that id is taken, and a client may choose
+    /// such an id (`-` is allowed in OperationIDs). The step's record then overwrites the
+    /// client's operation, whose queue entry stays and points at the step: the client's
+    /// command is never sent, the step is handed out twice in one take, and again on every
+    /// later take, even once it is done (`take` trusts the queue index and reopens it).
+    #[ignore = "known bug: a step's id can overwrite an operation a client named <id>-<n>"]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_step_never_takes_the_id_of_an_existing_operation() {
+        let f = Fixture::new();
+        f.service.users().apply("D1", &user("7", "Ann")).unwrap();
+        f.submit("D2", "x-1", OperationRequest::Reboot).await;
+        let copy = OperationRequest::CopyUser { user_id: "7".into(), to_devices: vec!["D2".into()] };
+        // Either the copy is refused, or its step gets another id; the reboot stays.
+        let _ = f.service.submit(&f.device("D1"), Some("x".into()), copy, None).await;
+        let mut wrong = Vec::new();
+        let kind = f.record("x-1").kind;
+        if kind != "reboot" {
+            wrong.push(format!("the client's operation x-1 is now the step of x ({kind})"));
+        }
+        let first = f.take("D2");
+        if first != ["x-1"] {
+            wrong.push(format!("the first take handed out {first:?}"));
+        }
+        f.answer("D2", "x-1", 0).await;
+        let closed = f.state("x-1");
+        let second = f.take("D2");
+        if !second.is_empty() {
+            wrong.push(format!("a take after x-1 was answered {closed:?} handed out {second:?} again"));
+        }
+        let after = f.state("x-1");
+        if after != closed {
+            wrong.push(format!("that take changed x-1 from {closed:?} to {after:?}"));
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
 }
