@@ -2,7 +2,7 @@
 //! the parents of move/copy, a resend): each is journaled on its device as a
 //! `command-result` event, so it reaches the device's callback routes like a result the
 //! device sent. A device's own results are journaled by the ingress, not here.
-use super::OperationService;
+use super::queue::OperationService;
 use crate::plugin::bindings::types::{CommandResult, EventBody};
 use crate::store::OperationRecord;
 

@@ -5,7 +5,8 @@
 //! except a move, whose delete step on the source device is queued then. The caller
 //! holds the transitions lock throughout.
 use super::announce::{Announcement, result_of};
-use super::{OperationService, RETURN_CANCELLED, lock, state_name};
+use super::codes::{RETURN_CANCELLED, state_name};
+use super::queue::{OperationService, lock};
 use crate::plugin::bindings::types::CommandBody;
 use crate::store::{OperationRecord, OperationState, StoreError};
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::closing::ClosedBy;
-use super::{OperationService, RETURN_CANCELLED, RETURN_EXPIRED, RETURN_UNDELIVERABLE, lock};
+use super::codes::{RETURN_CANCELLED, RETURN_EXPIRED, RETURN_UNDELIVERABLE};
+use super::queue::{OperationService, lock};
 use crate::store::{OperationRecord, OperationState, StoreError};
 
 impl OperationService {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{OperationService, lock};
+use super::queue::{OperationService, lock};
 use crate::plugin::PendingCommands;
 use crate::plugin::bindings::types::{Command, CommandBody};
 use crate::store::{Device, OperationRecord, OperationState, StoreError};

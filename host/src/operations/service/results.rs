@@ -3,10 +3,9 @@
 //! command, like a reported enrolment, teaches the user directory what is on the device.
 //! A device's own result reaches the routes as the event it sent, annotated with the
 //! final `Status` before it is journaled.
-use super::OperationService;
 use super::announce::Announcement;
 use super::closing::ClosedBy;
-use super::lock;
+use super::queue::{OperationService, lock};
 use crate::plugin::bindings::types::{CommandBody, CommandResult, EventBody};
 use crate::store::{OperationState, StoreError};
 

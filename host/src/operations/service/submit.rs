@@ -5,8 +5,8 @@
 //! again with the same request returns the first submission.
 use std::time::Duration;
 
-use super::OperationService;
 use super::announce::{Announcement, result_of};
+use super::queue::OperationService;
 use crate::operations::catalogue::{FieldError, OperationRequest, Plan};
 use crate::plugin::bindings::types::{Command, CommandBody, User};
 use crate::store::{Device, OperationRecord, OperationState, StoreError};
