@@ -145,12 +145,12 @@ mod tests {
     async fn a_copy_is_done_when_every_step_is_done() {
         let f = Fixture::new();
         copy(&f).await;
-        assert_eq!(f.take("D2"), ["cp-1"]);
-        assert_eq!(f.take("D3"), ["cp-2"]);
-        f.answer("D2", "cp-1", 0).await;
+        assert_eq!(f.take("D2"), ["cp.1"]);
+        assert_eq!(f.take("D3"), ["cp.2"]);
+        f.answer("D2", "cp.1", 0).await;
         assert_eq!(f.state("cp"), (OperationState::Queued, None));
         assert!(f.announced("D1").is_empty());
-        f.answer("D3", "cp-2", 0).await;
+        f.answer("D3", "cp.2", 0).await;
         assert_eq!(f.state("cp"), (OperationState::Done, Some(0)));
         let announced: Vec<_> = f.announced("D1").into_iter().map(|r| (r.operation_id, r.return_code)).collect();
         assert_eq!(announced, [("cp".to_string(), 0)]);
@@ -168,16 +168,16 @@ mod tests {
         f.service.users().apply("D1", &user("7", "Ann")).unwrap();
         f.submit("D1", "mv", OperationRequest::MoveUser { user_id: "7".into(), to_device: "D2".into() }).await;
         assert!(f.take("D1").is_empty(), "nothing is deleted before the target confirmed");
-        assert_eq!(f.take("D2"), ["mv-1"]);
-        f.answer("D2", "mv-1", 0).await;
+        assert_eq!(f.take("D2"), ["mv.1"]);
+        f.answer("D2", "mv.1", 0).await;
         let parent = f.record("mv");
         assert_eq!(parent.state, OperationState::Queued);
-        assert_eq!(parent.children, ["mv-1", "mv-2"]);
-        let delete = f.record("mv-2");
+        assert_eq!(parent.children, ["mv.1", "mv.2"]);
+        let delete = f.record("mv.2");
         assert_eq!((delete.device_id.as_str(), delete.kind.as_str()), ("D1", "delete_user"));
         assert_eq!(delete.command.map(|c| c.body), Some(CommandBody::DeleteUser("7".into())));
-        assert_eq!(f.take("D1"), ["mv-2"]);
-        f.answer("D1", "mv-2", 0).await;
+        assert_eq!(f.take("D1"), ["mv.2"]);
+        f.answer("D1", "mv.2", 0).await;
         assert_eq!(f.state("mv"), (OperationState::Done, Some(0)));
         assert_eq!(f.service.users().get("D1", "7").unwrap(), None);
         assert!(f.service.users().get("D2", "7").unwrap().is_some());
@@ -195,12 +195,12 @@ mod tests {
             to_devices: vec!["D2".into(), "D3".into(), "D3".into(), "D3".into()],
         };
         f.submit("D1", "cp", request).await;
-        assert_eq!(f.take("D2"), ["cp-1"]);
-        f.answer("D2", "cp-1", -10).await;
+        assert_eq!(f.take("D2"), ["cp.1"]);
+        f.answer("D2", "cp.1", -10).await;
         let parent = f.record("cp");
         assert_eq!((parent.state, parent.return_code), (OperationState::Failed, Some(-10)));
-        assert_eq!(parent.message.as_deref(), Some("step cp-1 on device D2 ended failed"));
-        for step in ["cp-2", "cp-3", "cp-4"] {
+        assert_eq!(parent.message.as_deref(), Some("step cp.1 on device D2 ended failed"));
+        for step in ["cp.2", "cp.3", "cp.4"] {
             assert_eq!(f.state(step), (OperationState::Cancelled, Some(RETURN_CANCELLED)), "{step}");
         }
         assert!(f.take("D3").is_empty());
@@ -215,7 +215,7 @@ mod tests {
         f.service.users().apply("D1", &user("7", "Ann")).unwrap();
         f.submit("D1", "mv", OperationRequest::MoveUser { user_id: "7".into(), to_device: "D2".into() }).await;
         f.take("D2");
-        f.answer("D2", "mv-1", -1002).await;
+        f.answer("D2", "mv.1", -1002).await;
         let parent = f.record("mv");
         assert_eq!((parent.state, parent.return_code, parent.children.len()), (OperationState::Failed, Some(-1002), 1));
         assert!(f.take("D1").is_empty());
@@ -229,10 +229,10 @@ mod tests {
         copy(&f).await;
         f.take("D2");
         f.take("D3");
-        f.answer("D2", "cp-1", -10).await;
+        f.answer("D2", "cp.1", -10).await;
         let failed = f.record("cp");
-        f.answer("D3", "cp-2", 0).await;
-        assert_eq!(f.state("cp-2"), (OperationState::Done, Some(0)));
+        f.answer("D3", "cp.2", 0).await;
+        assert_eq!(f.state("cp.2"), (OperationState::Done, Some(0)));
         assert_eq!(f.record("cp"), failed);
         assert_eq!(f.announced("D1").len(), 1);
     }

@@ -236,13 +236,13 @@ mod tests {
         f.service.users().apply("D1", &user("7", "Ann")).unwrap();
         let request = OperationRequest::CopyUser { user_id: "7".into(), to_devices: vec!["D2".into(), "D3".into()] };
         f.submit("D1", "cp", request).await;
-        assert_eq!(f.take("D2"), ["cp-1"]);
+        assert_eq!(f.take("D2"), ["cp.1"]);
         let parent = f.service.cancel("cp").await.unwrap().expect("known");
         assert_eq!((parent.state, parent.return_code), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
-        assert_eq!(f.state("cp-2"), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
-        assert_eq!(f.state("cp-1"), (OperationState::Sent, None));
+        assert_eq!(f.state("cp.2"), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
+        assert_eq!(f.state("cp.1"), (OperationState::Sent, None));
         assert!(f.take("D3").is_empty());
-        f.answer("D2", "cp-1", 0).await;
+        f.answer("D2", "cp.1", 0).await;
         assert_eq!(f.state("cp"), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
         let announced: Vec<_> = f.announced("D1").into_iter().map(|r| (r.operation_id, r.return_code)).collect();
         assert_eq!(announced, [("cp".to_string(), RETURN_CANCELLED)]);
@@ -288,7 +288,7 @@ mod tests {
         let request = OperationRequest::CopyUser { user_id: "7".into(), to_devices: vec!["D2".into(), "D3".into()] };
         f.submit_with_ttl("D1", "cp", request, Duration::ZERO).await;
         assert_eq!(f.service.expire_due().await.unwrap(), 3);
-        for id in ["cp", "cp-1", "cp-2"] {
+        for id in ["cp", "cp.1", "cp.2"] {
             assert_eq!(f.state(id), (OperationState::Expired, Some(RETURN_EXPIRED)), "{id}");
         }
         assert_eq!(f.record("cp").message.as_deref(), Some("its steps did not finish in time"));
@@ -367,7 +367,7 @@ mod tests {
         f.submit("D1", "mv", OperationRequest::MoveUser { user_id: "7".into(), to_device: "D2".into() }).await;
         assert_eq!(f.service.forget_device("D1").await.unwrap(), 1);
         assert_eq!(f.state("mv"), (OperationState::Failed, Some(RETURN_UNDELIVERABLE)));
-        assert_eq!(f.state("mv-1"), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
+        assert_eq!(f.state("mv.1"), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
         assert!(f.take("D2").is_empty());
     }
 
@@ -380,9 +380,9 @@ mod tests {
         let request = OperationRequest::CopyUser { user_id: "7".into(), to_devices: vec!["D2".into(), "D3".into()] };
         f.submit("D1", "cp", request).await;
         assert_eq!(f.service.forget_device("D2").await.unwrap(), 1);
-        assert_eq!(f.state("cp-1"), (OperationState::Failed, Some(RETURN_UNDELIVERABLE)));
+        assert_eq!(f.state("cp.1"), (OperationState::Failed, Some(RETURN_UNDELIVERABLE)));
         assert_eq!(f.state("cp"), (OperationState::Failed, Some(RETURN_UNDELIVERABLE)));
-        assert_eq!(f.state("cp-2"), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
+        assert_eq!(f.state("cp.2"), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
         let announced: Vec<_> = f.announced("D1").into_iter().map(|r| (r.operation_id, r.return_code)).collect();
         assert_eq!(announced, [("cp".to_string(), RETURN_UNDELIVERABLE)]);
         assert!(f.take("D3").is_empty());

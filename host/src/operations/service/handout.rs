@@ -38,7 +38,10 @@ impl OperationService {
     /// (applied, not yet on disk: hand them to the device only after a flush, e.g. with
     /// [`Self::take_durably`]; otherwise a gateway
     /// killed right after the hand-out would hand them out again).
-    /// Expired ones are skipped (the sweeper closes them). `recognises_repeats`: the
+    /// Expired ones are skipped (the sweeper closes them), and so is a queue entry whose
+    /// record is no longer open or no longer the one it was made for (see
+    /// [`crate::store::OperationLog::queued`]): a command is never handed out twice in one
+    /// take, nor reopened once it ended. `recognises_repeats`: the
     /// transport's devices know an operation id they have already carried out (native
     /// protocol, plain MQTT form), so a repeatable command gets a redelivery time when
     /// `redeliver_after_ms` is set (see [`Self::redeliver_due`]).
@@ -239,6 +242,29 @@ mod tests {
         assert_eq!(f.service.redeliver_due().await.unwrap(), 0);
         assert!(f.take("D1").is_empty());
         assert_eq!(f.take("D2"), ["other"]);
+    }
+
+    /// A queue entry whose record is not the one it was made for (written over with
+    /// another FIFO position, as a step once overwrote a client's operation of the same
+    /// id), or whose record has ended, is dropped: the command is handed out once, and a
+    /// later take neither hands out nor reopens a closed operation.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_queue_entry_is_never_handed_out() {
+        let f = Fixture::new();
+        let a = f.submit("D1", "a", add_user("7", "Ann")).await.record;
+        let over = OperationRecord { order: f.service.log.next_order().unwrap(), ..a };
+        f.service.log.insert(std::slice::from_ref(&over)).unwrap();
+        assert_eq!(f.take("D1"), ["a"]);
+        f.answer("D1", "a", 0).await;
+        assert!(f.take("D1").is_empty());
+        assert_eq!(f.state("a"), (OperationState::Done, Some(0)));
+
+        let b = f.submit("D1", "b", add_user("8", "Bob")).await.record;
+        let ended = OperationRecord { state: OperationState::Done, return_code: Some(0), ..b };
+        f.service.log.insert(std::slice::from_ref(&ended)).unwrap();
+        assert!(f.take("D1").is_empty());
+        assert_eq!(f.record("b"), ended);
+        assert!(f.fresh_log().queued("D1", 10).unwrap().is_empty());
     }
 
     /// A take is recorded on disk before `take_durably` returns, and `handed_out` counts
