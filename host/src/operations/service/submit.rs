@@ -2,11 +2,13 @@
 //! directory), then stored durably in one batch: one record with its command, or the
 //! parent of a move/copy with one step per target device, or an operation the gateway
 //! answers itself at once (`resend_punch_log`, `load_user_info`). An OperationID used
-//! again with the same request returns the first submission.
+//! again with the same request returns the first submission; one submission at a time
+//! holds an id, from its lookup until its record is on disk.
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::announce::{Announcement, result_of};
-use super::queue::OperationService;
+use super::queue::{OperationService, lock};
 use crate::field::FieldError;
 use crate::operations::catalogue::{OperationRequest, Plan};
 use crate::plugin::bindings::types::{Command, CommandBody, User};
@@ -53,6 +55,20 @@ pub fn valid_operation_id(id: &str) -> bool {
 /// a step can never take the id of an operation a client submitted, nor the reverse.
 const STEP_SEPARATOR: char = '.';
 
+/// An OperationID held by one submission (see [`OperationService::hold`]).
+struct Held<'a> {
+    service: &'a OperationService,
+    id: String,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(released) = lock(&self.service.submitting).remove(&self.id) {
+            released.notify_waiters();
+        }
+    }
+}
+
 impl OperationService {
     /// Validates, plans and durably stores an operation for `device`.
     pub async fn submit(
@@ -63,18 +79,33 @@ impl OperationService {
         ttl: Option<Duration>,
     ) -> Result<Submitted, SubmitError> {
         let request_json = serde_json::to_value(&request).map_err(|e| StoreError::Decode(e.to_string()))?;
-        if let Some(id) = &id {
-            if !valid_operation_id(id) {
-                return Err(SubmitError::Field(FieldError::new("OperationID", "1 to 64 letters, digits, '-' or '_'")));
-            }
-            if let Some(existing) = self.log.get(id)? {
-                if existing.device_id == device.id && existing.request == request_json {
-                    return Ok(Submitted { record: existing, users: None, replayed: true });
+        // The id is held from its lookup until its record is on disk: a submission of the
+        // same id meanwhile waits, then finds the record (a replay, or 43).
+        let (id, _held) = match id {
+            Some(id) => {
+                if !valid_operation_id(&id) {
+                    return Err(SubmitError::Field(FieldError::new(
+                        "OperationID",
+                        "1 to 64 letters, digits, '-' or '_'",
+                    )));
                 }
-                return Err(SubmitError::DuplicateId(id.clone()));
+                let held = self.hold(&id).await;
+                if let Some(existing) = self.log.get(&id)? {
+                    if existing.device_id == device.id && existing.request == request_json {
+                        return Ok(Submitted { record: existing, users: None, replayed: true });
+                    }
+                    return Err(SubmitError::DuplicateId(id));
+                }
+                (id, held)
             }
-        }
-        let id = id.unwrap_or_else(generate_operation_id);
+            None => loop {
+                let id = generate_operation_id();
+                let held = self.hold(&id).await;
+                if !self.log.contains(&id)? {
+                    break (id, held);
+                }
+            },
+        };
         let now_ms = crate::time::now_ms();
         let plan = request.plan(device, &self.users, (now_ms / 1000) as i64).map_err(SubmitError::Field)?;
         let ttl = ttl.unwrap_or(Duration::from_secs(self.settings.ttl_seconds));
@@ -155,6 +186,29 @@ impl OperationService {
             self.announce(vec![Announcement { device: device.id.clone(), result: result_of(&record) }]).await;
         }
         Ok(Submitted { record, users, replayed: false })
+    }
+
+    /// Holds `id` for one submission until the returned guard is dropped, waiting while
+    /// another submission holds it. Submissions of different ids do not wait for each
+    /// other, and a submission given up while it waits leaves nothing behind.
+    async fn hold(&self, id: &str) -> Held<'_> {
+        loop {
+            let released;
+            let notified;
+            {
+                let mut submitting = lock(&self.submitting);
+                match submitting.get(id) {
+                    Some(holder) => released = holder.clone(),
+                    None => {
+                        submitting.insert(id.to_string(), Arc::default());
+                        return Held { service: self, id: id.to_string() };
+                    }
+                }
+                // Registered before the map is unlocked: the holder's release cannot be missed.
+                notified = released.notified();
+            }
+            notified.await;
+        }
     }
 
     pub(super) fn child(
@@ -371,13 +425,11 @@ mod tests {
         assert_eq!(again.users.map(|u| u.len()), Some(1), "the retry answers without the users");
     }
 
-    /// KNOWN RACE (not fixed here: no behaviour change in this split). `submit` looks the
-    /// OperationID up and stores the new record without holding the transitions lock, so
-    /// two submissions of one id racing on two threads may both be accepted as new: the
-    /// second record overwrites the first, whose queue entry stays behind (see the next
-    /// test for what a stale queue entry does). Timing-dependent, hence many rounds on two
-    /// threads released together.
-    #[ignore = "known race: two concurrent submissions of one OperationID may both be accepted"]
+    /// Two submissions of one OperationID racing on two threads: one is accepted, the
+    /// other waits for it and is refused (43), since the id is held from its lookup until
+    /// its record is on disk. Unheld, both were once accepted and the second record
+    /// overwrote the first, leaving its queue entry behind. Timing-dependent, hence many
+    /// rounds on two threads released together.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_submissions_of_one_id_accept_one() {
         let f = Fixture::new();
@@ -408,6 +460,7 @@ mod tests {
                 raced.push(id);
             }
         }
+        assert!(super::super::queue::lock(&f.service.submitting).is_empty(), "every id was released");
         let queued = f.fresh_log().queued("D1", usize::MAX).unwrap().len();
         assert!(
             raced.is_empty(),
