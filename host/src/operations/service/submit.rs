@@ -92,7 +92,16 @@ impl OperationService {
                 let held = self.hold(&id).await;
                 if let Some(existing) = self.log.get(&id)? {
                     if existing.device_id == device.id && existing.request == request_json {
-                        return Ok(Submitted { record: existing, users: None, replayed: true });
+                        // A retried read answers again, from the directory as it is now:
+                        // the users are not kept with the record (templates and photos
+                        // would outlive a deleted device's directory there).
+                        let users = match &request {
+                            OperationRequest::LoadUserInfo { user_id } if existing.state == OperationState::Done => {
+                                Some(self.read_users(&device.id, user_id.as_deref())?)
+                            }
+                            _ => None,
+                        };
+                        return Ok(Submitted { record: existing, users, replayed: true });
                     }
                     return Err(SubmitError::DuplicateId(id));
                 }
@@ -164,10 +173,7 @@ impl OperationService {
                 record.details = vec![("Status".into(), "done".into()), ("Punches".into(), queued.to_string())];
             }
             Plan::ReadUsers { user_id } => {
-                let found = match user_id {
-                    Some(uid) => self.users.get(&device.id, &uid)?.into_iter().collect(),
-                    None => self.users.list(&device.id, None, usize::MAX)?,
-                };
+                let found = self.read_users(&device.id, user_id.as_deref())?;
                 record.state = OperationState::Done;
                 record.return_code = Some(0);
                 record.finished_at_ms = Some(now_ms);
@@ -186,6 +192,14 @@ impl OperationService {
             self.announce(vec![Announcement { device: device.id.clone(), result: result_of(&record) }]).await;
         }
         Ok(Submitted { record, users, replayed: false })
+    }
+
+    /// What the directory knows of `user_id` on `device` (every user when `None`).
+    fn read_users(&self, device: &str, user_id: Option<&str>) -> Result<Vec<User>, StoreError> {
+        match user_id {
+            Some(uid) => Ok(self.users.get(device, uid)?.into_iter().collect()),
+            None => self.users.list(device, None, usize::MAX),
+        }
     }
 
     /// Holds `id` for one submission until the returned guard is dropped, waiting while
@@ -410,10 +424,9 @@ mod tests {
         assert!(announced[0].details.contains(&("Punches".into(), "0".into())), "{:?}", announced[0].details);
     }
 
-    /// KNOWN ODDITY (not changed here). A retried `load_user_info` (same OperationID, same
-    /// request) returns the first record, done, but no users: a Cams client that retries
-    /// because it lost the first answer gets `done` without `UserInfo`.
-    #[ignore = "known oddity: a replayed load_user_info returns no users"]
+    /// A retried `load_user_info` (same OperationID, same request) returns the first
+    /// record and the users again, as the directory knows them at the retry: a Cams
+    /// client that retries because it lost the first answer gets its `UserInfo`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_retried_load_user_info_returns_the_users_again() {
         let f = Fixture::new();
@@ -422,7 +435,15 @@ mod tests {
         assert_eq!(first.users.map(|u| u.len()), Some(1));
         let again = f.submit("D1", "load", OperationRequest::LoadUserInfo { user_id: None }).await;
         assert!(again.replayed);
+        assert_eq!(again.record, first.record);
         assert_eq!(again.users.map(|u| u.len()), Some(1), "the retry answers without the users");
+        // One user asked for: that one, as the directory knows it now.
+        let one = OperationRequest::LoadUserInfo { user_id: Some("7".into()) };
+        f.submit("D1", "one", one.clone()).await;
+        f.service.users().apply("D1", &user("7", "Anna")).unwrap();
+        let again = f.submit("D1", "one", one).await;
+        let names: Vec<_> = again.users.unwrap().into_iter().map(|u| u.first_name.unwrap()).collect();
+        assert_eq!(names, ["Anna"]);
     }
 
     /// Two submissions of one OperationID racing on two threads: one is accepted, the
