@@ -221,6 +221,17 @@ impl OperationLog {
     /// over is dropped from the index, so a command is never handed out twice in one
     /// take, nor reopened once it ended.
     pub fn queued(&self, device: &str, limit: usize) -> Result<Vec<OperationRecord>, StoreError> {
+        self.queued_where(device, limit, |_| true)
+    }
+
+    /// [`Self::queued`], keeping only the records `wanted` accepts: up to `limit` of
+    /// those, the others not counted.
+    pub fn queued_where(
+        &self,
+        device: &str,
+        limit: usize,
+        mut wanted: impl FnMut(&OperationRecord) -> bool,
+    ) -> Result<Vec<OperationRecord>, StoreError> {
         let mut out = Vec::new();
         let mut stale = sled::Batch::default();
         let mut any_stale = false;
@@ -239,7 +250,9 @@ impl OperationLog {
                 any_stale = true;
                 continue;
             };
-            out.push(record);
+            if wanted(&record) {
+                out.push(record);
+            }
         }
         if any_stale {
             self.tree.apply_batch(stale)?;

@@ -36,12 +36,11 @@ fn repeatable(body: &CommandBody) -> bool {
 impl OperationService {
     /// Takes up to `max` queued commands of `device`, oldest first, and marks them sent
     /// (applied, not yet on disk: hand them to the device only after a flush, e.g. with
-    /// [`Self::take_durably`]; otherwise a gateway
-    /// killed right after the hand-out would hand them out again).
-    /// Expired ones are skipped (the sweeper closes them), and so is a queue entry whose
-    /// record is no longer open or no longer the one it was made for (see
-    /// [`crate::store::OperationLog::queued`]): a command is never handed out twice in one
-    /// take, nor reopened once it ended. `recognises_repeats`: the
+    /// [`Self::take_durably`]; otherwise a gateway killed right after the hand-out would
+    /// hand them out again). Expired ones are skipped and not counted against `max` (the
+    /// sweeper closes them); so is a queue entry whose record has ended or is not the one
+    /// it was made for (see [`crate::store::OperationLog::queued`]): a command is never
+    /// handed out twice in one take, nor reopened once it ended. `recognises_repeats`: the
     /// transport's devices know an operation id they have already carried out (native
     /// protocol, plain MQTT form), so a repeatable command gets a redelivery time when
     /// `redeliver_after_ms` is set (see [`Self::redeliver_due`]).
@@ -49,10 +48,8 @@ impl OperationService {
         let _t = lock(&self.transitions);
         let now = crate::time::now_ms();
         let mut out = Vec::new();
-        for mut record in self.log.queued(device, max)? {
-            if record.expires_at_ms <= now {
-                continue;
-            }
+        let handable = |r: &OperationRecord| r.expires_at_ms > now && r.command.is_some();
+        for mut record in self.log.queued_where(device, max, handable)? {
             let Some(command) = record.command.clone() else { continue };
             record.state = OperationState::Sent;
             record.sent_at_ms = Some(now);
@@ -290,6 +287,19 @@ mod tests {
         f.submit("D1", "new", add_user("8", "Bob")).await;
         assert_eq!(f.take("D1"), ["new"]);
         assert_eq!(f.state("old"), (OperationState::Queued, None));
+    }
+
+    /// An expired command does not take a place in a take: a poll for one command behind
+    /// it gets the next one at once, not nothing until the sweeper has run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_expired_command_does_not_count_against_max() {
+        let f = Fixture::new();
+        f.submit_with_ttl("D1", "old", add_user("7", "Ann"), Duration::ZERO).await;
+        f.submit("D1", "new", add_user("8", "Bob")).await;
+        f.submit("D1", "newer", add_user("9", "Cid")).await;
+        let taken: Vec<_> = f.service.take("D1", 1, true).unwrap().into_iter().map(|c| c.operation_id).collect();
+        assert_eq!(taken, ["new"]);
+        assert_eq!(f.state("newer"), (OperationState::Queued, None));
     }
 
     /// A long poll returns as soon as a command is queued for its device.
