@@ -1,9 +1,9 @@
 //! How a record ends. [`OperationService::settle`] writes a final state (waiters hear of
 //! it once it is durable); [`OperationService::close`] also advances the move/copy the
-//! record is a step of: a failed, expired or cancelled step cancels the queued steps and
-//! fails the parent with the step's code; when every step is done the parent is done,
-//! except a move, whose delete step on the source device is queued then. The caller
-//! holds the transitions lock throughout.
+//! record is a step of: a failed or expired step cancels the queued steps and fails the
+//! parent with the step's code (a step a client cancelled cancels the parent likewise);
+//! when every step is done the parent is done, except a move, whose delete step on the
+//! source device is queued then. The caller holds the transitions lock throughout.
 use super::announce::{Announcement, result_of};
 use super::codes::{RETURN_CANCELLED, state_name};
 use super::queue::{OperationService, lock};
@@ -51,20 +51,17 @@ impl OperationService {
         }
         if step.state != OperationState::Done {
             let message = format!("step {} on device {} ended {}", step.id, step.device_id, state_name(step.state));
-            for child in &parent.children {
-                if let Some(mut c) = self.log.get(child)?
-                    && c.state == OperationState::Queued
-                {
-                    self.close(
-                        &mut c,
-                        (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway),
-                        Some("an earlier step failed".into()),
-                        &mut Vec::new(),
-                    )?;
-                }
-            }
-            let code = step.return_code.unwrap_or(-1);
-            return self.finish_parent(&mut parent, OperationState::Failed, code, Some(message), announcements);
+            let (state, code) = match step.state {
+                // A client cancelled the step: the move/copy is cancelled with it.
+                OperationState::Cancelled => (OperationState::Cancelled, RETURN_CANCELLED),
+                _ => (OperationState::Failed, step.return_code.unwrap_or(-1)),
+            };
+            let reason = match step.state {
+                OperationState::Cancelled => "another step was cancelled",
+                _ => "an earlier step failed",
+            };
+            self.cancel_queued_steps(&parent, reason)?;
+            return self.finish_parent(&mut parent, state, code, Some(message), announcements);
         }
         let mut all_done = true;
         for child in &parent.children {
@@ -91,6 +88,19 @@ impl OperationService {
             return Ok(());
         }
         self.finish_parent(&mut parent, OperationState::Done, 0, None, announcements)
+    }
+
+    /// Cancels the steps of `parent` that no device has taken yet (they do not advance
+    /// the parent: the caller ends it). The transitions lock is held.
+    pub(super) fn cancel_queued_steps(&self, parent: &OperationRecord, reason: &str) -> Result<(), StoreError> {
+        for child in &parent.children {
+            if let Some(mut step) = self.log.get(child)?
+                && step.state == OperationState::Queued
+            {
+                self.settle(&mut step, OperationState::Cancelled, RETURN_CANCELLED, Some(reason.to_string()))?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes a record's final state and wakes whoever waits for it.

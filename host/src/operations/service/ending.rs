@@ -72,19 +72,6 @@ impl OperationService {
         Ok(Some(record))
     }
 
-    /// Cancels the steps of `parent` that no device has taken yet. The caller holds the
-    /// transitions lock and closes the parent.
-    fn cancel_queued_steps(&self, parent: &OperationRecord, reason: &str) -> Result<(), StoreError> {
-        for child in &parent.children {
-            if let Some(mut step) = self.log.get(child)?
-                && step.state == OperationState::Queued
-            {
-                self.settle(&mut step, OperationState::Cancelled, RETURN_CANCELLED, Some(reason.to_string()))?;
-            }
-        }
-        Ok(())
-    }
-
     /// Forgets a deleted device: its open operations fail ([`RETURN_UNDELIVERABLE`]; a
     /// device registered again under the id, maybe someone else's, must not receive them)
     /// and what the gateway knew of its users (templates and photos included) goes.
@@ -280,6 +267,29 @@ mod tests {
         f.answer("D2", "sent", 0).await;
         assert_eq!(f.state("sent"), (OperationState::Expired, Some(RETURN_EXPIRED)));
         assert_eq!(f.take("D1"), ["fresh"]);
+    }
+
+    /// Cancelling a step of a copy cancels the copy (announced once, on its source) and
+    /// its other steps not taken yet; a step already sent stays sent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelling_a_step_cancels_its_copy() {
+        let f = Fixture::new();
+        f.service.users().apply("D1", &user("7", "Ann")).unwrap();
+        let request =
+            OperationRequest::CopyUser { user_id: "7".into(), to_devices: vec!["D2".into(), "D3".into(), "D3".into()] };
+        f.submit("D1", "cp", request).await;
+        assert_eq!(f.take("D2"), ["cp.1"]);
+        let step = f.service.cancel("cp.2").await.unwrap().expect("known");
+        assert_eq!((step.state, step.return_code), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
+        let parent = f.record("cp");
+        assert_eq!((parent.state, parent.return_code), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
+        assert_eq!(parent.message.as_deref(), Some("step cp.2 on device D3 ended cancelled"));
+        assert_eq!(f.state("cp.3"), (OperationState::Cancelled, Some(RETURN_CANCELLED)));
+        assert_eq!(f.state("cp.1"), (OperationState::Sent, None));
+        assert!(f.take("D3").is_empty());
+        let announced: Vec<_> = f.announced("D1").into_iter().map(|r| (r.operation_id, r.return_code)).collect();
+        assert_eq!(announced, [("cp".to_string(), RETURN_CANCELLED)]);
+        assert!(f.announced("D3").is_empty());
     }
 
     /// A move or copy past its time to live expires with its open steps; only the
