@@ -174,7 +174,11 @@ pub async fn delete_device(
         gw.registry.put(Device { enabled: false, ..(*device).clone() })?;
     }
     gw.dispatcher.stop_device(&id);
+    // Its open operations end without being announced on it. A worker started again
+    // before they all ended (the sweeper announcing an expiry of one of them) is stopped
+    // once more afterwards; its operations, all ended, start none then.
     let operations = gw.operations.forget_device(&id).await?;
+    gw.dispatcher.stop_device(&id);
     let journal = gw.journal.clone();
     let purged = {
         let id = id.clone();

@@ -215,14 +215,47 @@ impl OperationLog {
         Ok(())
     }
 
-    /// The queued operations of `device`, oldest first, at most `limit`.
+    /// The queued operations of `device`, oldest first, at most `limit`. Only an entry
+    /// whose record is still open and is the one the entry was made for (same device,
+    /// same FIFO position) counts: an entry left behind by a record closed or written
+    /// over is dropped from the index, so a command is never handed out twice in one
+    /// take, nor reopened once it ended.
     pub fn queued(&self, device: &str, limit: usize) -> Result<Vec<OperationRecord>, StoreError> {
+        self.queued_where(device, limit, |_| true)
+    }
+
+    /// [`Self::queued`], keeping only the records `wanted` accepts: up to `limit` of
+    /// those, the others not counted.
+    pub fn queued_where(
+        &self,
+        device: &str,
+        limit: usize,
+        mut wanted: impl FnMut(&OperationRecord) -> bool,
+    ) -> Result<Vec<OperationRecord>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.tree.scan_prefix(prefix(b'q', device)).values().take(limit) {
-            let id = entry?;
-            if let Some(record) = self.get(&String::from_utf8_lossy(&id))? {
+        let mut stale = sled::Batch::default();
+        let mut any_stale = false;
+        for entry in self.tree.scan_prefix(prefix(b'q', device)) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, id) = entry?;
+            let order = key.get(key.len().saturating_sub(8)..).and_then(|b| <[u8; 8]>::try_from(b).ok());
+            let record = self.get(&String::from_utf8_lossy(&id))?;
+            let Some(record) =
+                record.filter(|r| r.state.is_open() && r.device_id == device && order == Some(r.order.to_be_bytes()))
+            else {
+                tracing::warn!(device, operation = %String::from_utf8_lossy(&id), "a stale entry in the command queue; dropped");
+                stale.remove(key);
+                any_stale = true;
+                continue;
+            };
+            if wanted(&record) {
                 out.push(record);
             }
+        }
+        if any_stale {
+            self.tree.apply_batch(stale)?;
         }
         Ok(out)
     }

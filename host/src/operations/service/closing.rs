@@ -1,9 +1,9 @@
 //! How a record ends. [`OperationService::settle`] writes a final state (waiters hear of
 //! it once it is durable); [`OperationService::close`] also advances the move/copy the
-//! record is a step of: a failed, expired or cancelled step cancels the queued steps and
-//! fails the parent with the step's code; when every step is done the parent is done,
-//! except a move, whose delete step on the source device is queued then. The caller
-//! holds the transitions lock throughout.
+//! record is a step of: a failed or expired step cancels the queued steps and fails the
+//! parent with the step's code (a step a client cancelled cancels the parent likewise);
+//! when every step is done the parent is done, except a move, whose delete step on the
+//! source device is queued then. The caller holds the transitions lock throughout.
 use super::announce::{Announcement, result_of};
 use super::codes::{RETURN_CANCELLED, state_name};
 use super::queue::{OperationService, lock};
@@ -51,20 +51,17 @@ impl OperationService {
         }
         if step.state != OperationState::Done {
             let message = format!("step {} on device {} ended {}", step.id, step.device_id, state_name(step.state));
-            for child in &parent.children {
-                if let Some(mut c) = self.log.get(child)?
-                    && c.state == OperationState::Queued
-                {
-                    self.close(
-                        &mut c,
-                        (OperationState::Cancelled, RETURN_CANCELLED, ClosedBy::Gateway),
-                        Some("an earlier step failed".into()),
-                        &mut Vec::new(),
-                    )?;
-                }
-            }
-            let code = step.return_code.unwrap_or(-1);
-            return self.finish_parent(&mut parent, OperationState::Failed, code, Some(message), announcements);
+            let (state, code) = match step.state {
+                // A client cancelled the step: the move/copy is cancelled with it.
+                OperationState::Cancelled => (OperationState::Cancelled, RETURN_CANCELLED),
+                _ => (OperationState::Failed, step.return_code.unwrap_or(-1)),
+            };
+            let reason = match step.state {
+                OperationState::Cancelled => "another step was cancelled",
+                _ => "an earlier step failed",
+            };
+            self.cancel_queued_steps(&parent, reason)?;
+            return self.finish_parent(&mut parent, state, code, Some(message), announcements);
         }
         let mut all_done = true;
         for child in &parent.children {
@@ -91,6 +88,19 @@ impl OperationService {
             return Ok(());
         }
         self.finish_parent(&mut parent, OperationState::Done, 0, None, announcements)
+    }
+
+    /// Cancels the steps of `parent` that no device has taken yet (they do not advance
+    /// the parent: the caller ends it). The transitions lock is held.
+    pub(super) fn cancel_queued_steps(&self, parent: &OperationRecord, reason: &str) -> Result<(), StoreError> {
+        for child in &parent.children {
+            if let Some(mut step) = self.log.get(child)?
+                && step.state == OperationState::Queued
+            {
+                self.settle(&mut step, OperationState::Cancelled, RETURN_CANCELLED, Some(reason.to_string()))?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes a record's final state and wakes whoever waits for it.
@@ -145,12 +155,12 @@ mod tests {
     async fn a_copy_is_done_when_every_step_is_done() {
         let f = Fixture::new();
         copy(&f).await;
-        assert_eq!(f.take("D2"), ["cp-1"]);
-        assert_eq!(f.take("D3"), ["cp-2"]);
-        f.answer("D2", "cp-1", 0).await;
+        assert_eq!(f.take("D2"), ["cp.1"]);
+        assert_eq!(f.take("D3"), ["cp.2"]);
+        f.answer("D2", "cp.1", 0).await;
         assert_eq!(f.state("cp"), (OperationState::Queued, None));
         assert!(f.announced("D1").is_empty());
-        f.answer("D3", "cp-2", 0).await;
+        f.answer("D3", "cp.2", 0).await;
         assert_eq!(f.state("cp"), (OperationState::Done, Some(0)));
         let announced: Vec<_> = f.announced("D1").into_iter().map(|r| (r.operation_id, r.return_code)).collect();
         assert_eq!(announced, [("cp".to_string(), 0)]);
@@ -168,16 +178,16 @@ mod tests {
         f.service.users().apply("D1", &user("7", "Ann")).unwrap();
         f.submit("D1", "mv", OperationRequest::MoveUser { user_id: "7".into(), to_device: "D2".into() }).await;
         assert!(f.take("D1").is_empty(), "nothing is deleted before the target confirmed");
-        assert_eq!(f.take("D2"), ["mv-1"]);
-        f.answer("D2", "mv-1", 0).await;
+        assert_eq!(f.take("D2"), ["mv.1"]);
+        f.answer("D2", "mv.1", 0).await;
         let parent = f.record("mv");
         assert_eq!(parent.state, OperationState::Queued);
-        assert_eq!(parent.children, ["mv-1", "mv-2"]);
-        let delete = f.record("mv-2");
+        assert_eq!(parent.children, ["mv.1", "mv.2"]);
+        let delete = f.record("mv.2");
         assert_eq!((delete.device_id.as_str(), delete.kind.as_str()), ("D1", "delete_user"));
         assert_eq!(delete.command.map(|c| c.body), Some(CommandBody::DeleteUser("7".into())));
-        assert_eq!(f.take("D1"), ["mv-2"]);
-        f.answer("D1", "mv-2", 0).await;
+        assert_eq!(f.take("D1"), ["mv.2"]);
+        f.answer("D1", "mv.2", 0).await;
         assert_eq!(f.state("mv"), (OperationState::Done, Some(0)));
         assert_eq!(f.service.users().get("D1", "7").unwrap(), None);
         assert!(f.service.users().get("D2", "7").unwrap().is_some());
@@ -195,12 +205,12 @@ mod tests {
             to_devices: vec!["D2".into(), "D3".into(), "D3".into(), "D3".into()],
         };
         f.submit("D1", "cp", request).await;
-        assert_eq!(f.take("D2"), ["cp-1"]);
-        f.answer("D2", "cp-1", -10).await;
+        assert_eq!(f.take("D2"), ["cp.1"]);
+        f.answer("D2", "cp.1", -10).await;
         let parent = f.record("cp");
         assert_eq!((parent.state, parent.return_code), (OperationState::Failed, Some(-10)));
-        assert_eq!(parent.message.as_deref(), Some("step cp-1 on device D2 ended failed"));
-        for step in ["cp-2", "cp-3", "cp-4"] {
+        assert_eq!(parent.message.as_deref(), Some("step cp.1 on device D2 ended failed"));
+        for step in ["cp.2", "cp.3", "cp.4"] {
             assert_eq!(f.state(step), (OperationState::Cancelled, Some(RETURN_CANCELLED)), "{step}");
         }
         assert!(f.take("D3").is_empty());
@@ -215,7 +225,7 @@ mod tests {
         f.service.users().apply("D1", &user("7", "Ann")).unwrap();
         f.submit("D1", "mv", OperationRequest::MoveUser { user_id: "7".into(), to_device: "D2".into() }).await;
         f.take("D2");
-        f.answer("D2", "mv-1", -1002).await;
+        f.answer("D2", "mv.1", -1002).await;
         let parent = f.record("mv");
         assert_eq!((parent.state, parent.return_code, parent.children.len()), (OperationState::Failed, Some(-1002), 1));
         assert!(f.take("D1").is_empty());
@@ -229,10 +239,10 @@ mod tests {
         copy(&f).await;
         f.take("D2");
         f.take("D3");
-        f.answer("D2", "cp-1", -10).await;
+        f.answer("D2", "cp.1", -10).await;
         let failed = f.record("cp");
-        f.answer("D3", "cp-2", 0).await;
-        assert_eq!(f.state("cp-2"), (OperationState::Done, Some(0)));
+        f.answer("D3", "cp.2", 0).await;
+        assert_eq!(f.state("cp.2"), (OperationState::Done, Some(0)));
         assert_eq!(f.record("cp"), failed);
         assert_eq!(f.announced("D1").len(), 1);
     }

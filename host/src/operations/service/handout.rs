@@ -36,9 +36,11 @@ fn repeatable(body: &CommandBody) -> bool {
 impl OperationService {
     /// Takes up to `max` queued commands of `device`, oldest first, and marks them sent
     /// (applied, not yet on disk: hand them to the device only after a flush, e.g. with
-    /// [`Self::take_durably`]; otherwise a gateway
-    /// killed right after the hand-out would hand them out again).
-    /// Expired ones are skipped (the sweeper closes them). `recognises_repeats`: the
+    /// [`Self::take_durably`]; otherwise a gateway killed right after the hand-out would
+    /// hand them out again). Expired ones are skipped and not counted against `max` (the
+    /// sweeper closes them); so is a queue entry whose record has ended or is not the one
+    /// it was made for (see [`crate::store::OperationLog::queued`]): a command is never
+    /// handed out twice in one take, nor reopened once it ended. `recognises_repeats`: the
     /// transport's devices know an operation id they have already carried out (native
     /// protocol, plain MQTT form), so a repeatable command gets a redelivery time when
     /// `redeliver_after_ms` is set (see [`Self::redeliver_due`]).
@@ -46,10 +48,8 @@ impl OperationService {
         let _t = lock(&self.transitions);
         let now = crate::time::now_ms();
         let mut out = Vec::new();
-        for mut record in self.log.queued(device, max)? {
-            if record.expires_at_ms <= now {
-                continue;
-            }
+        let handable = |r: &OperationRecord| r.expires_at_ms > now && r.command.is_some();
+        for mut record in self.log.queued_where(device, max, handable)? {
             let Some(command) = record.command.clone() else { continue };
             record.state = OperationState::Sent;
             record.sent_at_ms = Some(now);
@@ -241,6 +241,29 @@ mod tests {
         assert_eq!(f.take("D2"), ["other"]);
     }
 
+    /// A queue entry whose record is not the one it was made for (written over with
+    /// another FIFO position, as a step once overwrote a client's operation of the same
+    /// id), or whose record has ended, is dropped: the command is handed out once, and a
+    /// later take neither hands out nor reopens a closed operation.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_queue_entry_is_never_handed_out() {
+        let f = Fixture::new();
+        let a = f.submit("D1", "a", add_user("7", "Ann")).await.record;
+        let over = OperationRecord { order: f.service.log.next_order().unwrap(), ..a };
+        f.service.log.insert(std::slice::from_ref(&over)).unwrap();
+        assert_eq!(f.take("D1"), ["a"]);
+        f.answer("D1", "a", 0).await;
+        assert!(f.take("D1").is_empty());
+        assert_eq!(f.state("a"), (OperationState::Done, Some(0)));
+
+        let b = f.submit("D1", "b", add_user("8", "Bob")).await.record;
+        let ended = OperationRecord { state: OperationState::Done, return_code: Some(0), ..b };
+        f.service.log.insert(std::slice::from_ref(&ended)).unwrap();
+        assert!(f.take("D1").is_empty());
+        assert_eq!(f.record("b"), ended);
+        assert!(f.fresh_log().queued("D1", 10).unwrap().is_empty());
+    }
+
     /// A take is recorded on disk before `take_durably` returns, and `handed_out` counts
     /// the takes that handed something out.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,6 +287,19 @@ mod tests {
         f.submit("D1", "new", add_user("8", "Bob")).await;
         assert_eq!(f.take("D1"), ["new"]);
         assert_eq!(f.state("old"), (OperationState::Queued, None));
+    }
+
+    /// An expired command does not take a place in a take: a poll for one command behind
+    /// it gets the next one at once, not nothing until the sweeper has run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_expired_command_does_not_count_against_max() {
+        let f = Fixture::new();
+        f.submit_with_ttl("D1", "old", add_user("7", "Ann"), Duration::ZERO).await;
+        f.submit("D1", "new", add_user("8", "Bob")).await;
+        f.submit("D1", "newer", add_user("9", "Cid")).await;
+        let taken: Vec<_> = f.service.take("D1", 1, true).unwrap().into_iter().map(|c| c.operation_id).collect();
+        assert_eq!(taken, ["new"]);
+        assert_eq!(f.state("newer"), (OperationState::Queued, None));
     }
 
     /// A long poll returns as soon as a command is queued for its device.

@@ -4,7 +4,9 @@
 //! final status announced to the device's routes as a `command-result` event.
 //!
 //! Several operations per device may be outstanding at once. Every state change goes
-//! through one lock, so a result, a cancel and an expiry never race on one record.
+//! through one lock, so a result, a cancel and an expiry never race on one record; a new
+//! OperationID is held by one submission at a time, so two submissions of one id never
+//! both store a record.
 //!
 //! This file only declares the parts and re-exports what the rest of the crate uses:
 //!

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use super::settings::OperationSettings;
 use crate::delivery::Dispatcher;
@@ -23,6 +23,9 @@ pub struct OperationService {
     pub(super) dispatcher: Arc<Dispatcher>,
     pub settings: OperationSettings,
     pub(super) transitions: Mutex<()>,
+    /// OperationIDs being submitted, each held by one submission from its lookup to its
+    /// record on disk (see `submit.rs`); a submission of the same id waits its turn.
+    pub(super) submitting: Mutex<HashMap<String, Arc<Notify>>>,
     pub(super) queues: Mutex<HashMap<String, watch::Sender<u64>>>,
     pub(super) waiters: Mutex<HashMap<String, watch::Sender<()>>>,
     /// Records closed but not yet known to be durable.
@@ -56,6 +59,7 @@ impl OperationService {
             dispatcher,
             settings,
             transitions: Mutex::new(()),
+            submitting: Mutex::default(),
             takes: AtomicU64::new(0),
             queues: Mutex::default(),
             waiters: Mutex::default(),

@@ -2,11 +2,13 @@
 //! directory), then stored durably in one batch: one record with its command, or the
 //! parent of a move/copy with one step per target device, or an operation the gateway
 //! answers itself at once (`resend_punch_log`, `load_user_info`). An OperationID used
-//! again with the same request returns the first submission.
+//! again with the same request returns the first submission; one submission at a time
+//! holds an id, from its lookup until its record is on disk.
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::announce::{Announcement, result_of};
-use super::queue::OperationService;
+use super::queue::{OperationService, lock};
 use crate::field::FieldError;
 use crate::operations::catalogue::{OperationRequest, Plan};
 use crate::plugin::bindings::types::{Command, CommandBody, User};
@@ -48,6 +50,25 @@ pub fn valid_operation_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// What separates a move/copy's id from the number of its step (`<parent>.<n>`): a
+/// character no client-supplied ([`valid_operation_id`]) or generated OperationID has, so
+/// a step can never take the id of an operation a client submitted, nor the reverse.
+const STEP_SEPARATOR: char = '.';
+
+/// An OperationID held by one submission (see [`OperationService::hold`]).
+struct Held<'a> {
+    service: &'a OperationService,
+    id: String,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(released) = lock(&self.service.submitting).remove(&self.id) {
+            released.notify_waiters();
+        }
+    }
+}
+
 impl OperationService {
     /// Validates, plans and durably stores an operation for `device`.
     pub async fn submit(
@@ -58,18 +79,42 @@ impl OperationService {
         ttl: Option<Duration>,
     ) -> Result<Submitted, SubmitError> {
         let request_json = serde_json::to_value(&request).map_err(|e| StoreError::Decode(e.to_string()))?;
-        if let Some(id) = &id {
-            if !valid_operation_id(id) {
-                return Err(SubmitError::Field(FieldError::new("OperationID", "1 to 64 letters, digits, '-' or '_'")));
-            }
-            if let Some(existing) = self.log.get(id)? {
-                if existing.device_id == device.id && existing.request == request_json {
-                    return Ok(Submitted { record: existing, users: None, replayed: true });
+        // The id is held from its lookup until its record is on disk: a submission of the
+        // same id meanwhile waits, then finds the record (a replay, or 43).
+        let (id, _held) = match id {
+            Some(id) => {
+                if !valid_operation_id(&id) {
+                    return Err(SubmitError::Field(FieldError::new(
+                        "OperationID",
+                        "1 to 64 letters, digits, '-' or '_'",
+                    )));
                 }
-                return Err(SubmitError::DuplicateId(id.clone()));
+                let held = self.hold(&id).await;
+                if let Some(existing) = self.log.get(&id)? {
+                    if existing.device_id == device.id && existing.request == request_json {
+                        // A retried read answers again, from the directory as it is now:
+                        // the users are not kept with the record (templates and photos
+                        // would outlive a deleted device's directory there).
+                        let users = match &request {
+                            OperationRequest::LoadUserInfo { user_id } if existing.state == OperationState::Done => {
+                                Some(self.read_users(&device.id, user_id.as_deref())?)
+                            }
+                            _ => None,
+                        };
+                        return Ok(Submitted { record: existing, users, replayed: true });
+                    }
+                    return Err(SubmitError::DuplicateId(id));
+                }
+                (id, held)
             }
-        }
-        let id = id.unwrap_or_else(generate_operation_id);
+            None => loop {
+                let id = generate_operation_id();
+                let held = self.hold(&id).await;
+                if !self.log.contains(&id)? {
+                    break (id, held);
+                }
+            },
+        };
         let now_ms = crate::time::now_ms();
         let plan = request.plan(device, &self.users, (now_ms / 1000) as i64).map_err(SubmitError::Field)?;
         let ttl = ttl.unwrap_or(Duration::from_secs(self.settings.ttl_seconds));
@@ -128,10 +173,7 @@ impl OperationService {
                 record.details = vec![("Status".into(), "done".into()), ("Punches".into(), queued.to_string())];
             }
             Plan::ReadUsers { user_id } => {
-                let found = match user_id {
-                    Some(uid) => self.users.get(&device.id, &uid)?.into_iter().collect(),
-                    None => self.users.list(&device.id, None, usize::MAX)?,
-                };
+                let found = self.read_users(&device.id, user_id.as_deref())?;
                 record.state = OperationState::Done;
                 record.return_code = Some(0);
                 record.finished_at_ms = Some(now_ms);
@@ -152,13 +194,44 @@ impl OperationService {
         Ok(Submitted { record, users, replayed: false })
     }
 
+    /// What the directory knows of `user_id` on `device` (every user when `None`).
+    fn read_users(&self, device: &str, user_id: Option<&str>) -> Result<Vec<User>, StoreError> {
+        match user_id {
+            Some(uid) => Ok(self.users.get(device, uid)?.into_iter().collect()),
+            None => self.users.list(device, None, usize::MAX),
+        }
+    }
+
+    /// Holds `id` for one submission until the returned guard is dropped, waiting while
+    /// another submission holds it. Submissions of different ids do not wait for each
+    /// other, and a submission given up while it waits leaves nothing behind.
+    async fn hold(&self, id: &str) -> Held<'_> {
+        loop {
+            let released;
+            let notified;
+            {
+                let mut submitting = lock(&self.submitting);
+                match submitting.get(id) {
+                    Some(holder) => released = holder.clone(),
+                    None => {
+                        submitting.insert(id.to_string(), Arc::default());
+                        return Held { service: self, id: id.to_string() };
+                    }
+                }
+                // Registered before the map is unlocked: the holder's release cannot be missed.
+                notified = released.notified();
+            }
+            notified.await;
+        }
+    }
+
     pub(super) fn child(
         &self,
         parent: &OperationRecord,
         device: &str,
         body: CommandBody,
     ) -> Result<OperationRecord, StoreError> {
-        let id = format!("{}-{}", parent.id, parent.children.len() + 1);
+        let id = format!("{}{STEP_SEPARATOR}{}", parent.id, parent.children.len() + 1);
         Ok(OperationRecord {
             id: id.clone(),
             device_id: device.to_string(),
@@ -296,8 +369,8 @@ mod tests {
         let copy = OperationRequest::CopyUser { user_id: "7".into(), to_devices: vec!["D2".into(), "D3".into()] };
         let parent = f.submit("D1", "cp", copy).await.record;
         assert_eq!((parent.state, parent.command.is_none()), (OperationState::Queued, true));
-        assert_eq!(parent.children, ["cp-1", "cp-2"]);
-        for (step, device) in [("cp-1", "D2"), ("cp-2", "D3")] {
+        assert_eq!(parent.children, ["cp.1", "cp.2"]);
+        for (step, device) in [("cp.1", "D2"), ("cp.2", "D3")] {
             let record = f.record(step);
             assert_eq!((record.device_id.as_str(), record.kind.as_str()), (device, "add_user"));
             assert_eq!((record.state, record.parent.as_deref()), (OperationState::Queued, Some("cp")));
@@ -318,7 +391,7 @@ mod tests {
         let copy = OperationRequest::CopyUser { user_id: "7".into(), to_devices: vec!["D2".into(), "D9".into()] };
         let refused = f.service.submit(&f.device("D1"), Some("cp".into()), copy, None).await;
         assert!(matches!(refused, Err(SubmitError::Field(ref e)) if e.field == "to_devices[1]"), "{refused:?}");
-        assert!(!f.fresh_log().contains("cp").unwrap() && !f.fresh_log().contains("cp-1").unwrap());
+        assert!(!f.fresh_log().contains("cp").unwrap() && !f.fresh_log().contains("cp.1").unwrap());
         assert!(f.take("D2").is_empty());
     }
 
@@ -351,10 +424,9 @@ mod tests {
         assert!(announced[0].details.contains(&("Punches".into(), "0".into())), "{:?}", announced[0].details);
     }
 
-    /// KNOWN ODDITY (not changed here). A retried `load_user_info` (same OperationID, same
-    /// request) returns the first record, done, but no users: a Cams client that retries
-    /// because it lost the first answer gets `done` without `UserInfo`.
-    #[ignore = "known oddity: a replayed load_user_info returns no users"]
+    /// A retried `load_user_info` (same OperationID, same request) returns the first
+    /// record and the users again, as the directory knows them at the retry: a Cams
+    /// client that retries because it lost the first answer gets its `UserInfo`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_retried_load_user_info_returns_the_users_again() {
         let f = Fixture::new();
@@ -363,16 +435,22 @@ mod tests {
         assert_eq!(first.users.map(|u| u.len()), Some(1));
         let again = f.submit("D1", "load", OperationRequest::LoadUserInfo { user_id: None }).await;
         assert!(again.replayed);
+        assert_eq!(again.record, first.record);
         assert_eq!(again.users.map(|u| u.len()), Some(1), "the retry answers without the users");
+        // One user asked for: that one, as the directory knows it now.
+        let one = OperationRequest::LoadUserInfo { user_id: Some("7".into()) };
+        f.submit("D1", "one", one.clone()).await;
+        f.service.users().apply("D1", &user("7", "Anna")).unwrap();
+        let again = f.submit("D1", "one", one).await;
+        let names: Vec<_> = again.users.unwrap().into_iter().map(|u| u.first_name.unwrap()).collect();
+        assert_eq!(names, ["Anna"]);
     }
 
-    /// KNOWN RACE (not fixed here: no behaviour change in this split). `submit` looks the
-    /// OperationID up and stores the new record without holding the transitions lock, so
-    /// two submissions of one id racing on two threads may both be accepted as new: the
-    /// second record overwrites the first, whose queue entry stays behind (see the next
-    /// test for what a stale queue entry does). Timing-dependent, hence many rounds on two
-    /// threads released together.
-    #[ignore = "known race: two concurrent submissions of one OperationID may both be accepted"]
+    /// Two submissions of one OperationID racing on two threads: one is accepted, the
+    /// other waits for it and is refused (43), since the id is held from its lookup until
+    /// its record is on disk. Unheld, both were once accepted and the second record
+    /// overwrote the first, leaving its queue entry behind. Timing-dependent, hence many
+    /// rounds on two threads released together.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_submissions_of_one_id_accept_one() {
         let f = Fixture::new();
@@ -403,6 +481,7 @@ mod tests {
                 raced.push(id);
             }
         }
+        assert!(super::super::queue::lock(&f.service.submitting).is_empty(), "every id was released");
         let queued = f.fresh_log().queued("D1", usize::MAX).unwrap().len();
         assert!(
             raced.is_empty(),
@@ -412,39 +491,45 @@ mod tests {
         );
     }
 
-    /// KNOWN BUG (not fixed here: no behaviour change in this split). Steps are named
-    /// `<parent id>-<n>` without looking whether that id is taken, and a client may choose
-    /// such an id (`-` is allowed in OperationIDs). The step's record then overwrites the
-    /// client's operation, whose queue entry stays and points at the step: the client's
-    /// command is never sent, the step is handed out twice in one take, and again on every
-    /// later take, even once it is done (`take` trusts the queue index and reopens it).
-    #[ignore = "known bug: a step's id can overwrite an operation a client named <id>-<n>"]
+    /// Steps are named `<parent id>.<n>`, and `.` is in no client's OperationID: a copy
+    /// `x` next to a client's own `x-1` leaves that operation alone (it once overwrote it,
+    /// and its stale queue entry then handed the step out twice per take, and again on
+    /// every later take, even once it was done), and no client can take a step's id.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_step_never_takes_the_id_of_an_existing_operation() {
         let f = Fixture::new();
         f.service.users().apply("D1", &user("7", "Ann")).unwrap();
         f.submit("D2", "x-1", OperationRequest::Reboot).await;
         let copy = OperationRequest::CopyUser { user_id: "7".into(), to_devices: vec!["D2".into()] };
-        // Either the copy is refused, or its step gets another id; the reboot stays.
-        let _ = f.service.submit(&f.device("D1"), Some("x".into()), copy, None).await;
+        let parent = f.submit("D1", "x", copy).await.record;
+        assert_eq!(parent.children, ["x.1"]);
         let mut wrong = Vec::new();
         let kind = f.record("x-1").kind;
         if kind != "reboot" {
             wrong.push(format!("the client's operation x-1 is now the step of x ({kind})"));
         }
         let first = f.take("D2");
-        if first != ["x-1"] {
+        if first != ["x-1", "x.1"] {
             wrong.push(format!("the first take handed out {first:?}"));
         }
         f.answer("D2", "x-1", 0).await;
-        let closed = f.state("x-1");
+        f.answer("D2", "x.1", 0).await;
+        let closed = (f.state("x-1"), f.state("x.1"));
         let second = f.take("D2");
         if !second.is_empty() {
-            wrong.push(format!("a take after x-1 was answered {closed:?} handed out {second:?} again"));
+            wrong.push(format!("a take after x-1 and x.1 were answered {closed:?} handed out {second:?} again"));
         }
-        let after = f.state("x-1");
+        let after = (f.state("x-1"), f.state("x.1"));
         if after != closed {
-            wrong.push(format!("that take changed x-1 from {closed:?} to {after:?}"));
+            wrong.push(format!("that take changed x-1 and x.1 from {closed:?} to {after:?}"));
+        }
+        if f.state("x") != (OperationState::Done, Some(0)) {
+            wrong.push(format!("the copy ended {:?}", f.state("x")));
+        }
+        // Nor can a client name an operation like a step.
+        let named = f.service.submit(&f.device("D2"), Some("y.1".into()), OperationRequest::Reboot, None).await;
+        if !matches!(named, Err(SubmitError::Field(ref e)) if e.field == "OperationID") {
+            wrong.push(format!("a client submitted y.1: {named:?}"));
         }
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
