@@ -1,7 +1,10 @@
-//! Delivery: routes (which devices, which transforms, which sink), one worker per route
-//! and device that delivers the journal in order, the callback sink with Standard
-//! Webhooks signatures, retries and dead letters.
+//! Delivery: routes (which devices, which transforms, which sink), one
+//! worker per route and device that delivers the journal in order, the callback sink with
+//! Standard Webhooks signatures, retries that resume within seconds once a receiver
+//! answers again, and dead letters.
+mod backoff;
 mod dispatcher;
+pub mod receiver_health;
 pub mod retention;
 pub mod retry;
 pub mod route;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde::Deserialize;
 
+use super::receiver_health::ReceiverHealth;
 use super::sinks::{Sink, SinkConfig, SinkContext};
 use super::{RetrySchedule, TransformChain};
 use crate::field::SettingError;
@@ -110,17 +111,20 @@ impl RouteConfig {
             chain: TransformChain::new(steps),
             sink,
             schedule,
+            health: ReceiverHealth::default(),
         })
     }
 }
 
-/// A route ready to run: its transform chain, sink and retry schedule.
+/// A route ready to run: its transform chain, sink and retry schedule, and what its
+/// workers know together about its receiver.
 pub struct RouteRuntime {
     pub name: String,
     pub config: RouteConfig,
     pub chain: TransformChain,
     pub sink: Sink,
     pub schedule: RetrySchedule,
+    pub health: ReceiverHealth,
 }
 
 impl RouteRuntime {
