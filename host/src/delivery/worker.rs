@@ -1,11 +1,12 @@
 //! One delivery worker per route and device: reads the device's journal in order from
 //! the route's cursor, runs the transform chain once per event, hands the result to the
 //! sink, retries with backoff (woken early when the route's receiver is back, see
-//! `backoff`), dead-letters when attempts run out, and moves on. Workers are
-//! independent: one device's failing receiver never delays another device. A worker stops
-//! once its route no longer takes the device's events (the operator changed the device's
-//! routes, or deleted the device): it never delivers for a detached route, and never
-//! delivers an encrypted device's events without the device's key.
+//! `backoff`), dead-letters when attempts run out, makes the cursor durable, and moves
+//! on. Workers are independent: one device's failing receiver never delays another
+//! device. A worker stops once its route no longer takes the device's events (the
+//! operator changed the device's routes, or deleted the device): it never delivers for a
+//! detached route, and never delivers an encrypted device's events without the device's
+//! key.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,7 +94,12 @@ async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> R
             continue;
         };
         match deliver(ctx, route, &event, Trigger::Scheduled).await? {
-            Settled::Delivered | Settled::DeadLettered => ctx.log.set_cursor(&route.name, device, event.sequence)?,
+            Settled::Delivered | Settled::DeadLettered => {
+                // On disk before the next event's first attempt: after a crash, only the
+                // event in flight (sent, or answered but not yet recorded) goes again.
+                ctx.log.set_cursor(&route.name, device, event.sequence)?;
+                ctx.journal.durable().await?;
+            }
             // The cursor stays: the next read skips what is gone.
             Settled::RouteDisabled | Settled::Purged => {}
             Settled::Shutdown | Settled::Detached => return Ok(()),
