@@ -1,4 +1,4 @@
-//! Delivery: routes (which devices, which transforms, which sink), one
+//! Delivery: routes (which devices, which transforms, which sink, where they start), one
 //! worker per route and device that delivers the journal in order, the callback sink with
 //! Standard Webhooks signatures, retries that resume within seconds once a receiver
 //! answers again, and dead letters.
@@ -10,12 +10,13 @@ pub mod retry;
 pub mod route;
 pub mod signature;
 pub mod sinks;
+mod start;
 mod transform_chain;
 mod worker;
 
 pub use dispatcher::Dispatcher;
 pub use retry::RetrySchedule;
-pub use route::{RouteConfig, RouteRuntime};
+pub use route::{RouteConfig, RouteRuntime, StartAt};
 pub use sinks::{PostOutcome, PostReport, Sink, SinkConfig};
 pub use transform_chain::{ChainOutcome, TransformChain};
 pub use worker::WorkerContext;
