@@ -119,8 +119,10 @@ pub async fn get_device(
     Ok(Json(DeviceView::from(device.as_ref())))
 }
 
-/// `PATCH /v1/devices/{id}`. A route taken off the device gets none of its events from
-/// then on (not even those still waiting for it); put back, it resumes where it stopped.
+/// `PATCH /v1/devices/{id}`. A route put on the device for the first time starts after
+/// its last stored event (the route's `start = "now"`, the default) or at its oldest
+/// (`"oldest"`). A route taken off the device gets none of its events from then on (not
+/// even those still waiting for it); put back, it resumes where it stopped.
 #[utoipa::path(patch, path = "/v1/devices/{id}", tag = "devices", params(("id" = String, Path, description = "The device id")), request_body = DeviceChanges, responses((status = 200, description = "OK", body = DeviceView), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn update_device(
     _: Admin,
@@ -130,6 +132,9 @@ pub async fn update_device(
 ) -> Result<Json<DeviceView>, ApiError> {
     let current = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
     let device = input.apply(&id, Some(&current), &route_names(&state))?;
+    // A route put on the device starts where its `start` says, before the device's next
+    // event can reach it.
+    state.gateway.dispatcher.attach(Some(&current), &device)?;
     let device = state.gateway.registry.put(device)?;
     // A route put (back) on the device delivers what waits for it now, not at the next punch.
     state.gateway.dispatcher.ensure(&device);

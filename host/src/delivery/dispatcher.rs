@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::route::RouteRuntime;
+use super::start;
 use super::worker::{self, WorkerContext};
 use crate::store::{Device, StoreError};
 
@@ -35,14 +36,23 @@ impl Dispatcher {
         &self.routes
     }
 
-    /// Starts workers for every registered device that has events.
+    /// Attaches the routes to the devices they take (see `start`), then starts workers for
+    /// every registered device that has events.
     pub fn start_existing(&self) -> Result<(), StoreError> {
+        start::attach_at_start(&self.ctx, &self.routes)?;
         for id in self.ctx.journal.devices()? {
             if let Some(device) = self.ctx.registry.get(&id) {
                 self.ensure(&device);
             }
         }
         Ok(())
+    }
+
+    /// An operator is changing `device` from `before` (`None`: a new registration) to
+    /// `after`: the routes put on it start where their `start` says. Call before saving
+    /// the change, then [`Dispatcher::ensure`] with the saved device.
+    pub fn attach(&self, before: Option<&Device>, after: &Device) -> Result<(), StoreError> {
+        start::attach_changed(&self.ctx, &self.routes, before, after)
     }
 
     /// Makes sure every route that takes `device`'s events has a worker for it.
@@ -85,6 +95,9 @@ async fn supervise(
     running: Arc<Mutex<Running>>,
     key: (usize, String),
 ) {
+    if let Err(error) = start::start_lazily(&ctx, &route, &key.1) {
+        tracing::error!(route = %route.name, device = %key.1, %error, "keeping where the route starts on the device failed");
+    }
     loop {
         worker::run(ctx.clone(), route.clone(), key.1.clone()).await;
         {

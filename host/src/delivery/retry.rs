@@ -19,7 +19,7 @@ pub const DEFAULT_SCHEDULE: [Duration; 9] = [
 ];
 
 /// Longest `Retry-After` honoured.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// A route's retry schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]

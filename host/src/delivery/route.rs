@@ -1,5 +1,5 @@
 //! A route: how the operator declares it (`[routes.<name>]`: which devices, which
-//! transform plugins in which order, which sink, how to retry), the checks of those
+//! transform plugins in which order, which sink, how to retry, where it starts), the checks of those
 //! settings, and the route built from them, ready for its workers ([`RouteRuntime`]).
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde::Deserialize;
 
+use super::receiver_health::ReceiverHealth;
 use super::sinks::{Sink, SinkConfig, SinkContext};
 use super::{RetrySchedule, TransformChain};
 use crate::field::SettingError;
@@ -35,6 +36,22 @@ pub struct RouteConfig {
     /// server-side request forgery protection).
     #[serde(default)]
     pub allow_private_networks: bool,
+    /// Where the route starts on a device that already has history when the route is
+    /// first attached to it: `"now"` (the default: only events stored from then on) or
+    /// `"oldest"` (the retained journal first). See [`super::start`].
+    #[serde(default)]
+    pub start: StartAt,
+}
+
+/// Where a route starts on a device it was just attached to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    /// After the device's last stored event: only new events.
+    #[default]
+    Now,
+    /// At the oldest event still in the journal (a backfill).
+    Oldest,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -110,17 +127,20 @@ impl RouteConfig {
             chain: TransformChain::new(steps),
             sink,
             schedule,
+            health: ReceiverHealth::default(),
         })
     }
 }
 
-/// A route ready to run: its transform chain, sink and retry schedule.
+/// A route ready to run: its transform chain, sink and retry schedule, and what its
+/// workers know together about its receiver.
 pub struct RouteRuntime {
     pub name: String,
     pub config: RouteConfig,
     pub chain: TransformChain,
     pub sink: Sink,
     pub schedule: RetrySchedule,
+    pub health: ReceiverHealth,
 }
 
 impl RouteRuntime {

@@ -1,15 +1,18 @@
 //! One delivery worker per route and device: reads the device's journal in order from
 //! the route's cursor, runs the transform chain once per event, hands the result to the
-//! sink, retries with backoff, dead-letters when attempts run out, and moves on. Workers
-//! are independent: one device's failing receiver never delays another device. A worker
-//! stops once its route no longer takes the device's events (the operator changed the
-//! device's routes, or deleted the device): it never delivers for a detached route, and
-//! never delivers an encrypted device's events without the device's key.
+//! sink, retries with backoff (woken early when the route's receiver is back, see
+//! `backoff`), dead-letters when attempts run out, makes the cursor durable, and moves
+//! on. Workers are independent: one device's failing receiver never delays another
+//! device. A worker stops once its route no longer takes the device's events (the
+//! operator changed the device's routes, or deleted the device): it never delivers for a
+//! detached route, and never delivers an encrypted device's events without the device's
+//! key.
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::backoff::{HeadRetry, Wake};
 use super::route::RouteRuntime;
 use super::sinks::{PostOutcome, PostReport};
 use super::transform_chain::ChainOutcome;
@@ -91,7 +94,12 @@ async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> R
             continue;
         };
         match deliver(ctx, route, &event, Trigger::Scheduled).await? {
-            Settled::Delivered | Settled::DeadLettered => ctx.log.set_cursor(&route.name, device, event.sequence)?,
+            Settled::Delivered | Settled::DeadLettered => {
+                // On disk before the next event's first attempt: after a crash, only the
+                // event in flight (sent, or answered but not yet recorded) goes again.
+                ctx.log.set_cursor(&route.name, device, event.sequence)?;
+                ctx.journal.durable().await?;
+            }
             // The cursor stays: the next read skips what is gone.
             Settled::RouteDisabled | Settled::Purged => {}
             Settled::Shutdown | Settled::Detached => return Ok(()),
@@ -147,8 +155,9 @@ async fn deliver(
         }
     };
 
+    let health = &route.health;
     for output in &outputs {
-        let mut failed = 0u32;
+        let mut retry = HeadRetry::new(health);
         loop {
             // Looked up before every attempt: a retry may wait for hours, and the device
             // (its key, label, routes) may change or go meanwhile. A device deleted and
@@ -166,18 +175,24 @@ async fn deliver(
                 auth_token: device.auth_token.clone(),
             };
             let cipher = device.cipher();
+            let n = retry.attempt(health);
             let report = route.sink.send(output, &callback_device, cipher.as_ref()).await;
-            let n = failed + 1;
             record(ctx, route, event, output, n, &report, trigger)?;
             match report.outcome {
-                PostOutcome::Delivered | PostOutcome::Skipped => break,
+                PostOutcome::Delivered => {
+                    health.answered();
+                    break;
+                }
+                PostOutcome::Skipped => break,
                 PostOutcome::Gone => {
+                    health.answered();
                     let reason = format!("the receiver answered 410 Gone for event {}", output.id);
                     tracing::warn!(route = %route.name, %reason, "route disabled");
                     ctx.log.set_route_disabled(&route.name, Some(&reason))?;
                     return Ok(Settled::RouteDisabled);
                 }
                 PostOutcome::Abort => {
+                    health.answered();
                     return dead_letter(
                         ctx,
                         route,
@@ -186,19 +201,17 @@ async fn deliver(
                     );
                 }
                 PostOutcome::Retry { retry_after } => {
-                    failed += 1;
-                    match route.schedule.delay_after(failed, retry_after) {
-                        Some(delay) => {
-                            tracing::debug!(route = %route.name, event_id = %output.id, attempt = n, ?delay, status = ?report.status, "delivery failed; retrying");
-                            if sleep_or_shutdown(&mut shutdown, delay).await {
-                                return Ok(Settled::Shutdown);
-                            }
-                        }
-                        None => {
-                            let reason = format!("{} attempts failed; last: {}", n, last_failure(&report));
-                            return dead_letter(ctx, route, event, reason);
-                        }
+                    health.failed(retry_after);
+                    let Some(delay) = retry.failed(health, &route.schedule, retry_after) else {
+                        let reason = format!("{} attempts failed; last: {}", n, last_failure(&report));
+                        return dead_letter(ctx, route, event, reason);
+                    };
+                    tracing::debug!(route = %route.name, event_id = %output.id, attempt = n, woken_by = ?retry.last(), ?delay, status = ?report.status, "delivery failed; retrying");
+                    let wake = retry.wait(health, &mut shutdown).await;
+                    if wake == Wake::Shutdown {
+                        return Ok(Settled::Shutdown);
                     }
+                    tracing::debug!(route = %route.name, event_id = %output.id, ?wake, "retrying");
                 }
             }
         }

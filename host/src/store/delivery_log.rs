@@ -1,10 +1,15 @@
 //! Delivery bookkeeping: each route's cursor per device, every attempt, dead letters and
-//! replay requests.
+//! replay requests, and when each route was first started.
 //!
-//! Trees: `cursors` (`<route>\0<device>` -> last settled seq), `attempts`
+//! Trees: `cursors` (`<route>\0<device>` -> last settled seq; an entry also marks that the
+//! route was attached to the device: it is written when the route is first put on the
+//! device, at the place the route starts there), `attempts`
 //! (`<device>\0<seq>\0<route>\0<n>` -> [`Attempt`]), `dead-letters`
 //! (`<route>\0<device>\0<seq>` -> [`DeadLetter`]), `replays` (`<route>\0<device>\0<seq>` -> ()),
-//! `route-state` (`<route>` -> disabled reason).
+//! `route-state` (`<route>` -> disabled reason), `route-starts` (`<route>` ->
+//! [`RouteRecord`]; `\0` -> () once a gateway that writes these records has started on the
+//! store: a store without it comes from an earlier version, whose routes and cursors
+//! predate the records).
 use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
@@ -72,6 +77,19 @@ fn decode<T: for<'a> Deserialize<'a>>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
 }
 
+/// What the store keeps of a route's life: when the gateway first started with it, and
+/// when it last attached it to the devices it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteRecord {
+    /// Milliseconds since the epoch of the first start with this route.
+    pub created_ms: u64,
+    /// Milliseconds since the epoch of the last start with this route.
+    pub attached_ms: u64,
+}
+
+/// The key of `route-starts` that says the records are kept.
+const RECORDS_KEPT: &[u8] = b"\0";
+
 /// Delivery bookkeeping.
 #[derive(Clone)]
 pub struct DeliveryLog {
@@ -81,6 +99,7 @@ pub struct DeliveryLog {
     replays: sled::Tree,
     routes: sled::Tree,
     secrets: sled::Tree,
+    starts: sled::Tree,
 }
 
 impl DeliveryLog {
@@ -92,6 +111,7 @@ impl DeliveryLog {
             replays: db.open_tree("replays")?,
             routes: db.open_tree("route-state")?,
             secrets: db.open_tree("route-secrets")?,
+            starts: db.open_tree("route-starts")?,
         })
     }
 
@@ -104,9 +124,57 @@ impl DeliveryLog {
             .unwrap_or(0))
     }
 
-    /// Moves the cursor forward.
+    /// Moves the cursor forward (in memory: durable with the next flush, see
+    /// `Journal::durable`).
     pub fn set_cursor(&self, route: &str, device: &str, seq: u64) -> Result<(), StoreError> {
         self.cursors.insert(key(&[route.as_bytes(), device.as_bytes()]), &be(seq))?;
+        Ok(())
+    }
+
+    /// Whether `route` has a cursor for `device` (it was attached to the device before).
+    pub fn has_cursor(&self, route: &str, device: &str) -> Result<bool, StoreError> {
+        Ok(self.cursors.contains_key(key(&[route.as_bytes(), device.as_bytes()]))?)
+    }
+
+    /// Starts `route`'s cursor for `device` at `seq` (the route delivers what comes after),
+    /// unless the route has one for the device already. Returns whether it was set.
+    pub fn start_cursor(&self, route: &str, device: &str, seq: u64) -> Result<bool, StoreError> {
+        let set = self.cursors.compare_and_swap(
+            key(&[route.as_bytes(), device.as_bytes()]),
+            None as Option<&[u8]>,
+            Some(&be(seq)[..]),
+        )?;
+        Ok(set.is_ok())
+    }
+
+    /// What the store keeps of `route`'s life, if the gateway started with it before.
+    pub fn route_record(&self, route: &str) -> Result<Option<RouteRecord>, StoreError> {
+        self.starts.get(route.as_bytes())?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Keeps `route`'s record.
+    pub fn set_route_record(&self, route: &str, record: &RouteRecord) -> Result<(), StoreError> {
+        self.starts.insert(route.as_bytes(), encode(record)?)?;
+        Ok(())
+    }
+
+    /// Whether a gateway that keeps route records started on this store before (`false`
+    /// for a store of an earlier version, or a new one).
+    pub fn keeps_route_records(&self) -> Result<bool, StoreError> {
+        Ok(self.starts.contains_key(RECORDS_KEPT)?)
+    }
+
+    /// Marks the store as keeping route records.
+    pub fn keep_route_records(&self) -> Result<(), StoreError> {
+        self.starts.insert(RECORDS_KEPT, &[])?;
+        Ok(())
+    }
+
+    /// Waits until the delivery bookkeeping written so far is on disk. Blocks: async code
+    /// shares the group commit's flush instead (`Journal::durable`).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.starts.flush()?;
+        self.cursors.flush()?;
         Ok(())
     }
 

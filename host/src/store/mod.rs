@@ -12,7 +12,7 @@ mod users;
 
 use std::path::Path;
 
-pub use delivery_log::{Attempt, DeadLetter, DeliveryLog, Trigger};
+pub use delivery_log::{Attempt, DeadLetter, DeliveryLog, RouteRecord, Trigger};
 pub use devices::{Device, DeviceChanges, DeviceState, Registry, generate_token, valid_device_id};
 pub use error::StoreError;
 pub use group_commit::GroupCommit;
