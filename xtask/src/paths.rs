@@ -12,7 +12,12 @@ pub struct Paths {
 impl Paths {
     /// The repository root: the parent of this crate's folder.
     pub fn locate() -> Result<Self> {
-        let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        // `cargo run` sets the manifest folder at run time; the compile-time value is the
+        // fallback. The run-time one matters when several checkouts share a target folder:
+        // the binary may have been built from another checkout.
+        let xtask_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
         let root = xtask_dir.parent().context("the xtask crate has no parent folder")?.to_path_buf();
         if !root.join("plugins").join("Cargo.toml").is_file() {
             bail!("{} does not look like the biogate repository (no plugins/Cargo.toml)", root.display());
