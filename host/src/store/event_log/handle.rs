@@ -130,7 +130,13 @@ impl EventLog {
     /// Records in order from `pos` (a record's position, or [`EventLog::start`]) up to
     /// the durable end as it is now.
     pub fn iter_from(&self, pos: Position) -> LogIter {
-        LogIter::new(self.state.clone(), pos)
+        LogIter::new(self.state.clone(), pos, None)
+    }
+
+    /// The records in `bytes` bytes from `pos`, e.g. those of one append (its first
+    /// position, and the [`LogBatch::bytes`] it had), read with one `pread`.
+    pub fn iter_span(&self, pos: Position, bytes: u64) -> LogIter {
+        LogIter::new(self.state.clone(), pos, Some(Position(pos.0.saturating_add(bytes))))
     }
 
     /// The first position still held.

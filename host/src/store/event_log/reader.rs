@@ -54,8 +54,9 @@ pub(super) fn read(state: &LogState, pos: Position) -> Result<Record, LogError> 
     Record::from_payload(buf, HEADER_BYTES as usize).map_err(|reason| corrupt(frame, reason))
 }
 
-/// Records in log order from a position up to the durable end when the iteration began.
-/// Yields `(position, record)`, or an error for a damaged region or a missing range
+/// Records in log order from a position up to the durable end when the iteration began
+/// (or an earlier end). Reads through a window of up to 1 MiB, less when the range is
+/// shorter: the records of one append are read with one `pread`. Yields `(position, record)`, or an error for a damaged region or a missing range
 /// (then goes on after it), or an I/O error (then stops).
 pub struct LogIter {
     state: Arc<LogState>,
@@ -74,8 +75,9 @@ pub struct LogIter {
 }
 
 impl LogIter {
-    pub(super) fn new(state: Arc<LogState>, from: Position) -> LogIter {
-        let end = state.durable_end();
+    /// From `from` up to the durable end, or up to `until` when it comes first.
+    pub(super) fn new(state: Arc<LogState>, from: Position, until: Option<Position>) -> LogIter {
+        let end = until.map_or(u64::MAX, |u| u.0).min(state.durable_end());
         let segments: VecDeque<Arc<Segment>> = state.segments().into();
         let start = segments.front().map(|s| s.base).unwrap_or(0);
         let mut pending = VecDeque::new();

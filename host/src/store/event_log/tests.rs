@@ -89,6 +89,11 @@ fn records_read_back_by_position_and_in_order() {
     assert_eq!(iterated.iter().map(|(p, _)| *p).collect::<Vec<_>>(), all);
     // From a record's position, and nothing from the end.
     assert_eq!(log.iter_from(second[0]).count(), 3);
+    // The records of one append, by its first position and its size.
+    let span: Vec<u64> =
+        log.iter_span(first[0], second[0].0 - first[0].0).map(|r| r.expect("intact").1.seq()).collect();
+    assert_eq!(span, (1..101).collect::<Vec<_>>());
+    assert_eq!(log.iter_span(first[10], first[12].0 - first[10].0).count(), 2);
     assert_eq!(log.iter_from(log.end()).count(), 0);
 
     assert!(matches!(log.read(log.end()), Err(LogError::PastEnd { .. })));
