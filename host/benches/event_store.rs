@@ -10,13 +10,16 @@
 //!    persist holds its journal lock through the fsync, as sled's flush does).
 //! 3. `event log`: biogate's segment log (store::event_log) alone: the bodies, one write
 //!    and one fdatasync per group, no index.
-//! 4. `event log + sled index`: what the journal would become: the log for durability,
-//!    then a sled batch per append (seq -> position, time index -> position + identity,
-//!    hour counters, the same dedupe lookup) applied without a flush (the index lags the
-//!    log and is caught up from it after a crash).
+//! 4. `event log + sled index per punch`: the log for durability, then the index
+//!    entries of the append (seq -> position, time index -> position + identity, hour
+//!    counters; the same dedupe lookup before) applied to sled without a flush (the index
+//!    lags the log and is caught up from it after a crash), by one applier thread that
+//!    makes one sled batch of every waiting append's entries.
 //! 5. `event log + sled index per append`: the same, but the sled index holds one entry
 //!    per append (the append's records are contiguous in the log: one `pread` reads
 //!    them) and one per log-time hour it touches, dedupe in memory (see `LogSpans`).
+//! 6. `event log + fjall index per append`: option 5 with the index in a fjall keyspace
+//!    (committed by one applier thread, never persisted: the log is what is durable).
 //!
 //! Workload: WRITERS tokio tasks, each its own device, appending batches of 1 and of 100
 //! punches (the journal's compact `Event` encoding), each append waiting until its batch
@@ -174,6 +177,30 @@ impl<W: Send + 'static> Committer<W> {
     }
 }
 
+/// Index entries to write to sled.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Applies the index entries of every waiting append as one sled batch, on one thread:
+/// sled's `apply_batch` from many tasks at once contends on its concurrency-control
+/// lock, and per-batch overhead is shared by the group. No flush: the index lags the log
+/// and is caught up from it after a crash.
+fn index_applier(tree: sled::Tree) -> Committer<Entries> {
+    let pending = Arc::new(std::sync::Mutex::new(sled::Batch::default()));
+    let add = pending.clone();
+    Committer::start(
+        move |entries: Entries| {
+            let mut batch = add.lock().expect("lock");
+            for (k, v) in entries {
+                batch.insert(k, v);
+            }
+        },
+        move || {
+            let batch = std::mem::take(&mut *pending.lock().expect("lock"));
+            tree.apply_batch(batch).expect("apply");
+        },
+    )
+}
+
 struct Fjall {
     events: fjall::Keyspace,
     time: fjall::Keyspace,
@@ -243,6 +270,7 @@ impl Fjall {
 struct LogIndexed {
     log: EventLog,
     index: sled::Tree,
+    applier: Committer<Entries>,
     _db: sled::Db,
 }
 
@@ -251,7 +279,8 @@ impl LogIndexed {
         let (log, report) = EventLog::open(&dir.join("log")).expect("log");
         assert!(report.is_clean());
         let db = sled::Config::new().path(dir.join("index")).cache_capacity(64 * 1024 * 1024).open().expect("sled");
-        LogIndexed { log, index: db.open_tree("index").expect("tree"), _db: db }
+        let index = db.open_tree("index").expect("tree");
+        LogIndexed { log, applier: index_applier(index.clone()), index, _db: db }
     }
 
     async fn append(&self, device: &str, first_seq: u64, bodies: Vec<EventBody>) {
@@ -268,21 +297,21 @@ impl LogIndexed {
             identities.push((secs, id));
         }
         let positions = self.log.append(batch).await.expect("append");
-        let mut index = sled::Batch::default();
+        let mut index: Entries = Vec::new();
         let mut hours: HashMap<i64, u64> = HashMap::new();
         for (i, ((secs, id), pos)) in identities.into_iter().zip(positions).enumerate() {
             let seq = first_seq + i as u64;
             let at = pos.0.to_be_bytes();
-            index.insert(seq_key(device, seq), &at);
-            index.insert(time_key(device, secs, seq), [&at[..], &id].concat());
+            index.push((seq_key(device, seq), at.to_vec()));
+            index.push((time_key(device, secs, seq), [&at[..], &id].concat()));
             *hours.entry(secs.div_euclid(3600)).or_default() += 1;
         }
         for (hour, n) in hours {
             let key = hour_key(device, hour);
             let now = self.index.get(&key).expect("get").map(|v| seq_of(&v)).unwrap_or(0);
-            index.insert(key, &(now + n).to_be_bytes());
+            index.push((key, (now + n).to_be_bytes().to_vec()));
         }
-        self.index.apply_batch(index).expect("apply");
+        self.applier.commit(index).await;
     }
 
     fn read_at(&self, value: &[u8]) -> Event {
@@ -316,9 +345,72 @@ impl LogIndexed {
 /// journal would fill it from the log for an hour it has not seen).
 struct LogSpans {
     log: EventLog,
-    index: sled::Tree,
-    _db: sled::Db,
+    index: IndexTree,
+    applier: Committer<Entries>,
     seen: std::sync::Mutex<HashMap<String, Identities>>,
+}
+
+/// Where an index lives: a sled tree, or a fjall keyspace (written without persist: the
+/// log is what is durable).
+enum IndexTree {
+    Sled(sled::Tree),
+    Fjall(fjall::Keyspace),
+}
+
+type Pairs<'a> = Box<dyn Iterator<Item = (Vec<u8>, Vec<u8>)> + 'a>;
+
+impl IndexTree {
+    fn open(fjall: bool, dir: &Path) -> (IndexTree, Committer<Entries>) {
+        if !fjall {
+            let db = sled::Config::new().path(dir).cache_capacity(64 * 1024 * 1024).open().expect("sled");
+            let tree = db.open_tree("index").expect("tree");
+            return (IndexTree::Sled(tree.clone()), index_applier(tree));
+        }
+        let db = fjall::Database::builder(dir).cache_size(64 * 1024 * 1024).open().expect("fjall");
+        let ks = db.keyspace("index", fjall::KeyspaceCreateOptions::default).expect("keyspace");
+        let pending = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let add = pending.clone();
+        let (apply_db, apply_ks) = (db.clone(), ks.clone());
+        let applier = Committer::start(
+            move |entries: Entries| add.lock().expect("lock").extend(entries),
+            move || {
+                let mut batch = apply_db.batch();
+                for (k, v) in std::mem::take(&mut *pending.lock().expect("lock")) {
+                    batch.insert(&apply_ks, k, v);
+                }
+                batch.commit().expect("commit");
+            },
+        );
+        (IndexTree::Fjall(ks), applier)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            IndexTree::Sled(t) => t.get(key).expect("get").map(|v| v.to_vec()),
+            IndexTree::Fjall(k) => k.get(key).expect("get").map(|v| v.to_vec()),
+        }
+    }
+
+    /// The last key at or before `key`.
+    fn last_key_upto(&self, key: Vec<u8>) -> Option<Vec<u8>> {
+        match self {
+            IndexTree::Sled(t) => t.range(..=key).next_back().map(|kv| kv.expect("read").0.to_vec()),
+            IndexTree::Fjall(k) => k.range(..=key).next_back().map(|kv| kv.key().expect("key").to_vec()),
+        }
+    }
+
+    fn range(&self, from: Vec<u8>, to: Vec<u8>) -> Pairs<'_> {
+        match self {
+            IndexTree::Sled(t) => Box::new(t.range(from..=to).map(|kv| {
+                let (k, v) = kv.expect("read");
+                (k.to_vec(), v.to_vec())
+            })),
+            IndexTree::Fjall(ks) => Box::new(ks.range(from..=to).map(|kv| {
+                let (k, v) = kv.into_inner().expect("read");
+                (k.to_vec(), v.to_vec())
+            })),
+        }
+    }
 }
 
 /// The punches of one device: (log time, punch type + user).
@@ -346,11 +438,11 @@ fn bucket_key(device: &str, hour: i64, first_seq: u64) -> Vec<u8> {
 }
 
 impl LogSpans {
-    fn open(dir: &Path) -> Self {
+    fn open(dir: &Path, fjall: bool) -> Self {
         let (log, report) = EventLog::open(&dir.join("log")).expect("log");
         assert!(report.is_clean());
-        let db = sled::Config::new().path(dir.join("index")).cache_capacity(64 * 1024 * 1024).open().expect("sled");
-        LogSpans { log, index: db.open_tree("index").expect("tree"), _db: db, seen: Default::default() }
+        let (index, applier) = IndexTree::open(fjall, &dir.join("index"));
+        LogSpans { log, index, applier, seen: Default::default() }
     }
 
     async fn append(&self, device: &str, first_seq: u64, bodies: Vec<EventBody>) {
@@ -373,15 +465,15 @@ impl LogSpans {
         let bytes = batch.bytes();
         let positions = self.log.append(batch).await.expect("append");
         let value = span_value(positions[0], count, bytes);
-        let mut index = sled::Batch::default();
-        index.insert(append_key(device, first_seq), value.clone());
+        let mut index: Entries = Vec::new();
+        index.push((append_key(device, first_seq), value.clone()));
         for (hour, n) in hours {
-            index.insert(bucket_key(device, hour, first_seq), value.clone());
+            index.push((bucket_key(device, hour, first_seq), value.clone()));
             let key = hour_key(device, hour);
-            let now = self.index.get(&key).expect("get").map(|v| seq_of(&v)).unwrap_or(0);
-            index.insert(key, &(now + n).to_be_bytes());
+            let now = self.index.get(&key).map(|v| seq_of(&v)).unwrap_or(0);
+            index.push((key, (now + n).to_be_bytes().to_vec()));
         }
-        self.index.apply_batch(index).expect("apply");
+        self.applier.commit(index).await;
     }
 
     fn events_in(&self, span: &[u8]) -> impl Iterator<Item = Event> + '_ {
@@ -391,12 +483,11 @@ impl LogSpans {
 
     fn read_seq(&self, device: &str, after: u64, upto: u64, limit: usize) -> Vec<Event> {
         // The append holding `after + 1`, then the following ones.
-        let first = self.index.range(..=append_key(device, after + 1)).next_back().map(|kv| kv.expect("read").0);
+        let first = self.index.last_key_upto(append_key(device, after + 1));
         let start = first.filter(|k| k.starts_with(&append_key(device, 0)[..device.len() + 3]));
-        let start = start.map(|k| k.to_vec()).unwrap_or_else(|| append_key(device, 0));
+        let start = start.unwrap_or_else(|| append_key(device, 0));
         let mut out = Vec::with_capacity(limit);
-        for kv in self.index.range(start..=append_key(device, upto)) {
-            let (_, span) = kv.expect("read");
+        for (_, span) in self.index.range(start, append_key(device, upto)) {
             for event in self.events_in(&span) {
                 if event.sequence > after && event.sequence <= upto && out.len() < limit {
                     out.push(event);
@@ -414,8 +505,7 @@ impl LogSpans {
         let first_hour = after.map_or(from, |(secs, _)| secs.max(from)).div_euclid(3600);
         for hour in first_hour..=to.div_euclid(3600) {
             let mut punches = Vec::new();
-            for kv in self.index.range(bucket_key(device, hour, 0)..=bucket_key(device, hour, u64::MAX)) {
-                let (_, span) = kv.expect("read");
+            for (_, span) in self.index.range(bucket_key(device, hour, 0), bucket_key(device, hour, u64::MAX)) {
                 for event in self.events_in(&span) {
                     let EventBody::Punch(p) = &event.body else { continue };
                     let at = (p.log_time.unix_seconds, event.sequence);
@@ -468,9 +558,10 @@ enum Kind {
     Log,
     LogIndexed,
     LogSpans,
+    LogSpansFjall,
 }
 
-const KINDS: [Kind; 5] = [Kind::Sled, Kind::Fjall, Kind::Log, Kind::LogIndexed, Kind::LogSpans];
+const KINDS: [Kind; 6] = [Kind::Sled, Kind::Fjall, Kind::Log, Kind::LogIndexed, Kind::LogSpans, Kind::LogSpansFjall];
 
 impl Kind {
     fn name(self) -> &'static str {
@@ -480,6 +571,7 @@ impl Kind {
             Kind::Log => "event log alone",
             Kind::LogIndexed => "event log + sled index per punch",
             Kind::LogSpans => "event log + sled index per append",
+            Kind::LogSpansFjall => "event log + fjall index per append",
         }
     }
 }
@@ -495,7 +587,8 @@ impl Subject {
                 Subject::Log(LogOnly { log, positions: Default::default() })
             }
             Kind::LogIndexed => Subject::LogIndexed(LogIndexed::open(dir)),
-            Kind::LogSpans => Subject::LogSpans(LogSpans::open(dir)),
+            Kind::LogSpans => Subject::LogSpans(LogSpans::open(dir, false)),
+            Kind::LogSpansFjall => Subject::LogSpans(LogSpans::open(dir, true)),
         }
     }
 
