@@ -4,6 +4,7 @@
 mod delivery_log;
 mod devices;
 mod error;
+pub mod event_log;
 mod group_commit;
 mod journal;
 mod operations;
