@@ -132,6 +132,8 @@ pub async fn update_device(
 ) -> Result<Json<DeviceView>, ApiError> {
     let current = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
     let device = input.apply(&id, Some(&current), &route_names(&state))?;
+    // Below the disk reserve nothing of it is written (the routes' starts neither).
+    state.gateway.store.reserve().admit(REQUEST_BYTES)?;
     // A route put on the device starts where its `start` says, before the device's next
     // event can reach it.
     state.gateway.dispatcher.attach(Some(&current), &device)?;
