@@ -14,7 +14,7 @@ use crate::delivery::{Dispatcher, TransformChain, WorkerContext};
 use crate::ingest::Ingest;
 use crate::operations::{LateCommands, OperationService};
 use crate::plugin::{CompileCache, DialectMount, LoadedPlugin, PluginEngine, PluginRuntime};
-use crate::store::{DeliveryLog, Journal, Registry, Store};
+use crate::store::{DeliveryLog, DiskReserve, Journal, Registry, Store};
 
 /// Everything the gateway runs with.
 pub struct Gateway {
@@ -47,11 +47,14 @@ impl Gateway {
     /// workers. Must run inside a tokio runtime.
     pub fn build(config: LoadedConfig) -> anyhow::Result<Arc<Gateway>> {
         let data_dir = config.data_dir();
+        // Before anything is created or opened: sled recovering on a full disk leaves
+        // a store that no longer opens (docs/storage.md).
+        let reserve = DiskReserve::at_start(&data_dir, &config.config.storage)?;
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
-        let store =
-            Store::open_with_cache(&data_dir.join("store"), config.config.journal.cache_mb.saturating_mul(1024 * 1024))
-                .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+        let cache_bytes = config.config.journal.cache_mb.saturating_mul(1024 * 1024);
+        let store = Store::open_with_cache(&data_dir.join("store"), cache_bytes, reserve.clone())
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
         let journal = store.journal()?;
         let registry = store.registry()?;
         let delivery_log = store.delivery_log()?;
@@ -116,7 +119,8 @@ impl Gateway {
             config.config.operations.clone(),
         ));
         commands.bind(&operations);
-        let ingest = Ingest::new(journal.clone(), dispatcher.clone(), operations.clone());
+        let ingest = Ingest::new(journal.clone(), dispatcher.clone(), operations.clone(), reserve.clone());
+        tokio::spawn(reserve.watch(Duration::from_secs(1), shutdown.subscribe()));
         tokio::spawn(operations.clone().run_expiry(shutdown.subscribe()));
         let retention = Duration::from_secs(u64::from(config.config.journal.retention_days) * 86_400);
         tokio::spawn(crate::delivery::retention::run(dispatcher.clone(), retention));

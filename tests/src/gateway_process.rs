@@ -11,15 +11,66 @@ pub struct GatewayProcess {
     pub base: String,
 }
 
+/// A start that failed: how the process ended and what it said.
+#[derive(Debug)]
+pub struct Refused {
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// Its standard error.
+    pub stderr: String,
+}
+
 impl GatewayProcess {
     /// Starts `binary serve --config <config>` and waits until it listens.
     pub fn start(binary: &Path, config: &Path) -> GatewayProcess {
+        Self::spawn(binary, config, "warn", Stdio::inherit())
+    }
+
+    /// [`GatewayProcess::start`] with the log at `level` appended to the file `log`.
+    pub fn start_logged(binary: &Path, config: &Path, level: &str, log: &Path) -> GatewayProcess {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("opening the log file");
+        Self::spawn(binary, config, level, Stdio::from(file))
+    }
+
+    /// Starts `binary serve --config <config>` expecting it to refuse: waits (up to 60 s)
+    /// for it to exit and returns its exit code and standard error. Panics if it starts
+    /// listening instead.
+    pub fn start_refused(binary: &Path, config: &Path) -> Refused {
         let mut child = Command::new(binary)
             .args(["serve", "--config"])
             .arg(config)
             .env("BIOGATE_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting biogate");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for biogate") {
+                let mut stdout = String::new();
+                let mut stderr = String::new();
+                use std::io::Read;
+                let _ = child.stdout.take().expect("stdout").read_to_string(&mut stdout);
+                let _ = child.stderr.take().expect("stderr").read_to_string(&mut stderr);
+                assert!(!stdout.contains("biogate listening"), "biogate started: {stdout}");
+                return Refused { code: status.code(), stderr };
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("biogate neither exited nor failed within 60 s: it should have refused to start");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn spawn(binary: &Path, config: &Path, level: &str, stderr: Stdio) -> GatewayProcess {
+        let mut child = Command::new(binary)
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("BIOGATE_LOG", level)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("starting biogate");
         let stdout = child.stdout.take().expect("stdout");
@@ -64,6 +115,27 @@ impl GatewayProcess {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM, as an operator stops it: waits (up to 30 s, then SIGKILL) for it to shut
+    /// down and returns its exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        // SAFETY: kill(2) on our own child's pid; it has not been waited for, so the pid is
+        // still ours.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("biogate did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 

@@ -1,4 +1,7 @@
 //! A device speaking biogate's native protocol (docs/device-protocol.md).
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 
 /// A simulated device.
@@ -12,10 +15,22 @@ pub struct NativeDevice {
 }
 
 /// The gateway's answer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// The `Retry-After` header (seconds, or an HTTP date), when there was one.
+    pub retry_after: Option<Duration>,
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date (RFC 9110 10.2.3).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 impl NativeDevice {
@@ -49,11 +64,86 @@ impl NativeDevice {
         match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
+                let retry_after = retry_after(response.headers());
                 let text = response.text().await.unwrap_or_default();
-                Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+                Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), retry_after }
             }
-            Err(e) => Answer { status: 0, body: Value::String(e.to_string()) },
+            Err(e) => Answer { status: 0, body: Value::String(e.to_string()), retry_after: None },
         }
+    }
+}
+
+/// A native terminal's punch buffer, kept the way docs/device-protocol.md asks of
+/// firmware: a punch leaves the buffer only when a `200` says it is on disk. Any other
+/// answer (a refusal, an error, no answer at all) keeps it, and the terminal sends it
+/// again, oldest first, once the `Retry-After` the gateway gave has passed (else after
+/// [`BufferedDevice::retry`]).
+pub struct BufferedDevice {
+    device: NativeDevice,
+    buffer: VecDeque<Value>,
+    /// The punches the gateway acknowledged, in order: `(event id, punch)`.
+    pub acknowledged: Vec<(String, Value)>,
+    /// Every answer that was not a `200`, in order.
+    pub refusals: Vec<Answer>,
+    /// Most punches per request.
+    pub batch: usize,
+    /// The pause after a failed request that gave no `Retry-After`.
+    pub retry: Duration,
+    not_before: Option<Instant>,
+}
+
+impl BufferedDevice {
+    /// An empty buffer in front of `device`, sending up to `batch` punches per request.
+    pub fn new(device: NativeDevice, batch: usize) -> Self {
+        BufferedDevice {
+            device,
+            buffer: VecDeque::new(),
+            acknowledged: Vec::new(),
+            refusals: Vec::new(),
+            batch: batch.clamp(1, 1000),
+            retry: Duration::from_secs(1),
+            not_before: None,
+        }
+    }
+
+    /// The device's connection.
+    pub fn device(&self) -> &NativeDevice {
+        &self.device
+    }
+
+    /// The terminal records a punch (it is buffered until acknowledged).
+    pub fn record(&mut self, punch: Value) {
+        self.buffer.push_back(punch);
+    }
+
+    /// Punches waiting for an acknowledgement.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Sends the oldest buffered punches if there are any and the last refusal's wait is
+    /// over. Returns the answer, or `None` when nothing was sent.
+    pub async fn sync(&mut self) -> Option<Answer> {
+        if self.buffer.is_empty() || self.not_before.is_some_and(|t| Instant::now() < t) {
+            return None;
+        }
+        let batch: Vec<Value> = self.buffer.iter().take(self.batch).cloned().collect();
+        let answer = self.device.send(batch.clone()).await;
+        let ids: Option<Vec<String>> = answer.body["events"]
+            .as_array()
+            .map(|events| events.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect());
+        match ids {
+            Some(ids) if answer.status == 200 && ids.len() == batch.len() => {
+                self.buffer.drain(..batch.len());
+                self.acknowledged.extend(ids.into_iter().zip(batch));
+                self.not_before = None;
+            }
+            _ => {
+                self.not_before = Some(Instant::now() + answer.retry_after.unwrap_or(self.retry));
+                self.refusals.push(answer.clone());
+            }
+        }
+        Some(answer)
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::crypto::EncryptionMode;
-use crate::store::{Attempt, DeadLetter, Device, DeviceChanges, DeviceState};
+use crate::store::{Attempt, DeadLetter, Device, DeviceChanges, DeviceState, REQUEST_BYTES};
 use crate::web::AppState;
 use crate::web::error::{ApiError, CamsStatus, ErrorBody};
 use crate::web::json::ApiJson;
@@ -132,6 +132,8 @@ pub async fn update_device(
 ) -> Result<Json<DeviceView>, ApiError> {
     let current = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
     let device = input.apply(&id, Some(&current), &route_names(&state))?;
+    // Below the disk reserve nothing of it is written (the routes' starts neither).
+    state.gateway.store.reserve().admit(REQUEST_BYTES)?;
     // A route put on the device starts where its `start` says, before the device's next
     // event can reach it.
     state.gateway.dispatcher.attach(Some(&current), &device)?;
@@ -172,6 +174,8 @@ pub async fn delete_device(
 ) -> Result<StatusCode, ApiError> {
     let gw = &state.gateway;
     let device = gw.registry.get(&id).ok_or_else(|| not_found(&id))?;
+    // Below the disk reserve the whole DELETE is refused before its first write.
+    gw.store.reserve().admit(REQUEST_BYTES)?;
     // Disabled first (durably): the device can send nothing more, its long polls end, and
     // the id cannot be registered again until its data is gone. A DELETE that failed
     // half-way can be sent again.
@@ -281,6 +285,7 @@ pub async fn replay(
         return Err(ApiError::field("route", format!("no route named {:?}", req.route)));
     }
     let device = gw.registry.get(&req.device).ok_or_else(|| not_found(&req.device))?;
+    gw.store.reserve().admit(REQUEST_BYTES)?;
     let mut queued = 0;
     match (req.sequence, req.from_ms, req.to_ms) {
         (Some(seq), None, None) => {
@@ -333,6 +338,7 @@ pub async fn enable_route(
     if !route_names(&state).contains(&name) {
         return Err(ApiError::field("name", format!("no route named {name:?}")));
     }
+    state.gateway.store.reserve().admit(REQUEST_BYTES)?;
     state.gateway.delivery_log.set_route_disabled(&name, None)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -20,6 +20,7 @@ use crate::cams::reply::{cams_punch_log, operation_reply};
 use crate::ingress::{authenticate_device, check_token, device_reply};
 use crate::operations::load_log::{PunchQuery, load_page};
 use crate::operations::service::generate_operation_id;
+use crate::store::REQUEST_BYTES;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 
@@ -40,6 +41,7 @@ pub struct CamsQuery {
         (status = 401, description = "AuthToken refused (7)", body = ErrorBody),
         (status = 404, description = "Unknown stgid (2)", body = ErrorBody),
         (status = 409, description = "OperationID used by another request (43)", body = ErrorBody),
+        (status = 503, description = "The disk is below its reserve (44): nothing queued; send again after `Retry-After`", body = ErrorBody),
     ))]
 /// `POST /external/api3.0/biometric`.
 pub async fn biometric(
@@ -78,6 +80,10 @@ pub async fn biometric(
             })
         }
         CamsAction::Operation(request) => {
+            gw.store
+                .reserve()
+                .admit(REQUEST_BYTES)
+                .map_err(|e| ApiError::from(e).with_operation(claimed_id.clone()))?;
             let submitted = gw
                 .operations
                 .submit(&device, call.operation_id.clone(), request, None)

@@ -92,14 +92,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
+/// `GET /health`: 200 `{"status":"ok",...}`, or 503 `{"status":"degraded","reason":"disk",...}`
+/// while the disk is below its reserve (device and client writes are refused).
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let disk = state.gateway.store.reserve().state();
+    let mut body = serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "plugins": state.gateway.plugins.keys().collect::<Vec<_>>(),
         "routes": state.gateway.chains.keys().collect::<Vec<_>>(),
         "mqtt": state.mqtt.as_ref().map(|link| serde_json::json!({ "subscribed": link.subscribed() })),
-    }))
+        "storage": { "free_bytes": disk.free_bytes, "reserve_bytes": disk.reserve_bytes },
+    });
+    if !disk.degraded {
+        return (StatusCode::OK, Json(body));
+    }
+    body["status"] = "degraded".into();
+    body["reason"] = "disk".into();
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body))
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<String, StatusCode> {

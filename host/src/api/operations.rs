@@ -18,7 +18,7 @@ use crate::operations::catalogue::{TimeSpan, UserSpec};
 use crate::operations::load_log::{PunchQuery, load_page};
 use crate::operations::service::state_name;
 use crate::plugin::bindings::types::{DeviceTime, EventBody, User, UserRole};
-use crate::store::{Device, OperationRecord, OperationState};
+use crate::store::{Device, OperationRecord, OperationState, REQUEST_BYTES};
 use crate::time::format_cams_time;
 use crate::web::AppState;
 use crate::web::error::{ApiError, CamsStatus, ErrorBody};
@@ -173,6 +173,7 @@ async fn submit(
         return Err(ApiError::field("ttl_seconds", "must be at least 1"));
     }
     let ttl = q.ttl_seconds.map(Duration::from_secs);
+    gw.store.reserve().admit(REQUEST_BYTES)?;
     let submitted = gw.operations.submit(&device, q.operation_id.clone(), request, ttl).await?;
     let wait = Duration::from_millis(q.wait_ms.unwrap_or(0).min(120_000));
     let record = if submitted.record.state.is_open() && !wait.is_zero() {
@@ -196,6 +197,7 @@ async fn submit(
         (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
         (status = 409, description = "The operation id is used by another request", body = ErrorBody),
+        (status = 503, description = "The disk is below its reserve (44): nothing queued; send again after `Retry-After`", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn submit_operation(
@@ -268,6 +270,9 @@ pub async fn cancel_operation(
 ) -> Result<Json<OperationView>, ApiError> {
     let before = state.gateway.operations.log().get(&id)?.ok_or_else(|| operation_not_found(&id))?;
     let was_queued = before.state == OperationState::Queued;
+    if was_queued {
+        state.gateway.store.reserve().admit(REQUEST_BYTES)?;
+    }
     let record = match was_queued {
         true => state.gateway.operations.cancel(&id).await?.ok_or_else(|| operation_not_found(&id))?,
         false => before,

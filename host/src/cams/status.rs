@@ -28,6 +28,9 @@ pub enum CamsStatus {
     RangeTooLarge = 42,
     /// 43 (biogate): the OperationID is already used by a different request.
     DuplicateOperation = 43,
+    /// 44 (biogate): the gateway's disk is below its reserve; nothing was stored: send
+    /// again after `Retry-After`.
+    StorageFull = 44,
     /// 999: an unexpected error on the gateway's side.
     Unknown = 999,
 }
@@ -48,6 +51,7 @@ impl CamsStatus {
             CamsStatus::Cancelled => "API_RESPONSE_OPERATION_CANCELLED",
             CamsStatus::RangeTooLarge => "API_RESPONSE_RANGE_TOO_LARGE",
             CamsStatus::DuplicateOperation => "API_RESPONSE_DUPLICATE_OPERATION_ID",
+            CamsStatus::StorageFull => "API_RESPONSE_STORAGE_FULL",
             CamsStatus::Unknown => "API_RESPONSE_UNKNOWN_ERROR",
         }
     }

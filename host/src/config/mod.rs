@@ -37,6 +37,9 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub journal: JournalConfig,
+    /// `[storage]`: the disk reserve (`min_free_mb`).
+    #[serde(default)]
+    pub storage: crate::store::StorageSettings,
     #[serde(default)]
     pub operations: crate::operations::OperationSettings,
     /// The MQTT broker devices connect through; none: no MQTT.

@@ -17,11 +17,30 @@ use crate::plugin::bindings::dialect::exports::biogate::plugin::dialect_handler:
     DeviceContext, DialectError, DialectReply, HttpRequest,
 };
 use crate::plugin::{DialectPlugin, PluginFault};
-use crate::store::Device;
+use crate::store::{Device, RETRY_AFTER_SECS, StoreError};
 use crate::web::AppState;
+use crate::web::error::CamsStatus;
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
     (status, [(axum::http::header::CONTENT_TYPE, "text/plain")], message.into()).into_response()
+}
+
+/// Below the disk reserve: 503 with `Retry-After`, never the dialect's "OK", so the
+/// terminal keeps its records and sends them again.
+fn storage_full(error: &StoreError) -> Response {
+    let mut response =
+        text(StatusCode::SERVICE_UNAVAILABLE, format!("{}: {error}; send again later", CamsStatus::StorageFull.name()));
+    response.headers_mut().insert(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+    response
+}
+
+/// Whether a request of `method` may carry data for the gateway to store (an upload, a
+/// command result): such requests are refused before the plugin sees them when the disk
+/// is below its reserve, so that no plugin state moves on (an ADMS stamp) for records
+/// that are not stored. Polls (GET, HEAD) still go through: handing out commands is the
+/// gateway's own write.
+fn may_carry_data(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// A device request refused before its events are stored: the status and text it gets.
@@ -88,6 +107,11 @@ pub async fn handle(
             .collect(),
         body: body.to_vec(),
     };
+    if may_carry_data(&method)
+        && let Err(error) = gw.store.reserve().admit(body.len() as u64)
+    {
+        return storage_full(&error);
+    }
     let (gateway, plugin) = (gw.clone(), mount.plugin.clone());
     // What the plugin may change during the call that its reply tells the device about:
     // commands taken, and its own state (ADMS keeps command lines that did not fit a reply
@@ -106,6 +130,9 @@ pub async fn handle(
     if !reply.events.is_empty() {
         // Storing them ends with a flush, which also covers the plugin's changes.
         if let Err(error) = gw.ingest.accept(&device, reply.events).await {
+            if matches!(error, StoreError::DiskFull { .. }) {
+                return storage_full(&error);
+            }
             tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
             return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
         }

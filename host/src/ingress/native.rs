@@ -164,6 +164,7 @@ pub fn parse_upload(device: &Device, plaintext: &[u8], bearer: Option<&str>) -> 
         (status = 400, description = "Unreadable body (1) or wrong encryption (19)", body = ErrorBody),
         (status = 401, description = "AuthToken refused (7)", body = ErrorBody),
         (status = 404, description = "Unknown stgid (2)", body = ErrorBody),
+        (status = 503, description = "The disk is below its reserve (44): nothing stored; send again after `Retry-After`", body = ErrorBody),
     ))]
 /// `POST /device/v1/events`.
 pub async fn upload(

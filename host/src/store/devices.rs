@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
+use super::reserve::{DiskReserve, REQUEST_BYTES};
 use crate::crypto::{BodyCipher, EncryptionMode};
 use crate::field::FieldError;
 use crate::time::parse_utc_offset;
@@ -186,15 +187,17 @@ impl DeviceChanges {
     }
 }
 
-/// The registry.
+/// The registry. Every write to it is made on behalf of an operator (config, `/v1`) or a
+/// device (auto-registration): refused below the disk reserve.
 #[derive(Clone)]
 pub struct Registry {
     tree: sled::Tree,
     cache: Arc<RwLock<BTreeMap<String, Arc<Device>>>>,
+    reserve: DiskReserve,
 }
 
 impl Registry {
-    pub(super) fn open(db: &sled::Db) -> Result<Self, StoreError> {
+    pub(super) fn open(db: &sled::Db, reserve: DiskReserve) -> Result<Self, StoreError> {
         let tree = db.open_tree("devices")?;
         let mut cache = BTreeMap::new();
         for entry in tree.iter() {
@@ -202,7 +205,7 @@ impl Registry {
             let device: Device = serde_json::from_slice(&value).map_err(|e| StoreError::Decode(e.to_string()))?;
             cache.insert(device.id.clone(), Arc::new(device));
         }
-        Ok(Registry { tree, cache: Arc::new(RwLock::new(cache)) })
+        Ok(Registry { tree, cache: Arc::new(RwLock::new(cache)), reserve })
     }
 
     /// One device.
@@ -215,8 +218,9 @@ impl Registry {
         self.cache.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
-    /// Creates or replaces a device (durably).
+    /// Creates or replaces a device (durably). Refused below the disk reserve.
     pub fn put(&self, device: Device) -> Result<Arc<Device>, StoreError> {
+        self.reserve.admit(REQUEST_BYTES)?;
         let bytes = serde_json::to_vec(&device).map_err(|e| StoreError::Decode(e.to_string()))?;
         self.tree.insert(device.id.as_bytes(), bytes)?;
         self.tree.flush()?;
@@ -225,8 +229,10 @@ impl Registry {
         Ok(device)
     }
 
-    /// Removes a device. Its journal stays until retention prunes it.
+    /// Removes a device. Its journal stays until retention prunes it. Refused below the
+    /// disk reserve.
     pub fn remove(&self, id: &str) -> Result<bool, StoreError> {
+        self.reserve.admit(REQUEST_BYTES)?;
         let existed = self.tree.remove(id.as_bytes())?.is_some();
         self.tree.flush()?;
         self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(id);

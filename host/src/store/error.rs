@@ -1,4 +1,5 @@
 //! What can go wrong in the store.
+use std::path::PathBuf;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -12,4 +13,21 @@ pub enum StoreError {
     /// The flush that makes writes durable failed.
     #[error("flushing to disk failed: {0}")]
     Flush(String),
+    /// The data folder's filesystem is below the disk reserve: a write made on behalf of a
+    /// device or client was refused before it reached the storage engine. Nothing of it
+    /// was written; the sender keeps its data and sends it again later.
+    #[error("the disk is below its reserve ({} MiB free, the reserve is {} MiB): nothing was stored", mib(*.free_bytes), mib(*.reserve_bytes))]
+    DiskFull { free_bytes: u64, reserve_bytes: u64 },
+    /// At start, the data folder's filesystem is already below the disk reserve: the store
+    /// is not opened (nothing in it is touched).
+    #[error("the data folder {} has {} MiB free, the reserve is {} MiB: free space or lower storage.min_free_mb", .dir.display(), mib(*.free_bytes), mib(*.reserve_bytes))]
+    NoRoomToStart { dir: PathBuf, free_bytes: u64, reserve_bytes: u64 },
+    /// The free space of the data folder could not be measured.
+    #[error("measuring the free space of {}: {source}", .dir.display())]
+    FreeSpace { dir: PathBuf, source: std::io::Error },
+}
+
+/// MiB with one decimal, for messages.
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1u64 << 20) as f64)
 }

@@ -9,6 +9,7 @@ mod group_commit;
 mod journal;
 mod operations;
 mod plugin_kv;
+mod reserve;
 mod users;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ pub use group_commit::GroupCommit;
 pub use journal::{Appended, Journal, PunchCursor};
 pub use operations::{OperationLog, OperationRecord, OperationState};
 pub use plugin_kv::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES, PluginKv};
+pub use reserve::{DiskReserve, REQUEST_BYTES, RETRY_AFTER_SECS, ReserveState, StorageSettings};
 pub use users::{UserDirectory, merge_user};
 
 /// sled's page cache when the config does not say (sled's own default is 1 GiB: at
@@ -39,27 +41,37 @@ pub struct Store {
     data_file: Option<std::sync::Arc<std::fs::File>>,
     /// How many plugin key/value writes were made (see [`Store::plugin_kv_writes`]).
     kv_writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The disk reserve that writes on behalf of devices and clients must leave free.
+    reserve: DiskReserve,
 }
 
 impl Store {
     /// Opens (or creates) the database in `dir`, with sled's page cache at
-    /// [`DEFAULT_CACHE_BYTES`].
+    /// [`DEFAULT_CACHE_BYTES`] and no disk reserve.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES, DiskReserve::disabled())
     }
 
-    /// Opens (or creates) the database in `dir` with a page cache of `cache_bytes`.
-    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+    /// Opens (or creates) the database in `dir` with a page cache of `cache_bytes`, keeping
+    /// `reserve` free for the gateway's own writes (check it with [`DiskReserve::at_start`]
+    /// before: a store opened on a full disk cannot even recover).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64, reserve: DiskReserve) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open()?;
         let data_file = std::fs::File::open(dir.join("db"))
             .map_err(|e| StoreError::Flush(format!("opening sled's data file: {e}")))?;
-        Ok(Store { db, data_file: Some(std::sync::Arc::new(data_file)), kv_writes: Default::default() })
+        Ok(Store { db, data_file: Some(std::sync::Arc::new(data_file)), kv_writes: Default::default(), reserve })
     }
 
     /// A throw-away database (for tools; tests use a real one in a temporary folder).
     pub fn temporary() -> Result<Self, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        Ok(Store { db, data_file: None, kv_writes: Default::default() })
+        Ok(Store { db, data_file: None, kv_writes: Default::default(), reserve: DiskReserve::disabled() })
+    }
+
+    /// The disk reserve: callers that write on behalf of a device or client
+    /// [`DiskReserve::admit`] the write first (docs/storage.md).
+    pub fn reserve(&self) -> &DiskReserve {
+        &self.reserve
     }
 
     /// The key/value space of one plugin.
@@ -82,7 +94,7 @@ impl Store {
 
     /// The device registry.
     pub fn registry(&self) -> Result<Registry, StoreError> {
-        Registry::open(&self.db)
+        Registry::open(&self.db, self.reserve.clone())
     }
 
     /// The command queue and operation records.

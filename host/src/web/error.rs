@@ -20,21 +20,33 @@ pub struct ApiError {
     pub field: Option<String>,
     /// The OperationID of the call, echoed as Cams does.
     pub operation_id: Option<String>,
+    /// Seconds to wait before sending again (`Retry-After`), when the refusal is temporary.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
     pub fn new(http: StatusCode, cams: CamsStatus, message: impl Into<String>) -> Self {
-        ApiError { http, cams, message: message.into(), field: None, operation_id: None }
+        ApiError { http, cams, message: message.into(), field: None, operation_id: None, retry_after: None }
+    }
+
+    /// The disk is below its reserve: 503, code 44, `Retry-After`. Not logged here: the
+    /// reserve logs once when the disk crosses it.
+    pub fn storage_full(error: &crate::store::StoreError) -> Self {
+        ApiError {
+            retry_after: Some(crate::store::RETRY_AFTER_SECS),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                CamsStatus::StorageFull,
+                format!("{error}; keep the data and send it again later"),
+            )
+        }
     }
 
     /// A bad request naming the field at fault.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError {
-            http: StatusCode::BAD_REQUEST,
-            cams: CamsStatus::Unreadable,
-            message: message.into(),
             field: Some(field.into()),
-            operation_id: None,
+            ..ApiError::new(StatusCode::BAD_REQUEST, CamsStatus::Unreadable, message)
         }
     }
 
@@ -79,13 +91,21 @@ impl IntoResponse for ApiError {
             error: self.message,
             field: self.field,
         };
-        (self.http, axum::Json(body)).into_response()
+        let mut response = (self.http, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
+/// A store failure: 503 (44) with `Retry-After` below the disk reserve, else 500 (999).
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
-        ApiError::internal(error)
+        match error {
+            crate::store::StoreError::DiskFull { .. } => ApiError::storage_full(&error),
+            error => ApiError::internal(error),
+        }
     }
 }
 
@@ -105,7 +125,7 @@ impl From<SubmitError> for ApiError {
                 CamsStatus::DuplicateOperation,
                 format!("OperationID {id:?} is already used by a different request"),
             ),
-            SubmitError::Store(e) => ApiError::internal(e),
+            SubmitError::Store(e) => e.into(),
         }
     }
 }
@@ -120,7 +140,7 @@ impl From<LoadLogError> for ApiError {
                 CamsStatus::RangeTooLarge,
                 "one request may cover at most 30 days; split the range",
             ),
-            LoadLogError::Store(e) => ApiError::internal(e),
+            LoadLogError::Store(e) => e.into(),
         }
     }
 }

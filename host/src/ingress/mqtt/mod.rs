@@ -30,7 +30,7 @@ use crate::gateway::Gateway;
 use crate::plugin::bindings::dialect::exports::biogate::plugin::dialect_handler::{DeviceContext, DialectError};
 use crate::plugin::bindings::types::{Command, DeviceStatus, EventBody};
 use crate::plugin::{DialectPlugin, LoadedPlugin};
-use crate::store::Device;
+use crate::store::{Device, StoreError};
 use crate::web::LinkState;
 
 /// Workers storing messages; a device always maps to the same one.
@@ -55,7 +55,13 @@ enum Refusal {
     Permanent(&'static str, String),
     /// The gateway failed (storage): do not ack; the broker delivers it again.
     Transient(String),
+    /// The disk is below its reserve: do not ack; the worker tries the same message again
+    /// once space is back (the broker would only send it again after a reconnection).
+    Full,
 }
+
+/// How often a message refused for the disk reserve is tried again.
+const FULL_RETRY: Duration = Duration::from_millis(500);
 
 struct Shared {
     gw: Arc<Gateway>,
@@ -195,7 +201,16 @@ pub fn start(gw: Arc<Gateway>, cfg: MqttConfig, shutdown: watch::Receiver<bool>)
 /// Stores the messages of its devices one at a time, acknowledging each once durable.
 async fn worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Publish>) {
     while let Some(publish) = rx.recv().await {
-        match handle(&shared, &publish).await {
+        let outcome = loop {
+            match handle(&shared, &publish).await {
+                // Held, unacknowledged, and tried again in place: the messages after it
+                // (of this worker's devices) keep their order, and the broker, whose
+                // in-flight window fills up, stops sending more.
+                Err(Refusal::Full) => tokio::time::sleep(FULL_RETRY).await,
+                other => break other,
+            }
+        };
+        match outcome {
             Ok(()) => {}
             Err(Refusal::Permanent(reason, detail)) => {
                 tracing::warn!(topic = %publish.topic, reason, %detail, "MQTT message refused");
@@ -205,6 +220,8 @@ async fn worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Publish>) {
                 tracing::error!(topic = %publish.topic, %error, "storing an MQTT message failed; the broker will deliver it again");
                 continue;
             }
+            // Retried in the loop above; never acknowledged.
+            Err(Refusal::Full) => continue,
         }
         if let Err(error) = shared.client.ack(&publish).await {
             tracing::warn!(%error, "acknowledging an MQTT message failed");
@@ -219,6 +236,9 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
     };
     let device = find_device(&gw.registry, Some(&device_id), gw.config.config.server.auto_register)
         .map_err(|e| Refusal::Permanent("device", e.message))?;
+    // Before a dialect plugin sees it, as on HTTP: no plugin state moves on for a message
+    // that is not stored.
+    gw.store.reserve().admit(publish.payload.len() as u64).map_err(|_| Refusal::Full)?;
     let bodies = match &shared.dialect {
         Some(plugin) => dialect_events(plugin, &device, &publish.topic, &publish.payload).await?,
         None => {
@@ -245,7 +265,10 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
         _ => None,
     });
     if !bodies.is_empty() {
-        gw.ingest.accept(&device, bodies).await.map_err(|e| Refusal::Transient(e.to_string()))?;
+        gw.ingest.accept(&device, bodies).await.map_err(|e| match e {
+            StoreError::DiskFull { .. } => Refusal::Full,
+            e => Refusal::Transient(e.to_string()),
+        })?;
     }
     match status {
         Some(true) => {

@@ -457,6 +457,23 @@ pub fn read_snapshot_or_default(config: &RunningConfig) -> Result<Snapshot> {
 /// Returns `Ok(Some(snapshot))` if there was nothing written.
 fn read_snapshot(config: &RunningConfig) -> Result<Option<Snapshot>> {
     let mut candidates = config.get_snapshot_files()?;
+    // biogate patch (vendor/README.md): a `*.generating` file is a snapshot whose
+    // writing never finished (the process stopped, or the disk was full, before the
+    // rename that completes it; see `write_snapshot`). It is never the snapshot:
+    // taking it (it sorts after the finished snapshot of the same LSN, and a failed
+    // recovery leaves one with a higher LSN) refused every later start with
+    // "empty/corrupt snapshot file found" although the data was intact. Remove it and
+    // read the newest finished snapshot.
+    candidates.retain(|path| {
+        let unfinished = path.to_string_lossy().ends_with(".generating");
+        if unfinished {
+            warn!("removing unfinished snapshot file {:?}", path);
+            if let Err(e) = std::fs::remove_file(path) {
+                warn!("failed to remove unfinished snapshot file {:?}: {}", path, e);
+            }
+        }
+        !unfinished
+    });
     if candidates.is_empty() {
         debug!("no previous snapshot found");
         return Ok(None);
