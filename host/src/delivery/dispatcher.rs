@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::cursor_commit::CursorCommit;
 use super::route::RouteRuntime;
 use super::start;
 use super::worker::{self, WorkerContext};
@@ -15,15 +16,17 @@ pub struct Dispatcher {
     ctx: Arc<WorkerContext>,
     routes: Vec<Arc<RouteRuntime>>,
     running: Arc<Mutex<Running>>,
+    cursors: CursorCommit,
 }
 
 /// Running workers by (route index, device), with the handle that stops each.
 type Running = HashMap<(usize, String), tokio::task::AbortHandle>;
 
 impl Dispatcher {
-    /// A dispatcher over these routes.
+    /// A dispatcher over these routes. Call inside a tokio runtime.
     pub fn new(ctx: Arc<WorkerContext>, routes: Vec<Arc<RouteRuntime>>) -> Self {
-        Dispatcher { ctx, routes, running: Arc::default() }
+        let cursors = CursorCommit::start(ctx.journal.clone());
+        Dispatcher { ctx, routes, running: Arc::default(), cursors }
     }
 
     /// What the workers share (store handles, shutdown signal).
@@ -61,7 +64,8 @@ impl Dispatcher {
         for (i, route) in self.routes.iter().enumerate() {
             let key = (i, device.id.clone());
             if route.applies_to(device) && !running.contains_key(&key) {
-                let task = tokio::spawn(supervise(self.ctx.clone(), route.clone(), self.running.clone(), key.clone()));
+                let (ctx, route, cursors) = (self.ctx.clone(), route.clone(), self.cursors.clone());
+                let task = tokio::spawn(supervise(ctx, route, cursors, self.running.clone(), key.clone()));
                 running.insert(key, task.abort_handle());
             }
         }
@@ -92,6 +96,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn supervise(
     ctx: Arc<WorkerContext>,
     route: Arc<RouteRuntime>,
+    cursors: CursorCommit,
     running: Arc<Mutex<Running>>,
     key: (usize, String),
 ) {
@@ -99,7 +104,7 @@ async fn supervise(
         tracing::error!(route = %route.name, device = %key.1, %error, "keeping where the route starts on the device failed");
     }
     loop {
-        worker::run(ctx.clone(), route.clone(), key.1.clone()).await;
+        worker::run(ctx.clone(), route.clone(), &cursors, key.1.clone()).await;
         {
             let mut running = lock(&running);
             if *ctx.shutdown.borrow() || worker::attached(&ctx, &route, &key.1).is_none() {

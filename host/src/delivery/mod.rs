@@ -3,6 +3,7 @@
 //! Standard Webhooks signatures, retries that resume within seconds once a receiver
 //! answers again, and dead letters.
 mod backoff;
+mod cursor_commit;
 mod dispatcher;
 pub mod receiver_health;
 pub mod retention;

@@ -128,6 +128,8 @@ impl RouteConfig {
             sink,
             schedule,
             health: ReceiverHealth::default(),
+            delivered: metrics::counter!("biogate_deliveries_total", "route" => name.to_string()),
+            dead_lettered: metrics::counter!("biogate_dead_letters_total", "route" => name.to_string()),
         })
     }
 }
@@ -141,6 +143,10 @@ pub struct RouteRuntime {
     pub sink: Sink,
     pub schedule: RetrySchedule,
     pub health: ReceiverHealth,
+    /// `biogate_deliveries_total{route}`.
+    pub delivered: metrics::Counter,
+    /// `biogate_dead_letters_total{route}`.
+    pub dead_lettered: metrics::Counter,
 }
 
 impl RouteRuntime {

@@ -7,12 +7,14 @@
 //! operator changed the device's routes, or deleted the device): it never delivers for a
 //! detached route, and never delivers an encrypted device's events without the device's
 //! key.
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::backoff::{HeadRetry, Wake};
+use super::cursor_commit::CursorCommit;
 use super::route::RouteRuntime;
 use super::sinks::{PostOutcome, PostReport};
 use super::transform_chain::ChainOutcome;
@@ -37,7 +39,8 @@ enum Settled {
     RouteDisabled,
     /// The route no longer takes the device's events; the event stays undelivered.
     Detached,
-    /// The event is no longer in the journal (its device was deleted).
+    /// The event belongs to an earlier registration of the device id (deleted, its
+    /// journal purged).
     Purged,
     Shutdown,
 }
@@ -48,43 +51,69 @@ pub fn attached(ctx: &WorkerContext, route: &RouteRuntime, device_id: &str) -> O
 }
 
 /// Runs until shutdown, or until the route no longer takes the device's events.
-pub async fn run(ctx: Arc<WorkerContext>, route: Arc<RouteRuntime>, device: String) {
-    if let Err(error) = run_inner(&ctx, &route, &device).await {
+pub async fn run(ctx: Arc<WorkerContext>, route: Arc<RouteRuntime>, cursors: &CursorCommit, device: String) {
+    if let Err(error) = run_inner(&ctx, &route, cursors, &device).await {
         tracing::error!(route = %route.name, device = %device, %error, "delivery worker stopped on a store error");
     }
 }
 
-async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> Result<(), StoreError> {
+/// How many journal events a worker reads at a time (its read-ahead; small, as 10,000
+/// workers with a backlog each hold this many).
+const READ_AHEAD: usize = 8;
+
+async fn run_inner(
+    ctx: &WorkerContext,
+    route: &RouteRuntime,
+    cursors: &CursorCommit,
+    device: &str,
+) -> Result<(), StoreError> {
     let mut durable = ctx.journal.watch(device)?;
     let mut shutdown = ctx.shutdown.clone();
+    // The registration whose events this worker delivers: a device deleted and registered
+    // again under the same id (another owner, another key) must not get the old one's
+    // events, which were purged from the journal (this worker may hold some read ahead).
+    let Some(registration) = attached(ctx, route, device).map(|d| d.created_at_ms) else {
+        return Ok(());
+    };
+    // This worker is the only writer of its cursor while it runs.
+    let mut cursor = ctx.log.cursor(&route.name, device)?;
+    let mut ahead: VecDeque<Event> = VecDeque::with_capacity(READ_AHEAD);
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
-        if attached(ctx, route, device).is_none() {
-            tracing::info!(route = %route.name, device, "the route no longer takes this device's events; its worker stops");
-            return Ok(());
+        match attached(ctx, route, device) {
+            None => {
+                tracing::info!(route = %route.name, device, "the route no longer takes this device's events; its worker stops");
+                return Ok(());
+            }
+            // Registered again: a fresh worker (the supervisor starts one) reads afresh.
+            Some(d) if d.created_at_ms != registration => return Ok(()),
+            Some(_) => {}
         }
         if ctx.log.route_disabled(&route.name)?.is_some() {
+            ahead.clear();
             if sleep_or_shutdown(&mut shutdown, Duration::from_secs(1)).await {
                 return Ok(());
             }
             continue;
         }
-        // Replays first (an operator asked for them), then the journal in order.
-        if let Some(seq) = ctx.log.next_replay(&route.name, device)? {
-            if let Some(event) = ctx.journal.get(device, seq)? {
-                match deliver(ctx, route, &event, Trigger::Replay).await? {
-                    Settled::Shutdown | Settled::Detached => return Ok(()),
-                    _ => {}
+        if ahead.is_empty() {
+            // Replays first (an operator asked for them), then the journal in order.
+            if let Some(seq) = ctx.log.next_replay(&route.name, device)? {
+                if let Some(event) = ctx.journal.get(device, seq)? {
+                    match deliver(ctx, route, &event, Trigger::Replay, registration).await? {
+                        Settled::Shutdown | Settled::Detached => return Ok(()),
+                        _ => {}
+                    }
                 }
+                ctx.log.finish_replay(&route.name, device, seq)?;
+                continue;
             }
-            ctx.log.finish_replay(&route.name, device, seq)?;
-            continue;
+            let upto = *durable.borrow_and_update();
+            ahead.extend(ctx.journal.read(device, cursor, upto, READ_AHEAD)?);
         }
-        let cursor = ctx.log.cursor(&route.name, device)?;
-        let upto = *durable.borrow_and_update();
-        let Some(event) = ctx.journal.read(device, cursor, upto, 1)?.into_iter().next() else {
+        let Some(event) = ahead.pop_front() else {
             tokio::select! {
                 changed = durable.changed() => if changed.is_err() { return Ok(()) },
                 _ = shutdown.changed() => {},
@@ -93,26 +122,29 @@ async fn run_inner(ctx: &WorkerContext, route: &RouteRuntime, device: &str) -> R
             }
             continue;
         };
-        match deliver(ctx, route, &event, Trigger::Scheduled).await? {
+        match deliver(ctx, route, &event, Trigger::Scheduled, registration).await? {
             Settled::Delivered | Settled::DeadLettered => {
                 // On disk before the next event's first attempt: after a crash, only the
                 // event in flight (sent, or answered but not yet recorded) goes again.
                 ctx.log.set_cursor(&route.name, device, event.sequence)?;
-                ctx.journal.durable().await?;
+                cursor = event.sequence;
+                cursors.durable().await?;
             }
             // The cursor stays: the next read skips what is gone.
-            Settled::RouteDisabled | Settled::Purged => {}
+            Settled::RouteDisabled | Settled::Purged => ahead.clear(),
             Settled::Shutdown | Settled::Detached => return Ok(()),
         }
     }
 }
 
-/// Delivers one journal event on the route, with retries.
+/// Delivers one journal event of the device's `registration` (its `created_at_ms`) on the
+/// route, with retries.
 async fn deliver(
     ctx: &WorkerContext,
     route: &RouteRuntime,
     event: &Event,
     trigger: Trigger,
+    registration: u64,
 ) -> Result<Settled, StoreError> {
     let mut attempt = 0u32;
     let mut shutdown = ctx.shutdown.clone();
@@ -163,12 +195,12 @@ async fn deliver(
             // (its key, label, routes) may change or go meanwhile. A device deleted and
             // registered again under the same id (another owner, another key) must not
             // get the old registration's events: those were purged from the journal.
-            if !ctx.journal.contains(&event.device_id, event.sequence)? {
-                return Ok(Settled::Purged);
-            }
             let Some(device) = attached(ctx, route, &event.device_id) else {
                 return Ok(Settled::Detached);
             };
+            if device.created_at_ms != registration {
+                return Ok(Settled::Purged);
+            }
             let callback_device = CallbackDevice {
                 device_id: event.device_id.clone(),
                 label: Some(device.label.clone()).filter(|l| !l.is_empty()),
@@ -216,7 +248,7 @@ async fn deliver(
             }
         }
     }
-    metrics::counter!("biogate_deliveries_total", "route" => route.name.clone()).increment(1);
+    route.delivered.increment(1);
     Ok(Settled::Delivered)
 }
 
@@ -261,7 +293,7 @@ fn dead_letter(
     reason: String,
 ) -> Result<Settled, StoreError> {
     tracing::warn!(route = %route.name, event_id = %event.id, device = %event.device_id, %reason, "event dead-lettered");
-    metrics::counter!("biogate_dead_letters_total", "route" => route.name.clone()).increment(1);
+    route.dead_lettered.increment(1);
     ctx.log.dead_letter(&DeadLetter {
         event_id: event.id.clone(),
         route: route.name.clone(),
