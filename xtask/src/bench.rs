@@ -42,6 +42,11 @@ const BENCHES: &[(&str, &str, &str)] = &[
         "Devices publishing through a real Mosquitto on loopback, stored durably before PUBACK; REST call to an MQTT device's confirmation. Baselines: the broker alone (a plain subscriber), a no-op HTTP round trip.",
     ),
     (
+        "delivery",
+        "Delivery after an outage (issue 16)",
+        "A real gateway (release), 1,000 native devices, one callback route to a receiver on loopback. Drain: a backlog stored while the receiver was down, delivered after a restart (punches/s, CPU per punch of the gateway and of the receiver). Resume: the default retry schedule, the receiver down for a while, then back: time to every waiting device's first delivery. `BIOGATE_BIN_BEFORE` adds an older build as the baseline, measured in the same run.",
+    ),
+    (
         "scale",
         "Scale: many devices, receiver outage, restart with a backlog (issue 7)",
         "The load simulator (`biogate-loadsim`, tests/src/loadsim) runs native, ADMS and MQTT devices (4:3:3) against a real gateway, a real Mosquitto and a callback receiver whose checker verifies every punch arrived once and in order. Baselines: a no-op HTTP round trip, the idle gateway's memory, the start of an empty gateway.",

@@ -91,7 +91,7 @@ struct DepsArgs {
 struct BenchArgs {
     #[command(flatten)]
     toolchain: ToolchainArgs,
-    /// Only these benchmarks (plugin_call, pipeline, operations, adms, mqtt, scale).
+    /// Only these benchmarks (plugin_call, pipeline, operations, adms, mqtt, delivery, scale).
     only: Vec<String>,
 }
 
