@@ -11,6 +11,9 @@
 //!    receiver's return to its first delivery, to the moment every device has had a
 //!    delivery (every waiting device resumed), and to the whole backlog.
 //!
+//! 3. **kills** (not run by default): the drain of 1 with the gateway SIGKILLed
+//!    `BIOGATE_DELIVERY_KILLS` times (20) while it delivers: punches delivered twice.
+//!
 //! Each scenario runs against the gateway built with this bench and, when
 //! `BIOGATE_BIN_BEFORE` names another build (an older commit), against that one in the
 //! same run: the "before" column (drain runs alternate between the builds,
@@ -275,8 +278,60 @@ struct Resume {
     first: Option<Duration>,
     every_device: Option<Duration>,
     backlog: Option<Duration>,
-    probes: f64,
+    /// Requests the receiver got while down.
+    requests_down: u64,
+    /// Requests per second it got after the first 10 s of the outage.
+    steady: f64,
     clean: String,
+}
+
+/// What the kill scenario measured.
+struct Kills {
+    kills: usize,
+    delivered: u64,
+    duplicates: u64,
+    clean: bool,
+}
+
+/// A backlog drained by a gateway that is SIGKILLed `kills` times while it delivers, 0.5
+/// to 1.5 s after each start (fewer if the backlog is drained before): punches delivered
+/// twice (no ingest meanwhile, so nothing else flushes the store for the workers).
+async fn kills(binary: &Path, devices: usize, per_device: u64, kills: usize) -> Kills {
+    use rand::Rng;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let sink = Sink::start(devices).await;
+    sink.answer(503);
+    let cfg = config(dir.path(), devices, &sink.url, Some("[\"1h\"]"));
+    let gw = GatewayProcess::start(binary, &cfg);
+    fill(&gw.base, &sink.shared.checker, devices, 0..per_device, plan::default_epoch()).await;
+    gw.kill();
+    sink.answer(200);
+    // Only kills that land while the backlog drains count (a kill after the drain can
+    // repeat nothing).
+    let mut active = 0;
+    while active < kills {
+        let gw = GatewayProcess::start(binary, &cfg);
+        let up = Duration::from_millis(rand::rng().random_range(500..1500));
+        tokio::time::sleep(up).await;
+        let (sent, delivered) = sink.shared.checker.progress();
+        gw.kill();
+        if delivered >= sent {
+            break;
+        }
+        active += 1;
+    }
+    let gw = GatewayProcess::start(binary, &cfg);
+    let all = sink.shared.checker.wait_all_delivered(Duration::from_secs(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(gw);
+    let report = sink.shared.checker.report();
+    eprintln!("kills: {active} kills while draining; {report}");
+    Kills {
+        kills: active,
+        delivered: report.delivered,
+        duplicates: report.duplicates,
+        clean: all && report.missing == 0 && report.out_of_order == 0,
+    }
 }
 
 async fn resume(binary: &Path, devices: usize, outage: Duration, timeout: Duration) -> Resume {
@@ -291,12 +346,19 @@ async fn resume(binary: &Path, devices: usize, outage: Duration, timeout: Durati
     checker.wait_all_delivered(Duration::from_secs(60)).await;
     sink.answer(503);
     let down = Instant::now();
+    let requests = || sink.shared.requests.load(Ordering::Relaxed);
+    let at_down = requests();
     // Every device punches at the start of the outage and once more half-way.
     fill(&gw.base, checker, devices, 1..3, epoch).await;
-    tokio::time::sleep(outage / 2).await;
+    // The schedule's first retries (5 s) are over after 10 s: what the dead receiver gets
+    // from then on is the steady load of the outage.
+    tokio::time::sleep(Duration::from_secs(10).min(outage / 2)).await;
+    let (steady_from, at_steady) = (Instant::now(), requests());
+    tokio::time::sleep_until((down + outage / 2).into()).await;
     fill(&gw.base, checker, devices, 3..4, epoch).await;
     tokio::time::sleep_until((down + outage).into()).await;
-    let requests_down = sink.shared.requests.load(Ordering::Relaxed);
+    let requests_down = requests() - at_down;
+    let steady = (requests() - at_steady) as f64 / steady_from.elapsed().as_secs_f64();
     let down_for = down.elapsed();
     let before = sink.counts();
     checker.reset_marks();
@@ -317,14 +379,15 @@ async fn resume(binary: &Path, devices: usize, outage: Duration, timeout: Durati
     let first = checker.first_arrival().map(|t| t.saturating_duration_since(up));
     let report = checker.report();
     eprintln!(
-        "resume after {down_for:?} down: first {first:?}, every device {every_device:?}, backlog {backlog:?}; {requests_down} requests while down; {report}"
+        "resume after {down_for:?} down: first {first:?}, every device {every_device:?}, backlog {backlog:?}; {requests_down} requests while down ({steady:.2}/s after the first 10 s); {report}"
     );
     drop(gw);
     Resume {
         first,
         every_device,
         backlog,
-        probes: requests_down as f64 / down_for.as_secs_f64(),
+        requests_down,
+        steady,
         clean: if report.duplicates == 0 && report.out_of_order == 0 && report.missing == 0 {
             "once, in order".into()
         } else {
@@ -395,15 +458,27 @@ async fn main() {
         }
     }
     for (name, binary) in &builds {
+        if scenarios.contains("kills") {
+            let k = kills(binary, devices, per_device, env("BIOGATE_DELIVERY_KILLS", 20)).await;
+            out.push(format!(
+                "| kills: a backlog of {} punches drained by a gateway SIGKILLed {} times while delivering (0.5-1.5 s after each start): punches delivered twice (in flight: at most one per device, {devices}) | {name} | {} duplicates, {:.1} per kill ({}) | in flight only |",
+                k.delivered,
+                k.kills,
+                k.duplicates,
+                k.duplicates as f64 / k.kills as f64,
+                if k.clean { "none lost, in order" } else { "LOST OR OUT OF ORDER" }
+            ));
+        }
         if scenarios.contains("resume") {
             for &outage in &outages {
                 let r = resume(binary, devices, Duration::from_secs(outage), timeout).await;
                 out.push(format!(
-                    "| resume: receiver down {outage} s (default retry schedule, every device waiting): first delivery / every device resumed / backlog drained, after it answers again; requests/s to the dead receiver | {name} | {} / {} / {}; {:.1}/s ({}) | every device < 5 s |",
+                    "| resume: receiver down {outage} s (default retry schedule, every device waiting): first delivery / every device resumed / backlog drained, after it answers again; requests to the dead receiver (per second after the first 10 s) | {name} | {} / {} / {}; {} ({:.2}/s) ({}) | every device < 5 s |",
                     secs(r.first, timeout),
                     secs(r.every_device, timeout),
                     secs(r.backlog, timeout),
-                    r.probes,
+                    r.requests_down,
+                    r.steady,
                     r.clean
                 ));
             }
