@@ -67,28 +67,37 @@ async fn pruning_keeps_unsettled_and_recent_events_and_sequences_never_restart()
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s")).unwrap();
     let journal = store.journal().unwrap();
-    journal.append("D1", vec![punch("1", 1), punch("2", 2), punch("3", 3)], 1_000).await.unwrap();
+    journal.append("D1", vec![punch("1", 1), punch("2", 2)], 1_000).await.unwrap();
+    journal.append("D1", vec![punch("3", 3)], 1_000).await.unwrap();
     journal.append("D1", vec![punch("4", 4)], 9_000).await.unwrap();
     // Old enough: events received before 5_000; settled by every route: up to seq 2.
     assert_eq!(prune(&journal, "D1", 5_000, 2).unwrap(), 2);
     let left: Vec<u64> = journal.read("D1", 0, u64::MAX, 10).unwrap().iter().map(|e| e.sequence).collect();
     assert_eq!(left, vec![3, 4], "seq 3 is unsettled, seq 4 is recent");
-    assert_eq!(prune(&journal, "D1", 5_000, u64::MAX).unwrap(), 1);
-    assert_eq!(prune(&journal, "D1", 5_000, u64::MAX).unwrap(), 0, "seq 4 is recent");
+    // Events go with their whole append (docs/storage.md): one unsettled event keeps it.
+    journal.append("D1", vec![punch("5", 5), punch("6", 6)], 1_000).await.unwrap();
+    assert_eq!(prune(&journal, "D1", 5_000, 2).unwrap(), 0, "seq 3 is unsettled");
+    assert_eq!(prune(&journal, "D1", 5_000, 3).unwrap(), 1);
+    let left: Vec<u64> = journal.read("D1", 0, u64::MAX, 10).unwrap().iter().map(|e| e.sequence).collect();
+    assert_eq!(left, vec![4, 5, 6]);
+    assert_eq!(prune(&journal, "D1", 10_000, 5).unwrap(), 1, "seq 4; seq 5 and 6 share an append, 6 is unsettled");
+    assert_eq!(prune(&journal, "D1", 10_000, u64::MAX).unwrap(), 2);
+    let next = journal.append("D1", vec![punch("7", 7)], 9_000).await.unwrap();
+    assert_eq!(next.events[0].1, 7);
     assert_eq!(prune(&journal, "D1", 10_000, u64::MAX).unwrap(), 1);
     // Reopened with no event left, the store still knows the last sequence.
-    drop((journal, store));
+    drop((journal, store, next));
     let store = Store::open(&dir.path().join("s")).unwrap();
     let journal = store.journal().unwrap();
     assert_eq!(journal.devices().unwrap(), vec!["D1".to_string()]);
-    let next = journal.append("D1", vec![punch("5", 5)], 11_000).await.unwrap();
-    assert_eq!(next.events[0].1, 5, "sequences continue after everything was pruned");
-    journal.append("D1", vec![punch("6", 6)], 12_000).await.unwrap();
+    let next = journal.append("D1", vec![punch("8", 8)], 11_000).await.unwrap();
+    assert_eq!(next.events[0].1, 8, "sequences continue after everything was pruned");
+    journal.append("D1", vec![punch("9", 9)], 12_000).await.unwrap();
     drop((journal, store));
     let store = Store::open(&dir.path().join("s")).unwrap();
     let journal = store.journal().unwrap();
-    assert_eq!(journal.last_seq("D1").unwrap(), 6, "appends after the prune are counted from the events");
-    assert_eq!(journal.append("D1", vec![punch("7", 7)], 13_000).await.unwrap().events[0].1, 7);
+    assert_eq!(journal.last_seq("D1").unwrap(), 9, "appends after the prune are counted from the events");
+    assert_eq!(journal.append("D1", vec![punch("10", 10)], 13_000).await.unwrap().events[0].1, 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

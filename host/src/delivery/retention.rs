@@ -25,6 +25,11 @@ pub fn prune_once(dispatcher: &Dispatcher, retention: Duration) -> Result<usize,
         }
         removed += ctx.journal.prune(&id, before_ms, upto)?;
     }
+    // The log segments no event still held is in (of pruned and purged devices alike).
+    let released = ctx.journal.release_space()?;
+    if released.segments > 0 {
+        tracing::info!(segments = released.segments, bytes = released.bytes, "journal segments removed");
+    }
     Ok(removed)
 }
 

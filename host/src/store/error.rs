@@ -10,6 +10,9 @@ pub enum StoreError {
     /// Stored bytes could not be decoded.
     #[error("stored record is unreadable: {0}")]
     Decode(String),
+    /// The event log (the journal's events) failed.
+    #[error(transparent)]
+    Log(#[from] super::event_log::LogError),
     /// The flush that makes writes durable failed.
     #[error("flushing to disk failed: {0}")]
     Flush(String),

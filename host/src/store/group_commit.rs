@@ -22,10 +22,11 @@ use tokio::sync::oneshot;
 
 type Reply = oneshot::Sender<Result<(), String>>;
 
-/// One writer: an optional batch to apply first, and where to report durability.
+/// One writer: an optional batch to apply first, and where to report durability (none
+/// for a batch that only has to be applied).
 struct Job {
     write: Option<(sled::Tree, sled::Batch, Reply)>,
-    durable: Reply,
+    durable: Option<Reply>,
 }
 
 struct Flusher {
@@ -47,16 +48,6 @@ impl Drop for Flusher {
 pub struct GroupCommit {
     tx: mpsc::Sender<Job>,
     _flusher: Arc<Flusher>,
-}
-
-/// A batch that is applied (visible to readers) and waits for its flush.
-pub struct Pending(oneshot::Receiver<Result<(), String>>);
-
-impl Pending {
-    /// Returns once the batch is on disk.
-    pub async fn durable(self) -> Result<(), String> {
-        self.0.await.map_err(|_| stopped())?
-    }
 }
 
 fn stopped() -> String {
@@ -86,7 +77,7 @@ impl GroupCommit {
                                 continue;
                             }
                         }
-                        waiting.push(job.durable);
+                        waiting.extend(job.durable);
                     }
                     if waiting.is_empty() {
                         continue;
@@ -112,19 +103,17 @@ impl GroupCommit {
     /// Returns once everything this task wrote before the call is on disk.
     pub async fn durable(&self) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Job { write: None, durable: tx }).map_err(|_| stopped())?;
+        self.tx.send(Job { write: None, durable: Some(tx) }).map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 
     /// Applies `batch` to `tree` atomically on the committer thread (between flushes) and
-    /// returns once it is applied; the returned [`Pending`] resolves once it is on disk.
-    /// Not cancel-safe between the two: a caller that must know whether the batch was
-    /// applied has to run this to completion (the journal runs it in its own task).
-    pub async fn apply(&self, tree: sled::Tree, batch: sled::Batch) -> Result<Pending, String> {
+    /// returns once it is applied, without asking for a flush (it goes to disk with the
+    /// next one). Not cancel-safe: a caller that must know whether the batch was applied
+    /// runs this to completion (the journal runs it in its own task).
+    pub async fn apply_only(&self, tree: sled::Tree, batch: sled::Batch) -> Result<(), String> {
         let (applied_tx, applied_rx) = oneshot::channel();
-        let (durable_tx, durable_rx) = oneshot::channel();
-        self.tx.send(Job { write: Some((tree, batch, applied_tx)), durable: durable_tx }).map_err(|_| stopped())?;
-        applied_rx.await.map_err(|_| stopped())??;
-        Ok(Pending(durable_rx))
+        self.tx.send(Job { write: Some((tree, batch, applied_tx)), durable: None }).map_err(|_| stopped())?;
+        applied_rx.await.map_err(|_| stopped())?
     }
 }

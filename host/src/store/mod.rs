@@ -18,7 +18,7 @@ pub use delivery_log::{Attempt, DeadLetter, DeliveryLog, RouteRecord, Trigger};
 pub use devices::{Device, DeviceChanges, DeviceState, Registry, generate_token, valid_device_id};
 pub use error::StoreError;
 pub use group_commit::GroupCommit;
-pub use journal::{Appended, Journal, PunchCursor};
+pub use journal::{Appended, CatchUp, Journal, JournalDamage, PunchCursor};
 pub use operations::{OperationLog, OperationRecord, OperationState};
 pub use plugin_kv::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES, PluginKv};
 pub use reserve::{DiskReserve, REQUEST_BYTES, RETRY_AFTER_SECS, ReserveState, StorageSettings};
@@ -43,7 +43,16 @@ pub struct Store {
     kv_writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The disk reserve that writes on behalf of devices and clients must leave free.
     reserve: DiskReserve,
+    /// The folder of the event log (the journal's events).
+    log_dir: std::path::PathBuf,
+    /// The journal, opened by the first [`Store::journal`] (the log has one writer).
+    journal: std::sync::Arc<std::sync::Mutex<Option<Journal>>>,
+    /// The folder of a temporary store, removed with the last clone.
+    _temporary: Option<std::sync::Arc<tempfile::TempDir>>,
 }
+
+/// The event log's folder inside the store's folder.
+pub const EVENT_LOG_DIR: &str = "events";
 
 impl Store {
     /// Opens (or creates) the database in `dir`, with sled's page cache at
@@ -59,13 +68,30 @@ impl Store {
         let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open()?;
         let data_file = std::fs::File::open(dir.join("db"))
             .map_err(|e| StoreError::Flush(format!("opening sled's data file: {e}")))?;
-        Ok(Store { db, data_file: Some(std::sync::Arc::new(data_file)), kv_writes: Default::default(), reserve })
+        Ok(Store {
+            db,
+            data_file: Some(std::sync::Arc::new(data_file)),
+            kv_writes: Default::default(),
+            reserve,
+            log_dir: dir.join(EVENT_LOG_DIR),
+            journal: Default::default(),
+            _temporary: None,
+        })
     }
 
     /// A throw-away database (for tools; tests use a real one in a temporary folder).
     pub fn temporary() -> Result<Self, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        Ok(Store { db, data_file: None, kv_writes: Default::default(), reserve: DiskReserve::disabled() })
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Flush(format!("creating a temporary folder: {e}")))?;
+        Ok(Store {
+            db,
+            data_file: None,
+            kv_writes: Default::default(),
+            reserve: DiskReserve::disabled(),
+            log_dir: dir.path().join(EVENT_LOG_DIR),
+            journal: Default::default(),
+            _temporary: Some(std::sync::Arc::new(dir)),
+        })
     }
 
     /// The disk reserve: callers that write on behalf of a device or client
@@ -87,9 +113,18 @@ impl Store {
         self.kv_writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The journal, with its group-commit flusher. Call inside a tokio runtime.
+    /// The journal, with its group-commit flusher, opened (and its index caught up with
+    /// the event log) on the first call; later calls share it. Appends need a tokio
+    /// runtime.
     pub fn journal(&self) -> Result<Journal, StoreError> {
-        Journal::open(&self.db, GroupCommit::start(self.db.clone(), self.data_file.clone()))
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = journal.as_ref() {
+            return Ok(open.clone());
+        }
+        let commit = GroupCommit::start(self.db.clone(), self.data_file.clone());
+        let open = Journal::open(&self.db, commit, &self.log_dir)?;
+        *journal = Some(open.clone());
+        Ok(open)
     }
 
     /// The device registry.

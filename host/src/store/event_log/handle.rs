@@ -113,12 +113,22 @@ impl EventLog {
         Ok(Self::positions(committed))
     }
 
-    /// [`EventLog::append`] for threads outside an async runtime.
+    /// [`EventLog::append`] for blocking code (also on a runtime's thread, which it
+    /// blocks).
     pub fn append_blocking(&self, batch: LogBatch) -> Result<Vec<Position>, LogError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let committed = self.submit(batch)?.blocking_recv().map_err(|_| LogError::Stopped)??;
+        let reply = self.submit(batch)?;
+        // `blocking_recv` refuses to run on a thread that drives a runtime (a store opened
+        // from async code): wait on a thread of its own there.
+        let committed = if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| s.spawn(|| reply.blocking_recv()).join())
+                .map_err(|_| LogError::Stopped)?
+                .map_err(|_| LogError::Stopped)??
+        } else {
+            reply.blocking_recv().map_err(|_| LogError::Stopped)??
+        };
         Ok(Self::positions(committed))
     }
 

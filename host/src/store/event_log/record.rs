@@ -184,6 +184,12 @@ impl Record {
         self.payload().get(2 + self.device_len + 8..).unwrap_or_default()
     }
 
+    /// Bytes the record takes in the log, frame header included: the position of the
+    /// next record of the same append is this much further.
+    pub fn frame_bytes(&self) -> u64 {
+        HEADER_BYTES + self.payload().len() as u64
+    }
+
     /// The event bytes, owned.
     pub fn into_body(mut self) -> Vec<u8> {
         self.buf.drain(..self.at + 2 + self.device_len + 8);
@@ -229,6 +235,7 @@ mod tests {
         assert_eq!((first.device(), first.seq(), first.body()), ("SN-1", 42, &b"hello"[..]));
         let second = Record::from_payload(frames.clone(), starts[1] + 8).expect("record");
         assert_eq!((second.device(), second.seq(), second.body()), ("SN-2", 43, &b""[..]));
+        assert_eq!(first.frame_bytes(), starts[1] as u64);
         assert_eq!(first.into_body(), b"hello");
         let (_, crc2) = parse_header(&frames[starts[1]..]).expect("header");
         assert_eq!(crc2, checksum(1000 + starts[1] as u64, &frames[starts[1] + 8..]));

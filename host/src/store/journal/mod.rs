@@ -1,0 +1,612 @@
+//! The journal: every event a device reported, in order per device, durable before it is
+//! acknowledged.
+//!
+//! The events are records of the event log (`store::event_log`): an append writes its
+//! events as one span of records, with one `fdatasync` shared by every append of the
+//! group. sled holds only indexes (`keys.rs`): an entry per append to read by sequence,
+//! an entry per append and hour of log time for LoadLog, a marker per device, and how far
+//! the index follows the log (`indexed.rs`, caught up at open). De-duplication of punches
+//! sent again looks in the recent hours of the device (`recent.rs`). Journals of earlier
+//! versions, with events in sled, are moved into the log at open (`legacy.rs`).
+//!
+//! What was found wrong on disk at open (a torn tail cut off, damaged regions, missing
+//! segments) and events found unreadable since are in [`Journal::damage`]; an unreadable
+//! event is never served as another and never silently skipped: it is logged, counted
+//! (`biogate_journal_unreadable_events_total`) and shown in `/health`.
+mod codec;
+mod entries;
+mod indexed;
+mod keys;
+mod legacy;
+mod recent;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use self::codec::{Identity, decode, encode, log_seconds};
+use self::entries::{Indexed, add_entries};
+use self::indexed::{IndexMark, catch_up, entry_holding, stored_mark};
+use self::keys::{BatchEntry, HourEntry, INDEXED_KEY, MARKERS, Span, batch_key, batch_prefix, hour_key, seq_key};
+use self::recent::Recent;
+use super::error::StoreError;
+use super::event_log::{EventLog, LogBatch, LogError, LogOptions, Position, RecoveryReport, Retention};
+use super::group_commit::GroupCommit;
+use crate::plugin::bindings::types::{Event, EventBody};
+
+pub use self::indexed::CatchUp;
+
+/// Per-device writer state: the next sequence number and the durable watermark.
+struct DeviceLog {
+    /// Next sequence to assign; the lock serialises a device's writers.
+    next: tokio::sync::Mutex<u64>,
+    /// Highest sequence known to be on disk and indexed; delivery workers watch it.
+    durable: watch::Sender<u64>,
+}
+
+/// What an append did with each event it was given, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// `(event id, sequence, was it a duplicate of a stored event)`.
+    pub events: Vec<(String, u64, bool)>,
+}
+
+impl Appended {
+    /// How many events were new.
+    pub fn stored(&self) -> usize {
+        self.events.iter().filter(|(_, _, dup)| !dup).count()
+    }
+
+    /// How many were duplicates of stored events.
+    pub fn duplicates(&self) -> usize {
+        self.events.len() - self.stored()
+    }
+}
+
+/// What is known to be wrong with the journal on disk.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct JournalDamage {
+    /// The torn tail cut off at open (an append a crash interrupted, never acknowledged).
+    pub torn_tail: Option<String>,
+    /// Damaged regions of the log (events in them cannot be read).
+    pub damaged: Vec<String>,
+    /// Ranges of the log no segment file holds.
+    pub missing: Vec<String>,
+    /// Events found unreadable since the start (each read that met one counts).
+    pub unreadable_events: u64,
+}
+
+impl JournalDamage {
+    /// Nothing is wrong.
+    pub fn is_clean(&self) -> bool {
+        self.damaged.is_empty() && self.missing.is_empty() && self.unreadable_events == 0
+    }
+}
+
+struct Shared {
+    tree: sled::Tree,
+    log: EventLog,
+    commit: GroupCommit,
+    devices: Mutex<HashMap<String, Arc<DeviceLog>>>,
+    recent: Mutex<Recent>,
+    mark: IndexMark,
+    opened: RecoveryReport,
+    unreadable: AtomicU64,
+}
+
+/// The durable event journal. Clones share it.
+#[derive(Clone)]
+pub struct Journal {
+    shared: Arc<Shared>,
+}
+
+/// How many sequence numbers one write of [`Journal::purge`] covers.
+pub const PURGE_BATCH: u64 = 10_000;
+
+/// A position in the log-time order of a device's punches: after (log time, sequence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct PunchCursor {
+    pub unix_seconds: i64,
+    pub sequence: u64,
+}
+
+fn hour_of(secs: i64) -> i64 {
+    secs.div_euclid(3600)
+}
+
+impl Journal {
+    /// Opens the journal: its index in `db`, its events in the log in `log_dir`. Catches
+    /// the index up with the log and moves a journal of an earlier version into the log.
+    /// Blocks (reads what the index lacks).
+    pub(super) fn open(db: &sled::Db, commit: GroupCommit, log_dir: &Path) -> Result<Self, StoreError> {
+        let tree = db.open_tree("journal")?;
+        let mark = stored_mark(&tree)?;
+        let options = LogOptions { scan_from: mark, known_end: mark, ..LogOptions::default() };
+        let (log, opened) = EventLog::open_with(log_dir, options)?;
+        report_recovery(&opened);
+        let caught = catch_up(&tree, &log, mark.unwrap_or_default())?;
+        if caught.indexed > 0 {
+            tracing::info!(
+                records = caught.records,
+                indexed = caught.indexed,
+                "journal index caught up with the event log"
+            );
+        }
+        if legacy::present(&tree)? {
+            let started = std::time::Instant::now();
+            let moved = legacy::migrate(&tree, &log)?;
+            tracing::info!(events = moved, took = ?started.elapsed(), "journal of an earlier version moved into the event log");
+            tree.insert(INDEXED_KEY, &log.end().0.to_be_bytes())?;
+        }
+        tree.flush()?;
+        let shared = Shared {
+            tree,
+            log,
+            commit,
+            devices: Mutex::default(),
+            recent: Mutex::default(),
+            mark: IndexMark::default(),
+            opened,
+            unreadable: AtomicU64::new(caught.unreadable),
+        };
+        Ok(Journal { shared: Arc::new(shared) })
+    }
+
+    fn tree(&self) -> &sled::Tree {
+        &self.shared.tree
+    }
+
+    fn device(&self, device: &str) -> Result<Arc<DeviceLog>, StoreError> {
+        let mut devices = self.shared.devices.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(log) = devices.get(device) {
+            return Ok(log.clone());
+        }
+        let last = self.last_seq(device)?;
+        let log = Arc::new(DeviceLog { next: tokio::sync::Mutex::new(last + 1), durable: watch::Sender::new(last) });
+        devices.insert(device.to_string(), log.clone());
+        Ok(log)
+    }
+
+    /// Returns once every sled write made so far (device registry, delivery state,
+    /// operations) is on disk, sharing the flush with concurrent writers. Events are
+    /// durable when [`Journal::append`] returns, without this.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.shared.commit.durable().await.map_err(StoreError::Flush)
+    }
+
+    /// The highest sequence `device` ever stored (0 when none), pruned or not.
+    pub fn last_seq(&self, device: &str) -> Result<u64, StoreError> {
+        let marker = self.tree().get(seq_key(device))?.and_then(|v| keys::trailing_u64(&v)).unwrap_or(0);
+        let last_entry = match self.tree().scan_prefix(batch_prefix(device)).next_back() {
+            Some(found) => {
+                let (key, value) = found?;
+                BatchEntry::decode(&key, &value).map_or(0, |e| e.last())
+            }
+            None => 0,
+        };
+        Ok(marker.max(last_entry))
+    }
+
+    /// Appends events of one device and returns once they are on disk. Punches already
+    /// stored are not stored again: they report the stored event's id and sequence.
+    pub async fn append(
+        &self,
+        device: &str,
+        bodies: Vec<EventBody>,
+        received_at_ms: u64,
+    ) -> Result<Appended, StoreError> {
+        // Sequences are handed out once the records are written: run that in a task of
+        // its own, so a caller dropped half-way (a device hanging up) never leaves records
+        // written with their sequences handed out again.
+        let (journal, device) = (self.clone(), device.to_string());
+        match tokio::spawn(async move { journal.append_to_completion(&device, bodies, received_at_ms).await }).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Flush(format!("the append was cancelled: {e}"))),
+        }
+    }
+
+    async fn append_to_completion(
+        &self,
+        device: &str,
+        bodies: Vec<EventBody>,
+        received_at_ms: u64,
+    ) -> Result<Appended, StoreError> {
+        let log = self.device(device)?;
+        let mut next = log.next.lock().await;
+        let first = *next;
+        let mut seq = first;
+        let mut events = Vec::with_capacity(bodies.len());
+        let mut records = LogBatch::with_capacity(bodies.len(), bodies.len() * 64);
+        let mut in_batch: HashMap<Identity, (String, u64)> = HashMap::new();
+        let mut indexed: Vec<Indexed> = Vec::with_capacity(bodies.len());
+        let mut fresh: Vec<(i64, Identity, u64)> = Vec::new();
+        for body in bodies {
+            let identity = Identity::of(&body);
+            if let (Some(identity), Some(secs)) = (&identity, log_seconds(&body)) {
+                if let Some((id, s)) = in_batch.get(identity) {
+                    events.push((id.clone(), *s, true));
+                    continue;
+                }
+                if let Some(stored) = self.stored_duplicate(device, hour_of(secs), identity)? {
+                    events.push((stored.id, stored.sequence, true));
+                    continue;
+                }
+            }
+            let event = Event {
+                id: uuid::Uuid::now_v7().to_string(),
+                device_id: device.to_string(),
+                sequence: seq,
+                received_at_ms,
+                body,
+            };
+            records.push(device, seq, &encode(&event)?)?;
+            indexed.push(Indexed { received_at_ms, hour: log_seconds(&event.body).map(hour_of) });
+            if let (Some(identity), Some(secs)) = (identity, log_seconds(&event.body)) {
+                in_batch.insert(identity.clone(), (event.id.clone(), seq));
+                fresh.push((hour_of(secs), identity, seq));
+            }
+            events.push((event.id, seq, false));
+            seq += 1;
+        }
+        if records.is_empty() {
+            // Only duplicates: what they point at is on disk (found through the index).
+            return Ok(Appended { events });
+        }
+        let ticket = self.shared.mark.begin(self.shared.log.end());
+        let written = self.write(device, records, first, &indexed, ticket).await;
+        self.shared.mark.finish(ticket);
+        written?;
+        *next = seq;
+        self.shared.recent.lock().unwrap_or_else(|p| p.into_inner()).stored(device, fresh);
+        drop(next);
+        let last_new = seq - 1;
+        log.durable.send_if_modified(|durable| {
+            let advance = last_new > *durable;
+            if advance {
+                *durable = last_new;
+            }
+            advance
+        });
+        Ok(Appended { events })
+    }
+
+    /// Writes the records, then their index entries (visible to readers when this
+    /// returns).
+    async fn write(
+        &self,
+        device: &str,
+        records: LogBatch,
+        first: u64,
+        indexed: &[Indexed],
+        ticket: u64,
+    ) -> Result<(), StoreError> {
+        let bytes = records.bytes() as u64;
+        let positions = self.shared.log.append(records).await?;
+        let end = Position(positions.first().map_or(0, |p| p.0) + bytes);
+        let mut batch = sled::Batch::default();
+        add_entries(&mut batch, device, first, &positions, end, indexed);
+        if first == 1 {
+            // The device's first event writes its marker.
+            batch.insert(seq_key(device), &(first + indexed.len() as u64 - 1).to_be_bytes());
+        }
+        if let Some(mark) = self.shared.mark.due(ticket, self.shared.log.end()) {
+            batch.insert(INDEXED_KEY, &mark.0.to_be_bytes());
+        }
+        // Applied between two sled flushes by the group-commit thread, without waiting
+        // for one (see group_commit.rs).
+        self.shared.commit.apply_only(self.tree().clone(), batch).await.map_err(StoreError::Flush)
+    }
+
+    /// The stored punch with `identity` in `hour` of `device`'s log time, if any and still
+    /// readable.
+    fn stored_duplicate(&self, device: &str, hour: i64, identity: &Identity) -> Result<Option<Event>, StoreError> {
+        let loaded = self.shared.recent.lock().unwrap_or_else(|p| p.into_inner()).has_hour(device, hour);
+        if !loaded {
+            let mut punches = HashMap::new();
+            for event in self.hour_events(device, hour)? {
+                if let Some(identity) = Identity::of(&event.body) {
+                    punches.insert(identity, event.sequence);
+                }
+            }
+            self.shared.recent.lock().unwrap_or_else(|p| p.into_inner()).load_hour(device, hour, punches);
+        }
+        let seq = self.shared.recent.lock().unwrap_or_else(|p| p.into_inner()).find(device, hour, identity);
+        match seq {
+            Some(seq) => self.get(device, seq),
+            None => Ok(None),
+        }
+    }
+
+    /// The events of one span of the log that belong to `device` (all, for a span of
+    /// one of its appends). Unreadable records are reported and left out.
+    fn read_span(&self, device: &str, span: Span) -> Result<Vec<Event>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.shared.log.iter_span(span.at, u64::from(span.bytes)) {
+            match item {
+                Ok((_, record)) if record.device() == device => match decode(record.body()) {
+                    Ok(event) => out.push(event),
+                    Err(error) => self.unreadable(device, span, &error.to_string()),
+                },
+                Ok(_) => {}
+                Err(e @ (LogError::Corrupt(_) | LogError::Missing(_) | LogError::Retained { .. })) => {
+                    self.unreadable(device, span, &e.to_string())
+                }
+                Err(LogError::PastEnd { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    fn unreadable(&self, device: &str, span: Span, error: &str) {
+        self.shared.unreadable.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("biogate_journal_unreadable_events_total").increment(1);
+        tracing::error!(device, position = %span.at, error, "journal events unreadable (reported in /health)");
+    }
+
+    /// One event.
+    pub fn get(&self, device: &str, seq: u64) -> Result<Option<Event>, StoreError> {
+        let Some(entry) = entry_holding(self.tree(), device, seq)? else { return Ok(None) };
+        Ok(self.read_span(device, entry.span)?.into_iter().find(|e| e.sequence == seq))
+    }
+
+    /// Whether event `seq` of `device` is still stored (not pruned or purged).
+    pub fn contains(&self, device: &str, seq: u64) -> Result<bool, StoreError> {
+        Ok(entry_holding(self.tree(), device, seq)?.is_some())
+    }
+
+    /// Removes every event of `device` (its registration was deleted), in batches of
+    /// [`PURGE_BATCH`] so that a large journal never becomes one huge write. The sequence
+    /// carries on: the id's next event does not reuse a number. Returns how many events
+    /// went. Blocks: call it outside async code (`spawn_blocking`).
+    pub fn purge(&self, device: &str) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        let mut upto = 0u64;
+        let last = self.last_seq(device)?;
+        while upto < last {
+            upto = upto.saturating_add(PURGE_BATCH).min(last);
+            removed += self.prune(device, u64::MAX, upto)?;
+        }
+        Ok(removed)
+    }
+
+    /// Up to `limit` events of `device` with `after < sequence <= upto`, in order.
+    pub fn read(&self, device: &str, after: u64, upto: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        if upto <= after || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // From the append holding `after + 1` (or the first after it).
+        let start = match entry_holding(self.tree(), device, after + 1)? {
+            Some(entry) => batch_key(device, entry.first),
+            None => batch_key(device, after + 1),
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for found in self.tree().range(start..=batch_key(device, upto)) {
+            let (key, value) = found?;
+            let Some(entry) = BatchEntry::decode(&key, &value) else { continue };
+            for event in self.read_span(device, entry.span)? {
+                if event.sequence > after && event.sequence <= upto && out.len() < limit {
+                    out.push(event);
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Watches the durable watermark of `device` (the highest sequence on disk).
+    pub fn watch(&self, device: &str) -> Result<watch::Receiver<u64>, StoreError> {
+        Ok(self.device(device)?.durable.subscribe())
+    }
+
+    /// Every device that ever stored an event, in id order.
+    pub fn devices(&self) -> Result<Vec<String>, StoreError> {
+        self.tree()
+            .scan_prefix(MARKERS)
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?[MARKERS.len()..]).into_owned()))
+            .collect()
+    }
+
+    /// Removes the appends of `device` received before `before_ms` whose sequences are
+    /// all at most `upto` (what every route has delivered or dead-lettered), from the
+    /// index; [`Journal::release_space`] then removes the log segments no longer used.
+    /// Returns how many events went. Blocks on the device's writer lock: call it outside
+    /// async code (`spawn_blocking`).
+    pub fn prune(&self, device: &str, before_ms: u64, upto: u64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        let mut batch = sled::Batch::default();
+        let log = self.device(device)?;
+        let next = log.next.blocking_lock();
+        for found in self.tree().scan_prefix(batch_prefix(device)) {
+            let (key, value) = found?;
+            let Some(entry) = BatchEntry::decode(&key, &value) else { continue };
+            if entry.received_at_ms >= before_ms || entry.last() > upto {
+                break;
+            }
+            for hour in &entry.hours {
+                batch.remove(hour_key(device, *hour, entry.first));
+            }
+            batch.remove(key);
+            removed += entry.count as usize;
+        }
+        if removed > 0 {
+            // The last sequence outlives the events: the next one never restarts.
+            batch.insert(seq_key(device), &(*next - 1).to_be_bytes());
+            self.tree().apply_batch(batch)?;
+            self.shared.recent.lock().unwrap_or_else(|p| p.into_inner()).forget(device);
+        }
+        Ok(removed)
+    }
+
+    /// Removes the log segments that hold no event still indexed (after
+    /// [`Journal::prune`] and [`Journal::purge`]). Blocks.
+    pub fn release_space(&self) -> Result<Retention, StoreError> {
+        let mut oldest = self.shared.log.end();
+        for device in self.devices()? {
+            if let Some(found) = self.tree().scan_prefix(batch_prefix(&device)).next() {
+                let (key, value) = found?;
+                if let Some(entry) = BatchEntry::decode(&key, &value) {
+                    oldest = oldest.min(entry.span.at);
+                }
+            }
+        }
+        Ok(self.shared.log.retain_from(oldest)?)
+    }
+
+    /// The highest sequence written so far, with no write of `device` in progress: every
+    /// event up to it is in the journal (a consistent snapshot for paging).
+    pub async fn snapshot(&self, device: &str) -> Result<u64, StoreError> {
+        let log = self.device(device)?;
+        let next = log.next.lock().await;
+        Ok(*next - 1)
+    }
+
+    /// The appends of `device` with punches in hours `first..=last`, hour by hour.
+    fn hours(&self, device: &str, first: i64, last: i64) -> impl Iterator<Item = Result<(i64, HourEntry), StoreError>> {
+        let range = hour_key(device, first, 0)..=hour_key(device, last, u64::MAX);
+        self.tree().range(range).map(|found| {
+            let (key, value) = found?;
+            let hour = keys::hour_of_key(&key);
+            let entry = HourEntry::decode(&value);
+            hour.zip(entry).ok_or_else(|| StoreError::Decode("a journal hour entry".into()))
+        })
+    }
+
+    /// The punches of `device` with a log time in `hour`.
+    fn hour_events(&self, device: &str, hour: i64) -> Result<Vec<Event>, StoreError> {
+        let mut out = Vec::new();
+        for found in self.hours(device, hour, hour) {
+            let (_, entry) = found?;
+            out.extend(
+                self.read_span(device, entry.span)?
+                    .into_iter()
+                    .filter(|e| log_seconds(&e.body).is_some_and(|s| hour_of(s) == hour)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// How many punches of `device` have a log time in `from..=to` (Unix seconds).
+    /// Whole hours are counted from the index; only the partial hours at the edges are
+    /// read.
+    pub fn count_punches(&self, device: &str, from: i64, to: i64) -> Result<u64, StoreError> {
+        if to < from {
+            return Ok(0);
+        }
+        let (first, last) = (hour_of(from), hour_of(to));
+        let mut count = 0u64;
+        for edge in [first, last].into_iter().take(if first == last { 1 } else { 2 }) {
+            if from > edge * 3600 || to < edge * 3600 + 3599 {
+                count += self
+                    .hour_events(device, edge)?
+                    .iter()
+                    .filter(|e| log_seconds(&e.body).is_some_and(|s| (from..=to).contains(&s)))
+                    .count() as u64;
+            }
+        }
+        for found in self.hours(device, first, last) {
+            let (hour, entry) = found?;
+            let partial = (hour == first && from > hour * 3600) || (hour == last && to < hour * 3600 + 3599);
+            if !partial {
+                count += u64::from(entry.punches);
+            }
+        }
+        Ok(count)
+    }
+
+    /// Punches of `device` with a log time in `from..=to`, in (log time, sequence)
+    /// order, strictly after `after`, with a sequence at most `upto`; at most `limit`.
+    pub fn punches(
+        &self,
+        device: &str,
+        from: i64,
+        to: i64,
+        after: Option<PunchCursor>,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let start = after.map_or(from, |c| c.unix_seconds.max(from));
+        if start > to || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut hour_punches: Vec<(PunchCursor, Event)> = Vec::new();
+        let mut current: Option<i64> = None;
+        let flush = |hour_punches: &mut Vec<(PunchCursor, Event)>, out: &mut Vec<Event>| {
+            hour_punches.sort_by_key(|(cursor, _)| *cursor);
+            out.extend(hour_punches.drain(..).map(|(_, e)| e).take(limit - out.len()));
+        };
+        for found in self.hours(device, hour_of(start), hour_of(to)) {
+            let (hour, entry) = found?;
+            if current != Some(hour) {
+                flush(&mut hour_punches, &mut out);
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                current = Some(hour);
+            }
+            for event in self.read_span(device, entry.span)? {
+                let Some(secs) = log_seconds(&event.body) else { continue };
+                let cursor = PunchCursor { unix_seconds: secs, sequence: event.sequence };
+                if hour_of(secs) == hour
+                    && (start..=to).contains(&secs)
+                    && event.sequence <= upto
+                    && after.is_none_or(|a| cursor > a)
+                {
+                    hour_punches.push((cursor, event));
+                }
+            }
+        }
+        flush(&mut hour_punches, &mut out);
+        Ok(out)
+    }
+
+    /// What is known to be wrong with the journal on disk (for `/health`).
+    pub fn damage(&self) -> JournalDamage {
+        let opened = &self.shared.opened;
+        let mut damaged: Vec<String> = self.shared.log.damage().iter().map(ToString::to_string).collect();
+        damaged.dedup();
+        JournalDamage {
+            torn_tail: opened.torn_tail.as_ref().map(ToString::to_string),
+            damaged,
+            missing: self.shared.log.missing().iter().map(ToString::to_string).collect(),
+            unreadable_events: self.shared.unreadable.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Reads every record of the log and checks it (for `biogate verify` and tests);
+    /// damage found is remembered and reported by [`Journal::damage`]. Blocks.
+    pub fn verify(&self) -> Result<usize, StoreError> {
+        let found = self.shared.log.verify()?;
+        metrics::gauge!("biogate_journal_damaged_regions").set(self.shared.log.damage().len() as f64);
+        Ok(found.len())
+    }
+}
+
+/// Logs and counts what opening the log found.
+fn report_recovery(report: &RecoveryReport) {
+    if let Some(torn) = &report.torn_tail {
+        // An append a crash interrupted: never acknowledged, the device sends it again.
+        tracing::warn!(%torn, "journal: a torn tail was cut off the event log");
+        metrics::counter!("biogate_journal_torn_tail_bytes_total").increment(torn.len);
+    }
+    for damage in &report.damaged {
+        tracing::error!(%damage, "journal: a damaged region in the event log; its events cannot be read");
+    }
+    for missing in &report.missing {
+        tracing::error!(%missing, "journal: part of the event log is missing");
+    }
+    for ignored in &report.ignored {
+        tracing::warn!(file = %ignored.display(), "journal: a file in the event log folder was ignored");
+    }
+    metrics::gauge!("biogate_journal_damaged_regions").set((report.damaged.len() + report.missing.len()) as f64);
+}
