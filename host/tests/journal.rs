@@ -139,3 +139,55 @@ async fn punches_by_log_time_count_and_page_like_a_full_scan() {
     assert_eq!(prune(&journal, "D1", 2, u64::MAX).unwrap(), 600, "received at 1 < 2: all but the late one");
     assert_eq!(journal.count_punches("D1", -1_800, 34_199).unwrap(), 1);
 }
+
+fn punches(range: std::ops::Range<i64>) -> Vec<EventBody> {
+    range.map(|i| punch(&format!("user-{i}"), 1_750_000_000 + i)).collect()
+}
+
+/// Writes until the filesystem of `path` takes no more bytes (the filler's 256 KiB
+/// chunks leave up to a chunk free).
+fn fill_to_the_last_byte(path: &std::path::Path) -> std::fs::File {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).expect("the last filler");
+    for size in [65_536, 4096, 512, 1] {
+        let chunk = vec![0x5Au8; size];
+        while file.write_all(&chunk).is_ok() {}
+    }
+    file
+}
+
+/// The event log on a filesystem filled to the last byte by another program: an append
+/// is refused as a full disk (503 and code 44 for the device, which keeps its punches),
+/// uses no sequence, and once space is back appends go on, and everything acknowledged
+/// is there after a reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_filesystem_refuses_appends_as_disk_full_until_space_is_back() {
+    use biogate_e2e::small_fs::{Filler, SmallFs};
+    let fs = match SmallFs::mount(16) {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIP a_full_filesystem_refuses_appends_as_disk_full_until_space_is_back: {why}");
+            return;
+        }
+    };
+    let dir = fs.path().join("s");
+    {
+        let store = Store::open(&dir).unwrap();
+        let journal = store.journal().unwrap();
+        journal.append("D1", punches(0..100), 1).await.unwrap();
+        let mut filler = Filler::create(&fs.path().join("filler"));
+        filler.grow(u64::MAX, 0);
+        let last = fill_to_the_last_byte(&fs.path().join("filler-last"));
+        let refused = journal.append("D1", punches(100..200), 2).await.expect_err("the filesystem is full");
+        assert!(refused.is_disk_full(), "refused as a full disk, not an internal error: {refused}");
+        drop(last);
+        std::fs::remove_file(fs.path().join("filler-last")).unwrap();
+        filler.remove();
+        let stored = journal.append("D1", punches(100..200), 3).await.expect("space is back");
+        assert_eq!((stored.stored(), stored.events[0].1), (100, 101), "the refused append used no sequence");
+    }
+    let store = Store::open(&dir).unwrap();
+    let journal = store.journal().unwrap();
+    let seqs: Vec<u64> = journal.read("D1", 0, u64::MAX, 1000).unwrap().iter().map(|e| e.sequence).collect();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+}

@@ -128,15 +128,17 @@ pub async fn handle(
             }
         };
     if !reply.events.is_empty() {
-        // Storing them ends with a flush, which also covers the plugin's changes.
+        // Durable in the journal when this returns (the event log's own fdatasync); the
+        // plugin's changes in sled are flushed below.
         if let Err(error) = gw.ingest.accept(&device, reply.events).await {
-            if matches!(error, StoreError::DiskFull { .. }) {
+            if error.is_disk_full() {
                 return storage_full(&error);
             }
             tracing::error!(%error, device = %device.id, "storing a dialect request's events failed");
             return text(StatusCode::INTERNAL_SERVER_ERROR, "the events could not be stored; send them again");
         }
-    } else if changes() != before
+    }
+    if changes() != before
         && let Err(error) = gw.journal.durable().await
     {
         // Commands the plugin took (or took off its queue) go out in this reply: on disk

@@ -34,3 +34,16 @@ pub enum StoreError {
 fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1u64 << 20) as f64)
 }
+
+impl StoreError {
+    /// The disk is full: below the reserve before anything was written, or the event log
+    /// met a full filesystem (nothing was stored either way; the sender keeps its data and
+    /// sends it again later).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::DiskFull { .. } => true,
+            StoreError::Log(e) => e.is_no_space(),
+            _ => false,
+        }
+    }
+}

@@ -102,10 +102,7 @@ impl IntoResponse for ApiError {
 /// A store failure: 503 (44) with `Retry-After` below the disk reserve, else 500 (999).
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
-        match error {
-            crate::store::StoreError::DiskFull { .. } => ApiError::storage_full(&error),
-            error => ApiError::internal(error),
-        }
+        if error.is_disk_full() { ApiError::storage_full(&error) } else { ApiError::internal(error) }
     }
 }
 

@@ -30,7 +30,7 @@ use crate::gateway::Gateway;
 use crate::plugin::bindings::dialect::exports::biogate::plugin::dialect_handler::{DeviceContext, DialectError};
 use crate::plugin::bindings::types::{Command, DeviceStatus, EventBody};
 use crate::plugin::{DialectPlugin, LoadedPlugin};
-use crate::store::{Device, StoreError};
+use crate::store::Device;
 use crate::web::LinkState;
 
 /// Workers storing messages; a device always maps to the same one.
@@ -266,7 +266,7 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
     });
     if !bodies.is_empty() {
         gw.ingest.accept(&device, bodies).await.map_err(|e| match e {
-            StoreError::DiskFull { .. } => Refusal::Full,
+            e if e.is_disk_full() => Refusal::Full,
             e => Refusal::Transient(e.to_string()),
         })?;
     }

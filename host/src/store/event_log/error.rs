@@ -33,6 +33,10 @@ pub enum LogError {
     /// The group write or its `fdatasync` failed; the records of the group are not stored.
     #[error("event log write failed: {0}")]
     Write(String),
+    /// The group write found the filesystem full (ENOSPC); nothing of it is stored and
+    /// the log takes writes again once there is space.
+    #[error("event log write failed, the disk is full: {0}")]
+    NoSpace(String),
     /// An `fdatasync` failed earlier: what the kernel kept of the file is unknown, so the
     /// log takes no more writes until it is opened again (recovery then checks the tail).
     #[error("event log stopped taking writes after a failed fdatasync: {0}")]
@@ -43,6 +47,15 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// Whether the filesystem was full (a write or the creation of a segment).
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            LogError::NoSpace(_) => true,
+            LogError::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+
     pub(super) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> LogError {
         let path = path.into();
         move |source| LogError::Io { action, path, source }

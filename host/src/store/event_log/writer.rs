@@ -134,6 +134,7 @@ fn run(state: &LogState, mut tail: Arc<Segment>, segment_bytes: u64, rx: mpsc::R
             &buf[..]
         };
         let written = tail.file.write_all_at(data, at - tail.base);
+        let mut no_space = false;
         let result = match written {
             Ok(()) => match tail.file.sync_data() {
                 Ok(()) => Ok(()),
@@ -149,6 +150,7 @@ fn run(state: &LogState, mut tail: Arc<Segment>, segment_bytes: u64, rx: mpsc::R
                 if let Err(cut) = tail.file.set_len(at - tail.base) {
                     poisoned = Some(format!("{reason}; cutting it off again failed: {cut}"));
                 }
+                no_space = e.kind() == std::io::ErrorKind::StorageFull;
                 Err(reason)
             }
         };
@@ -172,7 +174,9 @@ fn run(state: &LogState, mut tail: Arc<Segment>, segment_bytes: u64, rx: mpsc::R
             Err(reason) => {
                 metrics::counter!("biogate_event_log_write_errors_total").increment(1);
                 for job in group {
-                    let _ = job.reply.send(Err(LogError::Write(reason.clone())));
+                    let error =
+                        if no_space { LogError::NoSpace(reason.clone()) } else { LogError::Write(reason.clone()) };
+                    let _ = job.reply.send(Err(error));
                 }
             }
         }

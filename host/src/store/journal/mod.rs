@@ -582,14 +582,6 @@ impl Journal {
             unreadable_events: self.shared.unreadable.load(Ordering::Relaxed),
         }
     }
-
-    /// Reads every record of the log and checks it (for `biogate verify` and tests);
-    /// damage found is remembered and reported by [`Journal::damage`]. Blocks.
-    pub fn verify(&self) -> Result<usize, StoreError> {
-        let found = self.shared.log.verify()?;
-        metrics::gauge!("biogate_journal_damaged_regions").set(self.shared.log.damage().len() as f64);
-        Ok(found.len())
-    }
 }
 
 /// Logs and counts what opening the log found.
