@@ -58,7 +58,7 @@ async fn punch_loop(ctx: Arc<Context>, index: usize, id: String) {
                 }
                 _ => {
                     Stats::bump(&ctx.stats.upload_errors);
-                    if !ctx.sleep(Duration::from_secs(1)).await {
+                    if !ctx.sleep(ctx.upload_retry).await {
                         return;
                     }
                 }
