@@ -17,6 +17,9 @@ pub struct Stats {
     /// Punches acknowledged by the gateway (native `200`, ADMS `OK: n`) or the broker
     /// (MQTT PUBACK is not awaited: counted when handed to the client).
     pub punches_acked: AtomicU64,
+    /// Punches a native device sent again that the gateway answered as already stored
+    /// (`"duplicates"` of its reply): an upload whose first answer the device never got.
+    pub punches_duplicate: AtomicU64,
     /// Upload requests that failed (network error, non-200, short `OK: n`); retried.
     pub upload_errors: AtomicU64,
     /// Command polls made (native long-polls, ADMS `getrequest`).
@@ -43,9 +46,10 @@ impl Stats {
     pub fn line(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "connected {}, punches acked {}, upload errors {}, polls {} ({} failed), commands {}, results {}, mqtt errors {}",
+            "connected {}, punches acked {} ({} already stored), upload errors {}, polls {} ({} failed), commands {}, results {}, mqtt errors {}",
             get(&self.connected),
             get(&self.punches_acked),
+            get(&self.punches_duplicate),
             get(&self.upload_errors),
             get(&self.polls),
             get(&self.poll_errors),
