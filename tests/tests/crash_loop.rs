@@ -31,9 +31,9 @@ use biogate_e2e::mosquitto::Broker;
 const ADMIN: &str = "test-admin-key-0123456789";
 /// SIGKILLs in the run.
 const KILLS: usize = 50;
-/// Devices in the fleet (with Mosquitto: 8 native, 6 ADMS, 6 MQTT).
+/// Devices in the fleet (with Mosquitto: 12 native, 9 ADMS, 9 MQTT).
 const DEVICES: usize = 30;
-/// Punches per device per minute: 20 devices, 40 punches a second in all.
+/// Punches per device per minute: 30 devices, 150 punches a second in all.
 const PUNCHES_PER_MINUTE: f64 = 300.0;
 /// Load between two kills, in milliseconds: from `LOAD_MS.0` to `LOAD_MS.1`.
 const LOAD_MS: (u64, u64) = (100, 600);
