@@ -146,6 +146,31 @@ impl Drop for GatewayProcess {
     }
 }
 
+/// The workspace's `target` folder (where `cargo build -p biogate` puts the binary when
+/// `CARGO_TARGET_DIR` is not set).
+pub fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// The gateway binary: `$BIOGATE_BIN`, else the newest of `target/{debug,release}/biogate`.
+/// Panics, saying how to build it, when there is none.
+pub fn gateway_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("BIOGATE_BIN") {
+        return PathBuf::from(bin);
+    }
+    ["debug", "release"]
+        .iter()
+        .map(|profile| target_dir().join(profile).join("biogate"))
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no gateway binary in {}: run `cargo build -p biogate` first, or set BIOGATE_BIN",
+                target_dir().display()
+            )
+        })
+}
+
 /// Writes a config file in `dir`.
 pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("biogate.toml");

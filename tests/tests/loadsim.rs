@@ -7,39 +7,16 @@
 //! The gateway binary is `$BIOGATE_BIN`, else the newest of `target/{debug,release}/biogate`
 //! (build it with `cargo build -p biogate`); the ADMS plugin comes from
 //! `$BIOGATE_PLUGINS_DIR` or `target/plugins` (`cargo xtask plugins`).
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use biogate_e2e::gateway_process::{GatewayProcess, write_config};
+use biogate_e2e::gateway_process::{GatewayProcess, gateway_binary, write_config};
 use biogate_e2e::loadsim::{self, CheckReport, Checker, Fleet, FleetConfig, LoadReceiver, Mix, plan};
 use biogate_e2e::mosquitto::Broker;
 use serde_json::json;
 
 const ADMIN: &str = "test-admin-key-0123456789";
-
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
-}
-
-/// The gateway binary: `$BIOGATE_BIN` or the newest build in the target dir.
-fn gateway_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("BIOGATE_BIN") {
-        return PathBuf::from(bin);
-    }
-    ["debug", "release"]
-        .iter()
-        .map(|profile| target_dir().join(profile).join("biogate"))
-        .filter(|p| p.is_file())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no gateway binary in {}: run `cargo build -p biogate` first, or set BIOGATE_BIN",
-                target_dir().display()
-            )
-        })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_fleet_delivers_every_punch_once_in_order_and_confirms_every_command() {

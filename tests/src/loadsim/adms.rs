@@ -66,7 +66,7 @@ async fn run(ctx: Arc<Context>, index: usize) {
     let mut next_poll = tokio::time::Instant::now() + phase;
     let mut next = 0u64;
     loop {
-        let punch_due = ctx.schedule.allows(next).then(|| tokio::time::Instant::from(ctx.schedule.due(index, next)));
+        let punch_due = ctx.allows(index, next).then(|| tokio::time::Instant::from(ctx.schedule.due(index, next)));
         let wake = punch_due.map_or(next_poll, |p| p.min(next_poll));
         if !ctx.sleep_until(wake).await {
             return;
@@ -91,7 +91,7 @@ async fn run(ctx: Arc<Context>, index: usize) {
             } else {
                 // Kept in the terminal's buffer: sent again at the next wake-up.
                 Stats::bump(&ctx.stats.upload_errors);
-                if !ctx.sleep(Duration::from_secs(1)).await {
+                if !ctx.sleep(ctx.upload_retry).await {
                     return;
                 }
             }

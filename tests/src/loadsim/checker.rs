@@ -254,6 +254,20 @@ impl Checker {
         missing
     }
 
+    /// The first `at_most` punches sent that never arrived, as (device, seq), by device.
+    pub fn missing_punches(&self, at_most: usize) -> Vec<(usize, u64)> {
+        let mut missing = Vec::new();
+        for (device, track) in self.devices.iter().enumerate() {
+            let track = lock(track);
+            let lost = (0..track.sent.len()).filter(|&seq| track.seen.get(seq).is_none_or(|&n| n == 0));
+            missing.extend(lost.map(|seq| (device, seq as u64)).take(at_most - missing.len()));
+            if missing.len() == at_most {
+                break;
+            }
+        }
+        missing
+    }
+
     /// Waits until every punch sent arrived, or `timeout` passed; returns whether it did.
     pub async fn wait_all_delivered(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -322,6 +336,8 @@ mod tests {
         checker.arrived(0, 2, now); // 1 is late
         checker.arrived(0, 1, now); // out of order
         checker.arrived(0, 2, now); // duplicate
+        assert_eq!(checker.missing_punches(10), [(0, 3), (0, 4)]);
+        assert_eq!(checker.missing_punches(1), [(0, 3)]);
         checker.arrived(0, 9, now); // never sent
         checker.arrived(5, 0, now); // no such device
         // 3 and 4 never arrive.

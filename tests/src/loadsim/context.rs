@@ -2,9 +2,9 @@
 //! HTTP clients (connection pools) for thousands of devices, the checker, the counters and
 //! the stop signal. One `Arc<Context>` per device is all a device holds besides its own
 //! small state.
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -17,6 +17,9 @@ pub struct Stats {
     /// Punches acknowledged by the gateway (native `200`, ADMS `OK: n`) or the broker
     /// (MQTT PUBACK is not awaited: counted when handed to the client).
     pub punches_acked: AtomicU64,
+    /// Punches a native device sent again that the gateway answered as already stored
+    /// (`"duplicates"` of its reply): an upload whose first answer the device never got.
+    pub punches_duplicate: AtomicU64,
     /// Upload requests that failed (network error, non-200, short `OK: n`); retried.
     pub upload_errors: AtomicU64,
     /// Command polls made (native long-polls, ADMS `getrequest`).
@@ -43,9 +46,10 @@ impl Stats {
     pub fn line(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "connected {}, punches acked {}, upload errors {}, polls {} ({} failed), commands {}, results {}, mqtt errors {}",
+            "connected {}, punches acked {} ({} already stored), upload errors {}, polls {} ({} failed), commands {}, results {}, mqtt errors {}",
             get(&self.connected),
             get(&self.punches_acked),
+            get(&self.punches_duplicate),
             get(&self.upload_errors),
             get(&self.polls),
             get(&self.poll_errors),
@@ -68,8 +72,13 @@ pub struct Context {
     pub epoch: u64,
     /// When punches are due.
     pub schedule: Schedule,
+    /// Set once punching stops: no punch due after this instant is sent (the punches due
+    /// until then still are, and an upload that was not acknowledged is still retried).
+    pub punching_until: OnceLock<Instant>,
     /// Most punches in one upload when a device is behind (native, ADMS).
     pub max_batch: usize,
+    /// How long a device waits before sending an upload that failed again.
+    pub upload_retry: Duration,
     /// Native devices' long-poll `wait_ms`.
     pub long_poll_ms: u64,
     /// ADMS devices' time between `getrequest` polls.
@@ -112,21 +121,28 @@ impl Context {
         }
     }
 
+    /// Whether punch `seq` of device `index` is to be sent at all: within the schedule's
+    /// limit and not due after punching stopped.
+    pub fn allows(&self, index: usize, seq: u64) -> bool {
+        self.schedule.allows(seq)
+            && self.punching_until.get().is_none_or(|&until| self.schedule.due(index, seq) <= until)
+    }
+
     /// The punches of device `index` due now, from `next` on, at most `max_batch`: the
     /// range of sequence numbers to send (empty when none is due).
     pub fn due_now(&self, index: usize, next: u64) -> std::ops::Range<u64> {
         let now = std::time::Instant::now();
         let mut end = next;
-        while end - next < self.max_batch as u64 && self.schedule.allows(end) && self.schedule.due(index, end) <= now {
+        while end - next < self.max_batch as u64 && self.allows(index, end) && self.schedule.due(index, end) <= now {
             end += 1;
         }
         next..end
     }
 
     /// Waits until punch `seq` of device `index` is due; `false` when the run stopped or
-    /// the device's punches are all sent.
+    /// the device's punches are all sent (the limit, or punching stopped).
     pub async fn wait_due(&self, index: usize, seq: u64) -> bool {
-        if !self.schedule.allows(seq) {
+        if !self.allows(index, seq) {
             let mut stop = self.stop.clone();
             let _ = stop.wait_for(|s| *s).await;
             return false;

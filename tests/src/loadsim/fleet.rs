@@ -2,7 +2,7 @@
 //! (thousands of devices started gradually, run, stopped), with a summary of a window of
 //! the run.
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -36,6 +36,8 @@ pub struct FleetConfig {
     pub long_poll_ms: u64,
     /// ADMS `getrequest` interval.
     pub adms_poll: Duration,
+    /// How long a native or ADMS device waits before sending a failed upload again.
+    pub upload_retry: Duration,
     /// Devices are started over this long (connection ramp).
     pub ramp: Duration,
     /// REST `add_user` operations per second (0: none).
@@ -48,7 +50,8 @@ pub struct FleetConfig {
 
 impl FleetConfig {
     /// A fleet of `devices` with the defaults: mix 4:3:3, one punch per device per minute,
-    /// long-polls of 25 s, ADMS polls every 5 s, no command traffic.
+    /// long-polls of 25 s, ADMS polls every 5 s, failed uploads sent again after 1 s, no
+    /// command traffic.
     pub fn new(base: &str, devices: usize) -> FleetConfig {
         FleetConfig {
             base: base.to_string(),
@@ -61,6 +64,7 @@ impl FleetConfig {
             epoch: plan::default_epoch(),
             long_poll_ms: 25_000,
             adms_poll: Duration::from_secs(5),
+            upload_retry: Duration::from_secs(1),
             ramp: Duration::from_millis(devices as u64 / 2),
             commands_per_second: 0.0,
             command_limit: None,
@@ -115,6 +119,8 @@ pub fn patient_retry_schedule(hours: usize) -> Vec<&'static str> {
 /// A running fleet.
 pub struct Fleet {
     ctx: Arc<Context>,
+    devices: usize,
+    mix: Mix,
     stop: watch::Sender<bool>,
     /// The command traffic's figures.
     pub commands: Arc<CommandStats>,
@@ -151,7 +157,9 @@ impl Fleet {
                 config.punches_per_minute,
                 config.punch_limit,
             ),
+            punching_until: OnceLock::new(),
             max_batch: 100,
+            upload_retry: config.upload_retry,
             long_poll_ms: config.long_poll_ms,
             adms_poll: config.adms_poll,
             clients: http_clients(config.devices),
@@ -177,7 +185,7 @@ impl Fleet {
             config.command_limit,
             config.admin_key.clone(),
         );
-        Fleet { ctx, stop, commands, started }
+        Fleet { ctx, devices: config.devices, mix: config.mix, stop, commands, started }
     }
 
     /// The fleet's counters.
@@ -207,6 +215,30 @@ impl Fleet {
             punches_per_second: (acked() - a0) as f64 / secs,
             arrivals_per_second: (self.ctx.checker.arrivals() - r0) as f64 / secs,
         }
+    }
+
+    /// Stops punching: from now on no new punch falls due, while every device keeps sending
+    /// what it has not had acknowledged (a native or ADMS upload is retried until the
+    /// gateway answers it). Returns how many punches the fleet sends in all, so that the
+    /// caller can wait until [`Stats::punches_acked`] reaches it. Only the first call
+    /// counts.
+    pub fn stop_punching(&self) -> u64 {
+        let until = *self.ctx.punching_until.get_or_init(Instant::now);
+        let schedule = &self.ctx.schedule;
+        (0..self.devices)
+            .filter(|&index| self.punching(index))
+            .map(|index| {
+                let mut count = 0;
+                while schedule.allows(count) && schedule.due(index, count) <= until {
+                    count += 1;
+                }
+                count
+            })
+            .sum()
+    }
+
+    fn punching(&self, index: usize) -> bool {
+        self.mix.protocol(index) != Protocol::Mqtt || self.ctx.mqtt.is_some()
     }
 
     /// Stops every device (their tasks end at their next await) and the command traffic.

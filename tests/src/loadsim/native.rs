@@ -53,12 +53,14 @@ async fn punch_loop(ctx: Arc<Context>, index: usize, id: String) {
                 .await;
             match sent {
                 Ok(response) if response.status().is_success() => {
-                    let _ = response.bytes().await;
+                    if let Ok(reply) = response.json::<Reply>().await {
+                        ctx.stats.punches_duplicate.fetch_add(reply.duplicates, std::sync::atomic::Ordering::Relaxed);
+                    }
                     break;
                 }
                 _ => {
                     Stats::bump(&ctx.stats.upload_errors);
-                    if !ctx.sleep(Duration::from_secs(1)).await {
+                    if !ctx.sleep(ctx.upload_retry).await {
                         return;
                     }
                 }
@@ -67,6 +69,13 @@ async fn punch_loop(ctx: Arc<Context>, index: usize, id: String) {
         ctx.stats.punches_acked.fetch_add(seqs.end - seqs.start, std::sync::atomic::Ordering::Relaxed);
         next = seqs.end;
     }
+}
+
+/// The part of an upload's reply the device reads.
+#[derive(Deserialize)]
+struct Reply {
+    #[serde(default)]
+    duplicates: u64,
 }
 
 #[derive(Deserialize)]
