@@ -46,9 +46,12 @@ impl Identity {
         Some(Identity(key.into_boxed_slice()))
     }
 
-    /// Bytes held in memory for it (for the cache's budget).
-    pub fn weight(&self) -> usize {
-        self.0.len() + 48
+    /// A 64-bit fingerprint, what the de-duplication cache keeps (a hit is checked
+    /// against the stored event, so two identities with one fingerprint are never taken
+    /// for each other).
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(&self.0)
     }
 }
 
@@ -86,5 +89,7 @@ mod tests {
         assert_eq!(Some(&a), Identity::of(&punch("7", 500)).as_ref());
         assert_ne!(Some(&a), Identity::of(&punch("7", 501)).as_ref());
         assert_ne!(Some(&a), Identity::of(&punch("70", 500)).as_ref());
+        assert_eq!(a.fingerprint(), Identity::of(&punch("7", 500)).expect("a punch").fingerprint());
+        assert_ne!(a.fingerprint(), Identity::of(&punch("7", 501)).expect("a punch").fingerprint());
     }
 }

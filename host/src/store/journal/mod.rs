@@ -33,7 +33,7 @@ use self::codec::{Identity, decode, encode, log_seconds};
 use self::entries::{Indexed, add_entries};
 use self::indexed::{IndexMark, catch_up, entry_holding, stored_mark};
 use self::keys::{BatchEntry, HourEntry, INDEXED_KEY, MARKERS, Span, batch_key, batch_prefix, hour_key, seq_key};
-use self::recent::Recent;
+use self::recent::{HourPunches, Recent};
 use super::error::StoreError;
 use super::event_log::{EventLog, LogBatch, LogError, LogOptions, Position, RecoveryReport, Retention};
 use super::group_commit::GroupCommit;
@@ -225,7 +225,7 @@ impl Journal {
         let mut records = LogBatch::with_capacity(bodies.len(), bodies.len() * 64);
         let mut in_batch: HashMap<Identity, (String, u64)> = HashMap::new();
         let mut indexed: Vec<Indexed> = Vec::with_capacity(bodies.len());
-        let mut fresh: Vec<(i64, Identity, u64)> = Vec::new();
+        let mut fresh: Vec<(i64, u64, u64)> = Vec::new();
         for body in bodies {
             let identity = Identity::of(&body);
             if let (Some(identity), Some(secs)) = (&identity, log_seconds(&body)) {
@@ -248,8 +248,8 @@ impl Journal {
             records.push(device, seq, &encode(&event)?)?;
             indexed.push(Indexed { received_at_ms, hour: log_seconds(&event.body).map(hour_of) });
             if let (Some(identity), Some(secs)) = (identity, log_seconds(&event.body)) {
-                in_batch.insert(identity.clone(), (event.id.clone(), seq));
-                fresh.push((hour_of(secs), identity, seq));
+                fresh.push((hour_of(secs), identity.fingerprint(), seq));
+                in_batch.insert(identity, (event.id.clone(), seq));
             }
             events.push((event.id, seq, false));
             seq += 1;
@@ -306,21 +306,19 @@ impl Journal {
     /// The stored punch with `identity` in `hour` of `device`'s log time, if any and still
     /// readable.
     fn stored_duplicate(&self, device: &str, hour: i64, identity: &Identity) -> Result<Option<Event>, StoreError> {
-        let loaded = self.shared.recent.lock().unwrap_or_else(|p| p.into_inner()).has_hour(device, hour);
-        if !loaded {
-            let mut punches = HashMap::new();
+        let recent = || self.shared.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if !recent().has_hour(device, hour) {
+            let mut punches = HourPunches::default();
             for event in self.hour_events(device, hour)? {
                 if let Some(identity) = Identity::of(&event.body) {
-                    punches.insert(identity, event.sequence);
+                    punches.insert(identity.fingerprint(), event.sequence);
                 }
             }
-            self.shared.recent.lock().unwrap_or_else(|p| p.into_inner()).load_hour(device, hour, punches);
+            recent().load_hour(device, hour, punches);
         }
-        let seq = self.shared.recent.lock().unwrap_or_else(|p| p.into_inner()).find(device, hour, identity);
-        match seq {
-            Some(seq) => self.get(device, seq),
-            None => Ok(None),
-        }
+        let Some(seq) = recent().find(device, hour, identity.fingerprint()) else { return Ok(None) };
+        // A fingerprint is not the identity: the stored punch must be this one.
+        Ok(self.get(device, seq)?.filter(|stored| Identity::of(&stored.body).as_ref() == Some(identity)))
     }
 
     /// The events of one span of the log that belong to `device` (all, for a span of

@@ -1,142 +1,164 @@
-//! The punches of recent hours, by identity, for de-duplication: a device that did not
-//! get its acknowledgement sends the same punches again, and they must not be stored
-//! twice. An hour of a device is loaded from the log (through its `p` keys) the first
-//! time a punch of that hour arrives, then kept up to date by the appends; the whole
-//! cache keeps to a budget, dropping the devices used longest ago.
+//! The punches of recent hours, by the fingerprint of their identity, for
+//! de-duplication: a device that did not get its acknowledgement sends the same punches
+//! again, and they must not be stored twice. An hour of a device is loaded from the log
+//! (through its `p` keys) the first time a punch of that hour arrives, then kept up to
+//! date by the appends; the whole cache keeps to a budget, dropping the hours used
+//! longest ago.
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use super::codec::Identity;
+/// Bytes the cache holds at most (about 600,000 punches).
+pub(super) const BUDGET_BYTES: usize = 16 * 1024 * 1024;
+/// Bytes per punch held, about (a fingerprint and a sequence in a hash table).
+const ENTRY_BYTES: usize = 28;
 
-/// Bytes of identities the cache holds at most (about 100,000 punches).
-pub(super) const BUDGET_BYTES: usize = 8 * 1024 * 1024;
-
+/// The keys are fingerprints already: hashed no further.
 #[derive(Default)]
-struct DeviceHours {
-    hours: HashMap<i64, HashMap<Identity, u64>>,
-    used: u64,
-    weight: usize,
+pub(super) struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
-/// Identities of stored punches per device and hour of log time -> their sequence.
+/// Fingerprint -> sequence of the punches of one hour of a device.
+pub(super) type HourPunches = HashMap<u64, u64, BuildHasherDefault<Prehashed>>;
+
+struct Hour {
+    punches: HourPunches,
+    used: u64,
+}
+
+/// The loaded hours, by device and hour of log time.
 #[derive(Default)]
 pub(super) struct Recent {
-    devices: HashMap<String, DeviceHours>,
+    hours: HashMap<(String, i64), Hour>,
     clock: u64,
-    weight: usize,
+    entries: usize,
 }
 
 impl Recent {
     /// Whether the hour of `device` is loaded.
     pub fn has_hour(&self, device: &str, hour: i64) -> bool {
-        self.devices.get(device).is_some_and(|d| d.hours.contains_key(&hour))
+        self.hours.contains_key(&(device.to_string(), hour))
     }
 
-    /// The sequence of the stored punch with `identity`, when its hour is loaded.
-    pub fn find(&mut self, device: &str, hour: i64, identity: &Identity) -> Option<u64> {
+    /// The sequence of the stored punch with this fingerprint, when its hour is loaded.
+    pub fn find(&mut self, device: &str, hour: i64, fingerprint: u64) -> Option<u64> {
         self.clock += 1;
-        let entry = self.devices.get_mut(device)?;
+        let entry = self.hours.get_mut(&(device.to_string(), hour))?;
         entry.used = self.clock;
-        entry.hours.get(&hour)?.get(identity).copied()
+        entry.punches.get(&fingerprint).copied()
     }
 
     /// Loads an hour (what the log holds of it).
-    pub fn load_hour(&mut self, device: &str, hour: i64, punches: HashMap<Identity, u64>) {
-        let weight: usize = punches.keys().map(Identity::weight).sum();
-        let entry = self.devices.entry(device.to_string()).or_default();
-        if let Some(old) = entry.hours.insert(hour, punches) {
-            let old: usize = old.keys().map(Identity::weight).sum();
-            entry.weight -= old;
-            self.weight -= old;
+    pub fn load_hour(&mut self, device: &str, hour: i64, punches: HourPunches) {
+        self.clock += 1;
+        self.entries += punches.len();
+        let loaded = Hour { punches, used: self.clock };
+        if let Some(old) = self.hours.insert((device.to_string(), hour), loaded) {
+            self.entries -= old.punches.len();
         }
-        entry.weight += weight;
-        self.weight += weight;
-        self.keep_to_budget(device);
+        self.keep_to_budget();
     }
 
-    /// Records punches just stored, into the hours that are loaded (an hour not loaded
-    /// is read from the log when needed, and will hold them).
-    pub fn stored(&mut self, device: &str, punches: impl IntoIterator<Item = (i64, Identity, u64)>) {
-        let Some(entry) = self.devices.get_mut(device) else { return };
-        for (hour, identity, seq) in punches {
-            if let Some(set) = entry.hours.get_mut(&hour) {
-                let weight = identity.weight();
-                if set.insert(identity, seq).is_none() {
-                    entry.weight += weight;
-                    self.weight += weight;
-                }
+    /// Records punches just stored (`(hour, fingerprint, sequence)`), into the hours that
+    /// are loaded (an hour not loaded is read from the log when needed, and holds them).
+    pub fn stored(&mut self, device: &str, punches: impl IntoIterator<Item = (i64, u64, u64)>) {
+        let mut key = (device.to_string(), 0);
+        for (hour, fingerprint, seq) in punches {
+            key.1 = hour;
+            if let Some(loaded) = self.hours.get_mut(&key)
+                && loaded.punches.insert(fingerprint, seq).is_none()
+            {
+                self.entries += 1;
             }
         }
-        self.keep_to_budget(device);
+        self.keep_to_budget();
     }
 
     /// Forgets a device (its punches were pruned or purged).
     pub fn forget(&mut self, device: &str) {
-        if let Some(entry) = self.devices.remove(device) {
-            self.weight -= entry.weight;
-        }
+        let entries = &mut self.entries;
+        self.hours.retain(|(id, _), hour| {
+            let keep = id != device;
+            if !keep {
+                *entries -= hour.punches.len();
+            }
+            keep
+        });
     }
 
-    /// Drops the devices used longest ago (never `keep`) until a quarter of the budget
-    /// is free again.
-    fn keep_to_budget(&mut self, keep: &str) {
-        if self.weight <= BUDGET_BYTES {
+    /// Drops the hours used longest ago until a quarter of the budget is free again.
+    fn keep_to_budget(&mut self) {
+        if self.entries * ENTRY_BYTES <= BUDGET_BYTES {
             return;
         }
-        let mut by_use: Vec<(u64, String)> =
-            self.devices.iter().filter(|(id, _)| id.as_str() != keep).map(|(id, d)| (d.used, id.clone())).collect();
+        let mut by_use: Vec<(u64, (String, i64))> = self.hours.iter().map(|(k, h)| (h.used, k.clone())).collect();
         by_use.sort_unstable();
-        for (_, id) in by_use {
-            if self.weight <= BUDGET_BYTES * 3 / 4 {
+        for (_, key) in by_use {
+            if self.entries * ENTRY_BYTES <= BUDGET_BYTES * 3 / 4 {
                 break;
             }
-            self.forget(&id);
+            if let Some(hour) = self.hours.remove(&key) {
+                self.entries -= hour.punches.len();
+            }
         }
     }
 
-    /// Bytes held.
+    /// Bytes held, about.
     #[cfg(test)]
     pub fn weight(&self) -> usize {
-        self.weight
+        self.entries * ENTRY_BYTES
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::journal::tests::punch;
 
-    fn id(user: &str, t: i64) -> Identity {
-        Identity::of(&punch(user, t)).expect("a punch")
+    fn hour_of(punches: impl IntoIterator<Item = (u64, u64)>) -> HourPunches {
+        punches.into_iter().collect()
     }
 
     #[test]
     fn a_loaded_hour_answers_and_follows_the_appends() {
         let mut recent = Recent::default();
         assert!(!recent.has_hour("D1", 0));
-        recent.load_hour("D1", 0, HashMap::from([(id("7", 10), 1)]));
-        assert_eq!(recent.find("D1", 0, &id("7", 10)), Some(1));
-        recent.stored("D1", [(0, id("8", 11), 2), (1, id("9", 3601), 3)]);
-        assert_eq!(recent.find("D1", 0, &id("8", 11)), Some(2));
+        recent.load_hour("D1", 0, hour_of([(10, 1)]));
+        assert_eq!(recent.find("D1", 0, 10), Some(1));
+        recent.stored("D1", [(0, 11, 2), (1, 12, 3)]);
+        assert_eq!(recent.find("D1", 0, 11), Some(2));
         assert!(!recent.has_hour("D1", 1), "an hour not loaded is not made up from appends");
         recent.forget("D1");
         assert_eq!(recent.weight(), 0);
     }
 
     #[test]
-    fn the_cache_keeps_to_its_budget_dropping_the_least_recently_used() {
+    fn the_cache_keeps_to_its_budget_dropping_the_hours_used_longest_ago() {
         let mut recent = Recent::default();
-        let per_device = 2_000;
-        let mut devices = 0;
-        while devices * per_device * 60 < BUDGET_BYTES * 2 {
-            let punches = (0..per_device).map(|i| (id(&format!("user-{i}"), i as i64), i as u64)).collect();
-            recent.load_hour(&format!("D{devices}"), 0, punches);
-            // D0 stays in use.
-            recent.find("D0", 0, &id("x", 0));
-            devices += 1;
+        let per_hour = 20_000u64;
+        let mut hours = 0;
+        while (hours as usize) * per_hour as usize * ENTRY_BYTES < BUDGET_BYTES * 2 {
+            recent.load_hour("D1", hours, hour_of((0..per_hour).map(|i| (i, i))));
+            // Hour 0 stays in use.
+            recent.find("D1", 0, 1);
+            hours += 1;
         }
         assert!(recent.weight() <= BUDGET_BYTES, "{} bytes held", recent.weight());
-        assert!(recent.has_hour("D0", 0), "the device in use is kept");
-        assert!(!recent.has_hour("D1", 0), "the one used longest ago went");
-        assert!(recent.has_hour(&format!("D{}", devices - 1), 0));
+        assert!(recent.has_hour("D1", 0), "the hour in use is kept");
+        assert!(!recent.has_hour("D1", 1), "the one used longest ago went");
+        assert!(recent.has_hour("D1", hours - 1));
     }
 }
