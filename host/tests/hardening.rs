@@ -4,7 +4,7 @@
 //! key, and inputs that cannot be kept exactly (control characters, years out of range,
 //! inexact numbers) are refused with the field named. Refused input stores nothing.
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use biogate_e2e::gateway_process::{GatewayProcess, write_config};
 use serde_json::{Value, json};
@@ -40,6 +40,85 @@ async fn call(request: reqwest::RequestBuilder) -> Answer {
         .to_string();
     let text = response.text().await.unwrap_or_default();
     Answer { status, content_type, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+}
+
+/// Asserts a 400 in the JSON error shape with code 1 naming `field`.
+fn assert_refused(answer: &Answer, field: &str, what: &str) {
+    assert_eq!((answer.status, answer.content_type.as_str()), (400, "application/json"), "{what}: {}", answer.body);
+    assert_eq!(
+        (&answer.body["Status"], &answer.body["StatusCode"], &answer.body["field"]),
+        (&json!("API_RESPONSE_UNREADABLE_REQUEST"), &json!(1), &json!(field)),
+        "{what}: {}",
+        answer.body
+    );
+}
+
+/// The operations stored for D1 and the events in its journal.
+async fn stored(http: &reqwest::Client, base: &str) -> (Value, Value) {
+    let operations = call(http.get(format!("{base}/v1/devices/D1/operations")).bearer_auth(ADMIN)).await;
+    let events = call(http.get(format!("{base}/v1/devices/D1/events")).bearer_auth(ADMIN)).await;
+    assert_eq!((operations.status, events.status), (200, 200));
+    (operations.body, events.body["events"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_query_strings_answer_the_json_error_body_naming_the_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), "");
+    let http = reqwest::Client::new();
+    let base = &gw.base;
+
+    // The native command poll.
+    for (query, field) in [("max=-1", "max"), ("wait_ms=abc", "wait_ms"), ("wait_ms=1e30", "wait_ms")] {
+        let url = format!("{base}/device/v1/commands?stgid=D1&{query}");
+        assert_refused(&call(http.get(url).bearer_auth(TOKEN)).await, field, query);
+    }
+    // The native upload's query string.
+    let url = format!("{base}/device/v1/events?stgid=D1&stgid=D2");
+    let answer = call(http.post(url).bearer_auth(TOKEN).body(r#"{"events":[]}"#)).await;
+    assert_refused(&answer, "stgid", "a repeated stgid");
+
+    // The Cams endpoint: refused before anything is queued.
+    let add = json!({"Add":{"User":{"UserID":"7"}},"AuthToken":TOKEN}).to_string();
+    for query in ["wait_ms=-5", "wait_ms=120001"] {
+        let url = format!("{base}/external/api3.0/biometric?stgid=D1&{query}");
+        assert_refused(&call(http.post(url).body(add.clone())).await, "wait_ms", query);
+    }
+
+    // `/v1`: punches, the journal, operations with a wait far beyond the bound.
+    let punches =
+        format!("{base}/v1/devices/D1/punches?start_time=2026-01-01%2000:00:00&end_time=2026-01-02%2000:00:00");
+    assert_refused(&call(http.get(format!("{punches}&limit=-1")).bearer_auth(ADMIN)).await, "limit", "limit=-1");
+    let url = format!("{base}/v1/devices/D1/punches?end_time=2026-01-02%2000:00:00");
+    assert_refused(&call(http.get(url).bearer_auth(ADMIN)).await, "start_time", "start_time missing");
+    let url = format!("{base}/v1/devices/D1/events?to=9223372036854775808");
+    assert_refused(&call(http.get(url).bearer_auth(ADMIN)).await, "to", "to beyond int64");
+    let url = format!("{base}/v1/devices/D1/events?to=9223372036854775807");
+    assert_eq!(call(http.get(url).bearer_auth(ADMIN)).await.status, 200, "the largest int64 is taken");
+    let url = format!("{base}/v1/devices/D1/deliveries?after=-1");
+    assert_refused(&call(http.get(url).bearer_auth(ADMIN)).await, "after", "after=-1");
+
+    let started = Instant::now();
+    let url = format!("{base}/v1/devices/D1/users/7/block?wait_ms=9223372036854775808");
+    assert_refused(&call(http.post(url).bearer_auth(ADMIN)).await, "wait_ms", "wait_ms=2^63");
+    assert!(started.elapsed() < Duration::from_secs(5), "refused at once, not held: {:?}", started.elapsed());
+    let url = format!("{base}/v1/devices/D1/operations?ttl_seconds=9223372036854775808");
+    let answer = call(http.post(url).bearer_auth(ADMIN).json(&json!({"type":"delete_user","user_id":"7"}))).await;
+    assert_refused(&answer, "ttl_seconds", "ttl_seconds beyond int64");
+
+    assert_eq!(stored(&http, base).await, (json!([]), json!([])), "refused calls store nothing");
+
+    // In bounds, the same calls are served.
+    let url = format!("{base}/v1/devices/D1/users/7/block?wait_ms=0");
+    assert_eq!(call(http.post(url).bearer_auth(ADMIN)).await.status, 202, "wait_ms=0 is taken");
+    let url = format!("{base}/device/v1/commands?stgid=D1&wait_ms=120000&max=16");
+    let answer = call(http.get(url).bearer_auth(TOKEN)).await;
+    assert_eq!(
+        (answer.status, &answer.body["commands"][0]["type"]),
+        (200, &json!("set_user_enabled")),
+        "{}",
+        answer.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

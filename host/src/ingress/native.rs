@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
@@ -19,6 +19,7 @@ use crate::store::Device;
 use crate::time::parse_cams_time_with_default;
 use crate::web::AppState;
 use crate::web::error::{ApiError, CamsStatus, ErrorBody};
+use crate::web::query::ApiQuery;
 
 /// Most events in one request.
 pub const MAX_EVENTS: usize = 1000;
@@ -161,7 +162,7 @@ pub fn parse_upload(device: &Device, plaintext: &[u8], bearer: Option<&str>) -> 
     request_body(content = Object, description = "`{\"AuthToken\"?, \"events\": [...]}` (docs/device-protocol.md); encrypted for devices with a key"),
     responses(
         (status = 200, description = "Stored durably: `{Status, StatusCode, accepted, duplicates, events}`", body = Object),
-        (status = 400, description = "Unreadable body (1) or wrong encryption (19)", body = ErrorBody),
+        (status = 400, description = "Unreadable body or query string (1), or wrong encryption (19)", body = ErrorBody),
         (status = 401, description = "AuthToken refused (7)", body = ErrorBody),
         (status = 404, description = "Unknown stgid (2)", body = ErrorBody),
         (status = 503, description = "The disk is below its reserve (44): nothing stored; send again after `Retry-After`", body = ErrorBody),
@@ -169,7 +170,7 @@ pub fn parse_upload(device: &Device, plaintext: &[u8], bearer: Option<&str>) -> 
 /// `POST /device/v1/events`.
 pub async fn upload(
     State(state): State<AppState>,
-    Query(query): Query<DeviceQuery>,
+    ApiQuery(query): ApiQuery<DeviceQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
