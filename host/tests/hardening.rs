@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use biogate_e2e::gateway_process::{GatewayProcess, write_config};
+use biogate_e2e::native_device::NativeDevice;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_biogate");
@@ -150,4 +151,54 @@ async fn metrics_ask_for_the_admin_key_unless_public() {
     let answer = call(http.get(format!("{}/metrics", gw.base))).await;
     assert_eq!(answer.status, 200, "public_metrics = true: {}", answer.body);
     assert!(answer.body.as_str().is_some_and(|t| t.contains("biogate_")), "Prometheus text: {}", answer.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_that_cannot_be_kept_exactly_are_refused_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), "");
+    let http = reqwest::Client::new();
+    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+    let good = NativeDevice::punch("7", "2026-06-21 09:02:14", "CheckIn");
+
+    // A native punch: a control character in user_id, a year out of range. A good punch
+    // in the same request is not stored either.
+    for (punch, field) in [
+        (NativeDevice::punch("7\u{0}", "2026-06-21 09:02:14", "CheckIn"), "events[1].user_id"),
+        (NativeDevice::punch("7\n8", "2026-06-21 09:02:14", "CheckIn"), "events[1].user_id"),
+        (NativeDevice::punch("7", "0001-01-01 00:00:00", "CheckIn"), "events[1].log_time"),
+        (NativeDevice::punch("7", "0001-01-01T00:00:00Z", "CheckIn"), "events[1].log_time"),
+        (NativeDevice::punch("7", "1969-12-31 23:59:59 GMT +0000", "CheckIn"), "events[1].log_time"),
+    ] {
+        let answer = device.send(vec![good.clone(), punch.clone()]).await;
+        assert_eq!(
+            (answer.status, &answer.body["StatusCode"], &answer.body["field"]),
+            (400, &json!(1), &json!(field)),
+            "{punch}: {}",
+            answer.body
+        );
+    }
+    assert_eq!(stored(&http, &gw.base).await, (json!([]), json!([])), "refused uploads store nothing");
+
+    // Cams: a numeric UserID that JSON numbers cannot carry exactly is refused...
+    let cams = format!("{}/external/api3.0/biometric?stgid=D1&wait_ms=0", gw.base);
+    for id in ["1.2345678901234567e+38", "18446744073709551616", "12.0"] {
+        let body = format!(r#"{{"Add":{{"User":{{"UserID":{id}}}}},"AuthToken":"{TOKEN}"}}"#);
+        let answer = call(http.post(&cams).body(body)).await;
+        assert_refused(&answer, "Add.User.UserID", id);
+    }
+    let body = json!({"Add":{"User":{"UserID":"7\u{0}"}},"AuthToken":TOKEN}).to_string();
+    assert_refused(&call(http.post(&cams).body(body)).await, "user.user_id", "a NUL in a Cams UserID");
+    assert_eq!(stored(&http, &gw.base).await, (json!([]), json!([])), "refused Cams calls store nothing");
+
+    // ... and one it carries exactly is kept digit for digit.
+    let body = format!(r#"{{"Add":{{"User":{{"UserID":9007199254740993}}}},"AuthToken":"{TOKEN}"}}"#);
+    let answer = call(http.post(&cams).body(body)).await;
+    assert_eq!((answer.status, &answer.body["StatusCode"]), (200, &json!(0)), "{}", answer.body);
+    let (operations, _) = stored(&http, &gw.base).await;
+    assert_eq!(operations[0]["request"]["user"]["user_id"], json!("9007199254740993"), "{operations}");
+
+    // The native punch in range is stored.
+    let answer = device.send(vec![good]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
 }

@@ -195,7 +195,7 @@ pub async fn upload(
     device_reply(&device, json)
 }
 
-use crate::field::FieldError;
+use crate::field::{FieldError, check_user_id};
 
 fn time(field: &str, text: &str, device: &Device) -> Result<DeviceTime, FieldError> {
     parse_cams_time_with_default(text, device.utc_offset_minutes)
@@ -221,7 +221,7 @@ fn nonempty(field: &str, value: &str) -> Result<(), FieldError> {
 fn to_body(event: WireEvent, device: &Device) -> Result<EventBody, FieldError> {
     Ok(match event {
         WireEvent::Punch { user_id, log_time, punch_type, input_type, temperature, face_mask, work_code, photo: p } => {
-            nonempty("user_id", &user_id)?;
+            check_user_id("user_id", &user_id)?;
             if temperature.is_some_and(|t| !(20.0..=50.0).contains(&t)) {
                 return Err(FieldError::new("temperature", "must be between 20 and 50 (degrees Celsius)"));
             }
@@ -237,7 +237,7 @@ fn to_body(event: WireEvent, device: &Device) -> Result<EventBody, FieldError> {
             })
         }
         WireEvent::UserUpdate { user, operation_time } => {
-            nonempty("user.user_id", &user.user_id)?;
+            check_user_id("user.user_id", &user.user_id)?;
             EventBody::UserUpdate(UserUpdate {
                 operation_time: time("operation_time", &operation_time, device)?,
                 user: User {
