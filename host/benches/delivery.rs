@@ -198,7 +198,9 @@ struct Drain {
 /// Prints the gateway's group-commit figures (flushes, their mean time, writers per flush)
 /// to stderr.
 async fn group_commit_stats(base: &str) {
-    let Ok(response) = reqwest::get(format!("{base}/metrics")).await else { return };
+    let Ok(response) = reqwest::Client::new().get(format!("{base}/metrics")).bearer_auth(ADMIN).send().await else {
+        return;
+    };
     let text = response.text().await.unwrap_or_default();
     let value = |name: &str| {
         text.lines()

@@ -33,7 +33,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn stored(client: &reqwest::Client, base: &str) -> u64 {
-    let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = client.get(format!("{base}/metrics")).bearer_auth(ADMIN).send().await.unwrap().text().await.unwrap();
     text.lines()
         .filter(|l| l.starts_with("biogate_events_stored_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

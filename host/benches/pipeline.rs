@@ -22,6 +22,7 @@ fn binary() -> String {
     std::env::var("BIOGATE_BIN").unwrap_or_else(|_| BIN.to_string())
 }
 const TOKEN: &str = "tok0123456789abcdef0123456789abc";
+const ADMIN: &str = "bench-admin-key-0123456789";
 const DEVICES: usize = 64;
 const RUN: Duration = Duration::from_secs(5);
 
@@ -64,7 +65,9 @@ async fn throughput(
 /// Prints the group-commit figures of the gateway (flush time, writers per flush) to
 /// stderr, so the table on stdout stays clean.
 async fn group_commit_stats(base: &str, phase: &str) {
-    let Ok(response) = reqwest::get(format!("{base}/metrics")).await else { return };
+    let Ok(response) = reqwest::Client::new().get(format!("{base}/metrics")).bearer_auth(ADMIN).send().await else {
+        return;
+    };
     let text = response.text().await.unwrap_or_default();
     let value = |name: &str| {
         text.lines()
@@ -119,7 +122,8 @@ async fn main() {
 
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n".to_string();
+    let mut config =
+        format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{ADMIN}\"]\n");
     for prefix in ["B", "L"] {
         for i in 0..DEVICES {
             config.push_str(&format!("[devices.{prefix}{i}]\nauth_token = \"{TOKEN}\"\n"));

@@ -25,6 +25,18 @@ impl FieldError {
     }
 }
 
+/// Longest user id accepted.
+pub const MAX_USER_ID: usize = 64;
+
+/// Checks a user id: 1 to [`MAX_USER_ID`] bytes, not blank, no control characters (NUL,
+/// tabs, line breaks...). Every side that takes a user id (devices, Cams, `/v1`) uses it.
+pub fn check_user_id(field: &str, id: &str) -> Result<(), FieldError> {
+    if id.trim().is_empty() || id.len() > MAX_USER_ID || id.chars().any(char::is_control) {
+        return Err(FieldError::new(field, format!("must be 1 to {MAX_USER_ID} printable characters")));
+    }
+    Ok(())
+}
+
 /// A setting of the config file refused: its key (`routes.hr.sink.url`), what is wrong,
 /// and how to fix it. Each component validates its own settings and answers this;
 /// `config` adds the file's name.
@@ -54,7 +66,18 @@ impl SettingError {
 
 #[cfg(test)]
 mod tests {
-    use super::FieldError;
+    use super::{FieldError, check_user_id};
+
+    #[test]
+    fn user_ids_are_printable_and_bounded() {
+        for good in ["1", "User 123", "Ünïcode-7", &"x".repeat(64)] {
+            assert_eq!(check_user_id("user_id", good), Ok(()), "{good:?}");
+        }
+        for bad in ["", "  ", "7\0", "\u{1}7", "a\tb", "a\nb", "a\u{7f}", &"x".repeat(65)] {
+            let error = check_user_id("events[0].user_id", bad).expect_err(bad);
+            assert_eq!(error.field, "events[0].user_id", "{bad:?}");
+        }
+    }
 
     #[test]
     fn names_the_field_and_nests() {

@@ -242,8 +242,15 @@ async fn wrong_token_and_unknown_devices_are_dropped_not_stored() {
     stranger.punch("1", &log_time(1), "CheckIn").await;
     // Each sent an online status and a punch; the gateway counts both refusals of each.
     wait_until_async("both refusals of each counted", || async {
-        let text =
-            reqwest::get(format!("{}/metrics", gw.base)).await.expect("metrics").text().await.unwrap_or_default();
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", gw.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .unwrap_or_default();
         rejected(&text, "auth") >= 2.0 && rejected(&text, "device") >= 2.0
     })
     .await;

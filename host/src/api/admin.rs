@@ -1,7 +1,7 @@
 //! The admin API under `/v1` (bearer API key): devices, their events, delivery attempts,
 //! dead letters, replay, and re-enabling a route that a receiver disabled with 410.
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use crate::store::{Attempt, DeadLetter, Device, DeviceChanges, DeviceState, REQU
 use crate::web::AppState;
 use crate::web::error::{ApiError, CamsStatus, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::query::{self, ApiQuery};
 
 /// Proof that the request carried a valid admin API key.
 pub struct Admin;
@@ -203,10 +204,13 @@ pub async fn delete_device(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SeqRange {
-    #[serde(default)]
-    after: u64,
-    #[serde(default)]
+    /// Items after this sequence (exclusive; default 0).
+    #[serde(default, deserialize_with = "query::int64")]
+    after: Option<u64>,
+    /// Items up to this sequence (inclusive; default: the last).
+    #[serde(default, deserialize_with = "query::int64")]
     to: Option<u64>,
+    /// At most this many (default 100, max 1000).
     #[serde(default = "default_limit")]
     limit: usize,
 }
@@ -216,26 +220,31 @@ fn default_limit() -> usize {
 }
 
 /// `GET /v1/devices/{id}/events?after=&to=&limit=`: the journal, in order.
-#[utoipa::path(get, path = "/v1/devices/{id}/events", tag = "deliveries", params(("id" = String, Path, description = "The device id"), SeqRange), responses((status = 200, description = "`{\"events\": [...]}`: journal events in order", body = Object)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/devices/{id}/events", tag = "deliveries", params(("id" = String, Path, description = "The device id"), SeqRange), responses((status = 200, description = "`{\"events\": [...]}`: journal events in order", body = Object), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn device_events(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<SeqRange>,
+    ApiQuery(q): ApiQuery<SeqRange>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let events = state.gateway.journal.read(&id, q.after, q.to.unwrap_or(u64::MAX), q.limit.min(1000))?;
+    let events = state.gateway.journal.read(&id, q.after.unwrap_or(0), q.to.unwrap_or(u64::MAX), q.limit.min(1000))?;
     Ok(Json(serde_json::json!({ "events": events })))
 }
 
 /// `GET /v1/devices/{id}/deliveries?after=&to=&limit=`: every attempt, oldest first.
-#[utoipa::path(get, path = "/v1/devices/{id}/deliveries", tag = "deliveries", params(("id" = String, Path, description = "The device id"), SeqRange), responses((status = 200, description = "OK", body = Vec<Attempt>)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/devices/{id}/deliveries", tag = "deliveries", params(("id" = String, Path, description = "The device id"), SeqRange), responses((status = 200, description = "OK", body = Vec<Attempt>), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn device_deliveries(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<SeqRange>,
+    ApiQuery(q): ApiQuery<SeqRange>,
 ) -> Result<Json<Vec<Attempt>>, ApiError> {
-    Ok(Json(state.gateway.delivery_log.attempts(&id, q.after, q.to.unwrap_or(u64::MAX), q.limit.min(1000))?))
+    Ok(Json(state.gateway.delivery_log.attempts(
+        &id,
+        q.after.unwrap_or(0),
+        q.to.unwrap_or(u64::MAX),
+        q.limit.min(1000),
+    )?))
 }
 
 /// Which dead letters.
@@ -249,11 +258,11 @@ pub struct DeadLetterQuery {
 }
 
 /// `GET /v1/dead-letters?route=`
-#[utoipa::path(get, path = "/v1/dead-letters", tag = "deliveries", params(DeadLetterQuery), responses((status = 200, description = "OK", body = Vec<DeadLetter>)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/dead-letters", tag = "deliveries", params(DeadLetterQuery), responses((status = 200, description = "OK", body = Vec<DeadLetter>), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn dead_letters(
     _: Admin,
     State(state): State<AppState>,
-    Query(q): Query<DeadLetterQuery>,
+    ApiQuery(q): ApiQuery<DeadLetterQuery>,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
     Ok(Json(state.gateway.delivery_log.dead_letters(q.route.as_deref(), q.limit.min(1000))?))
 }

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 
 use axum::response::Response;
 use serde::Deserialize;
@@ -23,21 +23,24 @@ use crate::operations::service::generate_operation_id;
 use crate::store::REQUEST_BYTES;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
+use crate::web::query::{self, ApiQuery, MAX_WAIT_MS};
 
 /// The query string.
 #[derive(Deserialize)]
 pub struct CamsQuery {
     stgid: Option<String>,
-    /// How long to wait for the device's confirmation (overrides `operations.cams_wait_ms`).
+    /// How long to wait for the device's confirmation (overrides `operations.cams_wait_ms`;
+    /// at most [`MAX_WAIT_MS`], larger is refused).
+    #[serde(default, deserialize_with = "query::wait_ms")]
     wait_ms: Option<u64>,
 }
 
 #[utoipa::path(post, path = "/external/api3.0/biometric", tag = "cams",
-    params(("stgid" = String, Query, description = "The device id"), ("wait_ms" = Option<u64>, Query, description = "Wait this long for the device's confirmation")),
+    params(("stgid" = String, Query, description = "The device id"), ("wait_ms" = Option<u64>, Query, maximum = 120000, description = "Wait this long for the device's confirmation (0 to 120000 ms; larger is refused)")),
     request_body(content = Object, description = "The Cams envelope `{\"<Verb>\":{\"<Object>\":..},\"OperationID\",\"AuthToken\",\"Time\"}` (docs/operations.md)"),
     responses(
         (status = 200, description = "`{Status, OperationID, StatusCode}` plus PunchLog, UserInfo, DeviceInformation or ReturnCode", body = Object),
-        (status = 400, description = "Unreadable (1), wrong encryption (19), range over 30 days (42)", body = ErrorBody),
+        (status = 400, description = "Unreadable body or query string (1), wrong encryption (19), range over 30 days (42)", body = ErrorBody),
         (status = 401, description = "AuthToken refused (7)", body = ErrorBody),
         (status = 404, description = "Unknown stgid (2)", body = ErrorBody),
         (status = 409, description = "OperationID used by another request (43)", body = ErrorBody),
@@ -46,7 +49,7 @@ pub struct CamsQuery {
 /// `POST /external/api3.0/biometric`.
 pub async fn biometric(
     State(state): State<AppState>,
-    Query(query): Query<CamsQuery>,
+    ApiQuery(query): ApiQuery<CamsQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let gw = &state.gateway;
@@ -89,7 +92,8 @@ pub async fn biometric(
                 .submit(&device, call.operation_id.clone(), request, None)
                 .await
                 .map_err(|e| ApiError::from(e).with_operation(claimed_id.clone()))?;
-            let wait = Duration::from_millis(query.wait_ms.unwrap_or(gw.operations.settings.cams_wait_ms).min(120_000));
+            let wait =
+                Duration::from_millis(query.wait_ms.unwrap_or(gw.operations.settings.cams_wait_ms).min(MAX_WAIT_MS));
             let record = if submitted.record.state.is_open() && !wait.is_zero() {
                 gw.operations.wait(&submitted.record.id, wait).await?.unwrap_or(submitted.record.clone())
             } else {

@@ -19,6 +19,8 @@ use utoipa_axum::routes;
 
 use crate::ingress::{native, native_commands};
 use crate::web::AppState;
+use crate::web::error::{ApiError, CamsStatus};
+use admin::Admin;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -117,6 +119,14 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
     (StatusCode::SERVICE_UNAVAILABLE, Json(body))
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<String, StatusCode> {
-    state.metrics.as_ref().map(|h| h.render()).ok_or(StatusCode::NOT_FOUND)
+/// `GET /metrics`: the Prometheus text, behind the admin API key unless
+/// `server.public_metrics` (401 with the error body without it).
+async fn metrics(State(state): State<AppState>, admin: Result<Admin, ApiError>) -> Result<String, ApiError> {
+    if !state.gateway.config.config.server.public_metrics {
+        admin?;
+    }
+    let handle = state.metrics.as_ref().ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, CamsStatus::Unknown, "metrics are not recorded by this process")
+    })?;
+    Ok(handle.render())
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -23,6 +23,7 @@ use crate::time::format_cams_time;
 use crate::web::AppState;
 use crate::web::error::{ApiError, CamsStatus, ErrorBody};
 use crate::web::json::ApiJson;
+use crate::web::query::{self, ApiQuery, MAX_WAIT_MS};
 
 /// An operation as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -148,8 +149,13 @@ pub struct SubmitQuery {
     /// the same request again returns the first submission (safe retries).
     pub operation_id: Option<String>,
     /// Time to live: the operation expires if the device has not confirmed it by then.
+    #[serde(default, deserialize_with = "query::int64")]
+    #[param(minimum = 1)]
     pub ttl_seconds: Option<u64>,
-    /// Wait up to this long for the device's confirmation before answering (max 120000).
+    /// Wait up to this long for the device's confirmation before answering (0 to 120000
+    /// ms; larger is refused).
+    #[serde(default, deserialize_with = "query::wait_ms")]
+    #[param(maximum = 120000)]
     pub wait_ms: Option<u64>,
 }
 
@@ -175,7 +181,7 @@ async fn submit(
     let ttl = q.ttl_seconds.map(Duration::from_secs);
     gw.store.reserve().admit(REQUEST_BYTES)?;
     let submitted = gw.operations.submit(&device, q.operation_id.clone(), request, ttl).await?;
-    let wait = Duration::from_millis(q.wait_ms.unwrap_or(0).min(120_000));
+    let wait = Duration::from_millis(q.wait_ms.unwrap_or(0).min(MAX_WAIT_MS));
     let record = if submitted.record.state.is_open() && !wait.is_zero() {
         gw.operations.wait(&submitted.record.id, wait).await?.unwrap_or(submitted.record.clone())
     } else {
@@ -204,7 +210,7 @@ pub async fn submit_operation(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<SubmitQuery>,
+    ApiQuery(q): ApiQuery<SubmitQuery>,
     ApiJson(request): ApiJson<OperationRequest>,
 ) -> Result<(StatusCode, Json<OperationView>), ApiError> {
     submit(&state, &id, request, &q).await
@@ -215,6 +221,7 @@ pub async fn submit_operation(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Return items after this position (exclusive).
+    #[serde(default, deserialize_with = "query::int64")]
     pub after: Option<u64>,
     /// At most this many (default 100, max 1000).
     pub limit: Option<usize>,
@@ -223,13 +230,13 @@ pub struct ListQuery {
 /// A device's operations, oldest first.
 #[utoipa::path(get, path = "/v1/devices/{id}/operations", tag = "operations",
     params(("id" = String, Path, description = "The device id"), ListQuery),
-    responses((status = 200, description = "OK", body = Vec<OperationView>), (status = 404, description = "Not found", body = ErrorBody)),
+    responses((status = 200, description = "OK", body = Vec<OperationView>), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list_operations(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<OperationView>>, ApiError> {
     device_of(&state, &id)?;
     let records = state.gateway.operations.log().list(&id, q.after.unwrap_or(0), q.limit.unwrap_or(100).min(1000))?;
@@ -301,13 +308,13 @@ pub struct UserListQuery {
 /// device reported), in id order.
 #[utoipa::path(get, path = "/v1/devices/{id}/users", tag = "users",
     params(("id" = String, Path, description = "The device id"), UserListQuery),
-    responses((status = 200, description = "OK", body = Vec<UserView>), (status = 404, description = "Not found", body = ErrorBody)),
+    responses((status = 200, description = "OK", body = Vec<UserView>), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list_users(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<UserListQuery>,
+    ApiQuery(q): ApiQuery<UserListQuery>,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
     let device = device_of(&state, &id)?;
     let users = state.gateway.operations.users().list(&id, q.after.as_deref(), q.limit.unwrap_or(100).min(1000))?;
@@ -345,7 +352,7 @@ pub async fn put_user(
     _: Admin,
     State(state): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
-    Query(q): Query<SubmitQuery>,
+    ApiQuery(q): ApiQuery<SubmitQuery>,
     ApiJson(mut body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<(StatusCode, Json<OperationView>), ApiError> {
     match body.get("user_id") {
@@ -364,13 +371,13 @@ pub async fn put_user(
 /// Delete a user from a device (a `delete_user` operation).
 #[utoipa::path(delete, path = "/v1/devices/{id}/users/{user_id}", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
-    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 404, description = "Not found", body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn delete_user(
     _: Admin,
     State(state): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
-    Query(q): Query<SubmitQuery>,
+    ApiQuery(q): ApiQuery<SubmitQuery>,
 ) -> Result<(StatusCode, Json<OperationView>), ApiError> {
     submit(&state, &id, OperationRequest::DeleteUser { user_id }, &q).await
 }
@@ -378,13 +385,13 @@ pub async fn delete_user(
 /// Block a user (a `block_user` operation).
 #[utoipa::path(post, path = "/v1/devices/{id}/users/{user_id}/block", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
-    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 404, description = "Not found", body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn block_user(
     _: Admin,
     State(state): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
-    Query(q): Query<SubmitQuery>,
+    ApiQuery(q): ApiQuery<SubmitQuery>,
 ) -> Result<(StatusCode, Json<OperationView>), ApiError> {
     submit(&state, &id, OperationRequest::BlockUser { user_id }, &q).await
 }
@@ -392,13 +399,13 @@ pub async fn block_user(
 /// Unblock a user (an `unblock_user` operation).
 #[utoipa::path(post, path = "/v1/devices/{id}/users/{user_id}/unblock", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
-    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 404, description = "Not found", body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn unblock_user(
     _: Admin,
     State(state): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
-    Query(q): Query<SubmitQuery>,
+    ApiQuery(q): ApiQuery<SubmitQuery>,
 ) -> Result<(StatusCode, Json<OperationView>), ApiError> {
     submit(&state, &id, OperationRequest::UnblockUser { user_id }, &q).await
 }
@@ -457,7 +464,7 @@ pub struct PunchPage {
     params(("id" = String, Path, description = "The device id"), PunchesQuery),
     responses(
         (status = 200, description = "OK", body = PunchPage),
-        (status = 400, description = "A bad time, offset or a range over 30 days", body = ErrorBody),
+        (status = 400, description = "A bad time, offset, query parameter (`field` names it) or a range over 30 days", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
     ),
     security(("api_key" = [])))]
@@ -465,7 +472,7 @@ pub async fn punches(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<PunchesQuery>,
+    ApiQuery(q): ApiQuery<PunchesQuery>,
 ) -> Result<Json<PunchPage>, ApiError> {
     let device = device_of(&state, &id)?;
     let span = TimeSpan { start_time: q.start_time.clone(), end_time: q.end_time.clone() };

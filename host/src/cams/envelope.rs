@@ -77,8 +77,7 @@ pub fn parse(body: &Value) -> Result<CamsCall, FieldError> {
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
-                        scalar(v)
-                            .ok_or_else(|| FieldError::new(format!("Copy.User.ToDevices[{i}]"), "must be a string"))
+                        scalar(v).ok_or_else(|| FieldError::new(format!("Copy.User.ToDevices[{i}]"), NOT_SCALAR))
                     })
                     .collect::<Result<Vec<_>, _>>()?,
                 Some(_) => return Err(FieldError::new("Copy.User.ToDevices", "must be a list of device ids")),
@@ -328,14 +327,20 @@ fn object_at<'a>(object: &'a Map<String, Value>, path: &str, key: &str) -> Resul
         .ok_or_else(|| FieldError::new(format!("{path}.{key}"), "must be an object"))
 }
 
-/// A string or number as text (clients send `"UserID":"1"` and `"UserID":1`).
+/// A string or a whole number as text (clients send `"UserID":"1"` and `"UserID":1`). A
+/// number is taken only when serde_json holds it exactly (an integer within 64 bits), so
+/// its digits are the ones sent; a fraction, an exponent or a longer integer (which would
+/// be rounded through `f64`: `9007199254740993.0`, `1.2345678901234567e+38`) is refused.
 fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
         _ => None,
     }
 }
+
+/// The refusal of a value [`scalar`] does not take.
+const NOT_SCALAR: &str = "must be a string, or a whole number within 64 bits (send other numbers as strings)";
 
 fn name(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
@@ -344,7 +349,7 @@ fn name(path: &str, key: &str) -> String {
 fn optional_text(object: &Map<String, Value>, path: &str, key: &str) -> Result<Option<String>, FieldError> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => scalar(v).map(Some).ok_or_else(|| FieldError::new(name(path, key), "must be a string")),
+        Some(v) => scalar(v).map(Some).ok_or_else(|| FieldError::new(name(path, key), NOT_SCALAR)),
     }
 }
 
@@ -439,6 +444,23 @@ mod tests {
         let CamsAction::LoadPunchLog { span, offset } = call.action else { panic!() };
         assert_eq!(span.start_time, "2020-09-01 00:00:00 GMT +0530");
         assert_eq!(offset, "");
+    }
+
+    #[test]
+    fn numeric_user_ids_are_kept_exact_or_refused() {
+        let parsed = |text: &str| parse(&serde_json::from_str(text).unwrap());
+        let delete = |id: &str| format!(r#"{{"Delete":{{"User":{{"UserID":{id}}}}}}}"#);
+        for (sent, kept) in
+            [("9007199254740993", "9007199254740993"), ("18446744073709551615", "18446744073709551615"), ("-7", "-7")]
+        {
+            let call = parsed(&delete(sent)).unwrap();
+            let CamsAction::Operation(request) = call.action else { panic!("{sent}") };
+            assert_eq!(request, OperationRequest::DeleteUser { user_id: kept.into() }, "{sent}");
+        }
+        for sent in ["1.2345678901234567e+38", "18446744073709551616", "9007199254740993.0", "1e3", "1.5"] {
+            let error = parsed(&delete(sent)).expect_err(sent);
+            assert_eq!(error.field, "Delete.User.UserID", "{sent}");
+        }
     }
 
     #[test]

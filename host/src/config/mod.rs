@@ -89,6 +89,8 @@ pub struct ServerConfig {
     pub auto_register: bool,
     /// Largest request body accepted from a device or client, in bytes.
     pub max_body_bytes: usize,
+    /// Serve `/metrics` without the admin API key (for a scraper that cannot send one).
+    pub public_metrics: bool,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +100,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("biogate-data"),
             auto_register: false,
             max_body_bytes: 4 << 20,
+            public_metrics: false,
         }
     }
 }

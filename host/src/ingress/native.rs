@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
@@ -19,6 +19,7 @@ use crate::store::Device;
 use crate::time::parse_cams_time_with_default;
 use crate::web::AppState;
 use crate::web::error::{ApiError, CamsStatus, ErrorBody};
+use crate::web::query::ApiQuery;
 
 /// Most events in one request.
 pub const MAX_EVENTS: usize = 1000;
@@ -161,7 +162,7 @@ pub fn parse_upload(device: &Device, plaintext: &[u8], bearer: Option<&str>) -> 
     request_body(content = Object, description = "`{\"AuthToken\"?, \"events\": [...]}` (docs/device-protocol.md); encrypted for devices with a key"),
     responses(
         (status = 200, description = "Stored durably: `{Status, StatusCode, accepted, duplicates, events}`", body = Object),
-        (status = 400, description = "Unreadable body (1) or wrong encryption (19)", body = ErrorBody),
+        (status = 400, description = "Unreadable body or query string (1), or wrong encryption (19)", body = ErrorBody),
         (status = 401, description = "AuthToken refused (7)", body = ErrorBody),
         (status = 404, description = "Unknown stgid (2)", body = ErrorBody),
         (status = 503, description = "The disk is below its reserve (44): nothing stored; send again after `Retry-After`", body = ErrorBody),
@@ -169,7 +170,7 @@ pub fn parse_upload(device: &Device, plaintext: &[u8], bearer: Option<&str>) -> 
 /// `POST /device/v1/events`.
 pub async fn upload(
     State(state): State<AppState>,
-    Query(query): Query<DeviceQuery>,
+    ApiQuery(query): ApiQuery<DeviceQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -194,7 +195,7 @@ pub async fn upload(
     device_reply(&device, json)
 }
 
-use crate::field::FieldError;
+use crate::field::{FieldError, check_user_id};
 
 fn time(field: &str, text: &str, device: &Device) -> Result<DeviceTime, FieldError> {
     parse_cams_time_with_default(text, device.utc_offset_minutes)
@@ -220,7 +221,7 @@ fn nonempty(field: &str, value: &str) -> Result<(), FieldError> {
 fn to_body(event: WireEvent, device: &Device) -> Result<EventBody, FieldError> {
     Ok(match event {
         WireEvent::Punch { user_id, log_time, punch_type, input_type, temperature, face_mask, work_code, photo: p } => {
-            nonempty("user_id", &user_id)?;
+            check_user_id("user_id", &user_id)?;
             if temperature.is_some_and(|t| !(20.0..=50.0).contains(&t)) {
                 return Err(FieldError::new("temperature", "must be between 20 and 50 (degrees Celsius)"));
             }
@@ -236,7 +237,7 @@ fn to_body(event: WireEvent, device: &Device) -> Result<EventBody, FieldError> {
             })
         }
         WireEvent::UserUpdate { user, operation_time } => {
-            nonempty("user.user_id", &user.user_id)?;
+            check_user_id("user.user_id", &user.user_id)?;
             EventBody::UserUpdate(UserUpdate {
                 operation_time: time("operation_time", &operation_time, device)?,
                 user: User {

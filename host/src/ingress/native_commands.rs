@@ -6,7 +6,7 @@
 //! the events the device sends.
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
@@ -17,6 +17,7 @@ use crate::plugin::bindings::types::{Command, CommandBody, TemplateKind, User, U
 use crate::time::format_cams_time;
 use crate::web::AppState;
 use crate::web::error::{ApiError, CamsStatus, ErrorBody};
+use crate::web::query::{self, ApiQuery};
 
 /// Most commands in one reply unless the device asks for fewer.
 pub const MAX_COMMANDS: usize = 16;
@@ -26,9 +27,10 @@ pub const MAX_COMMANDS: usize = 16;
 pub struct PollQuery {
     stgid: Option<String>,
     /// How long to hold the request open when nothing is queued (default 0: answer at
-    /// once; capped by `operations.max_poll_wait_ms`).
-    #[serde(default)]
-    wait_ms: u64,
+    /// once; at most `web::query::MAX_WAIT_MS`, larger is refused; held at most
+    /// `operations.max_poll_wait_ms`).
+    #[serde(default, deserialize_with = "query::wait_ms")]
+    wait_ms: Option<u64>,
     /// Most commands to take (1 to 16).
     #[serde(default)]
     max: Option<usize>,
@@ -185,16 +187,17 @@ struct Reply {
 }
 
 #[utoipa::path(get, path = "/device/v1/commands", tag = "device protocol",
-    params(("stgid" = String, Query, description = "The device id"), ("wait_ms" = Option<u64>, Query, description = "Hold the request open this long when nothing is queued"), ("max" = Option<usize>, Query, description = "Most commands to take (1-16)")),
+    params(("stgid" = String, Query, description = "The device id"), ("wait_ms" = Option<u64>, Query, maximum = 120000, description = "Hold the request open this long when nothing is queued (0 to 120000 ms, larger is refused; held at most `operations.max_poll_wait_ms`)"), ("max" = Option<usize>, Query, minimum = 1, maximum = 16, description = "Most commands to take (1-16)")),
     responses(
         (status = 200, description = "`{Status, StatusCode, commands: [{operation_id, type, ...}]}`, oldest first; now marked sent", body = Object),
+        (status = 400, description = "Unreadable query string or a value out of range (1; `field` names the parameter)", body = ErrorBody),
         (status = 401, description = "AuthToken refused (7)", body = ErrorBody),
         (status = 404, description = "Unknown stgid (2)", body = ErrorBody),
     ))]
 /// `GET /device/v1/commands`.
 pub async fn poll(
     State(state): State<AppState>,
-    Query(query): Query<PollQuery>,
+    ApiQuery(query): ApiQuery<PollQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let gw = &state.gateway;
@@ -204,7 +207,7 @@ pub async fn poll(
     if !(1..=MAX_COMMANDS).contains(&max) {
         return Err(ApiError::field("max", format!("must be between 1 and {MAX_COMMANDS}")));
     }
-    let wait = Duration::from_millis(query.wait_ms.min(gw.operations.settings.max_poll_wait_ms));
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(gw.operations.settings.max_poll_wait_ms));
     // Native devices recognise an operation id they have already carried out.
     let commands = if wait.is_zero() {
         gw.operations.take_durably(&device.id, max, true).await?

@@ -17,8 +17,7 @@ use crate::time::parse_cams_time_with_default;
 /// A field at fault and what is wrong with it.
 pub use crate::field::FieldError;
 
-/// Longest user id accepted.
-pub const MAX_USER_ID: usize = 64;
+pub use crate::field::{MAX_USER_ID, check_user_id};
 
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -439,14 +438,6 @@ fn check_target(field: &str, target: &str, source: &Device) -> Result<(), FieldE
     }
     if target == source.id {
         return Err(FieldError::new(field, "must be another device than the source"));
-    }
-    Ok(())
-}
-
-/// Checks a user id: 1 to 64 printable characters without tabs or line breaks.
-pub fn check_user_id(field: &str, id: &str) -> Result<(), FieldError> {
-    if id.trim().is_empty() || id.len() > MAX_USER_ID || id.chars().any(char::is_control) {
-        return Err(FieldError::new(field, format!("must be 1 to {MAX_USER_ID} printable characters")));
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The URL guard: an allowlist of origins and a refusal of private and loopback ranges
 //! (server-side request forgery protection).
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use reqwest::Url;
 
@@ -127,31 +127,60 @@ fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
-/// Loopback, private, link-local, unique-local, unspecified, CGNAT and multicast ranges.
+/// Loopback, private, link-local, unique-local, unspecified, CGNAT and multicast ranges,
+/// and IPv6 addresses that carry an IPv4 address that is one of them (see [`embedded_v4`]).
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || (a == 100 && (64..128).contains(&b))
-                || a == 0
-        }
+        IpAddr::V4(v4) => is_private_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
+            if embedded_v4(v6).iter().any(|v4| is_private_v4(*v4)) {
+                return true;
             }
-            let first = v6.segments()[0];
+            let [first, second, third, ..] = v6.segments();
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                // 64:ff9b:1::/48, NAT64 for local use (RFC 8215): its translator reaches
+                // whatever the operator routes it to.
+                || (first == 0x64 && second == 0xff9b && third == 1)
         }
+    }
+}
+
+fn is_private_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || (a == 100 && (64..128).contains(&b))
+        || a == 0
+}
+
+/// The IPv4 addresses an IPv6 address carries, which a translator or tunnel reaches
+/// instead of the IPv6 address itself: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
+/// `::a.b.c.d`, NAT64 `64:ff9b::/96` (RFC 6052), 6to4 `2002::/16` (bits 16..48) and
+/// Teredo `2001::/32` (the server in bits 32..64, the client in the last 32 bits
+/// inverted).
+pub fn embedded_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        return vec![mapped];
+    }
+    match s {
+        [0, 0, 0, 0, 0, 0, high, low] => vec![v4(high, low)],
+        [0x64, 0xff9b, 0, 0, 0, 0, high, low] => vec![v4(high, low)],
+        [0x2002, high, low, ..] => vec![v4(high, low)],
+        [0x2001, 0, server_high, server_low, _, _, client_high, client_low] => {
+            vec![v4(server_high, server_low), v4(!client_high, !client_low)]
+        }
+        _ => vec![],
     }
 }
 
@@ -180,6 +209,51 @@ mod tests {
             assert!(matches!(guard.check(&url(u)), Err(GuardError::PrivateAddress(_))), "{u}");
         }
         assert_eq!(guard.check(&url("https://hr.example.com/hook")), Ok(()));
+    }
+
+    /// Each IPv6 form that embeds an IPv4 address: a private example (refused, on a
+    /// literal URL and as a resolved address) and a public one (allowed).
+    const EMBEDDED: [(&str, &str, &str); 5] = [
+        // (form, private example, public example)
+        ("NAT64", "64:ff9b::a9fe:a9fe", "64:ff9b::808:808"),
+        ("6to4", "2002:a9fe:a9fe::1", "2002:808:808::1"),
+        // Teredo: server 65.54.227.120, client 127.0.0.1 (inverted: 80ff:fffe) / 8.8.8.8.
+        ("Teredo client", "2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:0:4136:e378:8000:63bf:f7f7:f7f7"),
+        ("IPv4-compatible", "::127.0.0.1", "::8.8.8.8"),
+        ("IPv4-mapped", "::ffff:a9fe:a9fe", "::ffff:8.8.8.8"),
+    ];
+
+    #[test]
+    fn ipv6_forms_embedding_a_private_ipv4_are_refused() {
+        let guard = UrlGuard::default();
+        for (form, private, public) in EMBEDDED {
+            let refused = guard.check(&url(&format!("http://[{private}]/cb")));
+            assert!(matches!(refused, Err(GuardError::PrivateAddress(_))), "{form} {private}: {refused:?}");
+            assert!(guard.check_resolved(private.parse().unwrap()).is_err(), "{form} {private} resolved");
+            assert_eq!(guard.check(&url(&format!("http://[{public}]/cb"))), Ok(()), "{form} {public}");
+            assert_eq!(guard.check_resolved(public.parse().unwrap()), Ok(()), "{form} {public} resolved");
+        }
+        // Teredo's server address counts too: 169.254.169.254 serving the public 8.8.8.8.
+        assert!(guard.check(&url("http://[2001:0:a9fe:a9fe::f7f7:f7f7]/")).is_err());
+        // NAT64 for local use has no public meaning.
+        assert!(guard.check(&url("http://[64:ff9b:1::808:808]/")).is_err());
+        // With allow_private_networks, every form is allowed.
+        let open = UrlGuard::new(vec![], true);
+        for (form, private, _) in EMBEDDED {
+            assert_eq!(open.check(&url(&format!("http://[{private}]/cb"))), Ok(()), "{form}");
+        }
+    }
+
+    #[test]
+    fn embedded_ipv4_addresses_are_read_from_each_form() {
+        let v4 = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let embedded = |s: &str| embedded_v4(s.parse().unwrap());
+        assert_eq!(embedded("64:ff9b::a9fe:a9fe"), [v4("169.254.169.254")]);
+        assert_eq!(embedded("2002:a9fe:a9fe::1"), [v4("169.254.169.254")]);
+        assert_eq!(embedded("2001:0:4136:e378:8000:63bf:80ff:fffe"), [v4("65.54.227.120"), v4("127.0.0.1")]);
+        assert_eq!(embedded("::127.0.0.1"), [v4("127.0.0.1")]);
+        assert_eq!(embedded("::ffff:10.0.0.1"), [v4("10.0.0.1")]);
+        assert_eq!(embedded("2606:4700::1111"), Vec::<Ipv4Addr>::new());
     }
 
     #[test]

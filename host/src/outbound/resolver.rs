@@ -40,3 +40,31 @@ pub fn guarded_client(allow_private: bool, timeout: std::time::Duration) -> reqw
         .user_agent(concat!("biogate/", env!("CARGO_PKG_VERSION")))
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn resolve(resolver: GuardedResolver, host: &str) -> Result<Vec<SocketAddr>, String> {
+        let name: Name = host.parse().map_err(|_| format!("{host} is not a name"))?;
+        resolver.resolve(name).await.map(|addrs| addrs.collect()).map_err(|e| e.to_string())
+    }
+
+    /// Addresses resolved from a name are filtered like literals, IPv6 embeddings of
+    /// private IPv4 addresses included (the system resolver answers literals itself).
+    #[tokio::test]
+    async fn resolved_ipv6_embeddings_of_private_ipv4_are_dropped() {
+        let guarded = GuardedResolver { allow_private: false };
+        for private in
+            ["64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "2001:0:4136:e378:8000:63bf:80ff:fffe", "::127.0.0.1"]
+        {
+            let refused = resolve(guarded, private).await;
+            assert!(refused.as_ref().is_err_and(|e| e.contains("only to private")), "{private}: {refused:?}");
+            let open = resolve(GuardedResolver { allow_private: true }, private).await;
+            assert_eq!(open.map(|a| a.len()), Ok(1), "{private} with allow_private_networks");
+        }
+        for public in ["64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8"] {
+            assert_eq!(resolve(guarded, public).await.map(|a| a.len()), Ok(1), "{public}");
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! The time texts of the device protocols and the API: `YYYY-MM-DD HH:MM:SS GMT +HHMM`
 //! (the Cams form, in the device's offset), the bare wall time, and RFC 3339 on input.
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 
 use super::offset::{MAX_OFFSET_MINUTES, parse_utc_offset};
 use crate::plugin::bindings::types::DeviceTime;
@@ -18,7 +18,15 @@ pub enum CamsTimeError {
     /// ±14:00.
     #[error("invalid UTC offset in {0:?}")]
     Offset(String),
+    /// A year outside [`MIN_YEAR`] to [`MAX_YEAR`] (as written, in the text's offset).
+    #[error("time {0:?} is out of range: the year must be 1970 to 9999")]
+    OutOfRange(String),
 }
+
+/// The earliest year a time text may have: no device records before the Unix epoch.
+pub const MIN_YEAR: i32 = 1970;
+/// The latest year a time text may have: the four digits of `YYYY`.
+pub const MAX_YEAR: i32 = 9999;
 
 /// `YYYY-MM-DD HH:MM:SS GMT +HHMM` in the device's offset, e.g.
 /// `2020-09-17 07:48:22 GMT +0530`, `... GMT -0300`, `... GMT +0000`.
@@ -57,11 +65,13 @@ fn parse_time(text: &str, default_offset: Option<i32>) -> Result<DeviceTime, Cam
         if offset.abs() > MAX_OFFSET_MINUTES {
             return Err(CamsTimeError::Offset(excerpt(text)));
         }
+        check_year(instant.year(), text)?;
         return Ok(DeviceTime { unix_seconds: instant.timestamp(), utc_offset_minutes: offset });
     }
     let (wall, rest) = NaiveDateTime::parse_and_remainder(text, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_and_remainder(text, "%Y-%m-%dT%H:%M:%S"))
         .map_err(|_| CamsTimeError::Invalid(excerpt(text)))?;
+    check_year(wall.year(), text)?;
     let rest = rest.trim();
     let offset = if rest.is_empty() {
         default_offset.ok_or_else(|| CamsTimeError::MissingOffset(excerpt(text)))?
@@ -69,6 +79,13 @@ fn parse_time(text: &str, default_offset: Option<i32>) -> Result<DeviceTime, Cam
         parse_utc_offset(rest).ok_or_else(|| CamsTimeError::Offset(excerpt(text)))?
     };
     Ok(DeviceTime { unix_seconds: wall.and_utc().timestamp() - i64::from(offset) * 60, utc_offset_minutes: offset })
+}
+
+fn check_year(year: i32, text: &str) -> Result<(), CamsTimeError> {
+    match (MIN_YEAR..=MAX_YEAR).contains(&year) {
+        true => Ok(()),
+        false => Err(CamsTimeError::OutOfRange(excerpt(text))),
+    }
 }
 
 fn excerpt(text: &str) -> String {
@@ -127,6 +144,26 @@ mod tests {
         assert_eq!(parse_cams_time_with_default("2020-09-17T07:48:22", IST), Ok(ist));
         // An explicit offset wins over the default.
         assert_eq!(parse_cams_time_with_default("2020-09-17 07:48:22 GMT +0530", -60), Ok(ist));
+    }
+
+    #[test]
+    fn years_outside_1970_to_9999_are_refused() {
+        for text in [
+            "0001-01-01 00:00:00",
+            "1969-12-31 23:59:59 GMT +0000",
+            "0001-01-01T00:00:00Z",
+            "+10000-01-01 00:00:00",
+            "-0001-01-01 00:00:00",
+        ] {
+            assert!(
+                matches!(parse_cams_time_with_default(text, IST), Err(CamsTimeError::OutOfRange(_))),
+                "{text}: {:?}",
+                parse_cams_time_with_default(text, IST)
+            );
+        }
+        for text in ["1970-01-01 00:00:00", "9999-12-31 23:59:59 GMT +0000", "9999-12-31T23:59:59+14:00"] {
+            assert!(parse_cams_time_with_default(text, IST).is_ok(), "{text}");
+        }
     }
 
     #[test]

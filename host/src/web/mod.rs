@@ -1,9 +1,10 @@
 //! What the HTTP handlers of both sides share: the handler state ([`AppState`]), the error
 //! reply ([`ApiError`], one JSON shape with the stable Cams `Status`/`StatusCode`) and the
-//! JSON body extractor ([`ApiJson`]). `api` (clients) and `ingress` (devices) build on it;
-//! it depends on neither.
+//! JSON body and query-string extractors ([`ApiJson`], [`ApiQuery`]). `api` (clients)
+//! and `ingress` (devices) build on it; it depends on neither.
 pub mod error;
 pub mod json;
+pub mod query;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +15,7 @@ use crate::gateway::Gateway;
 
 pub use error::{ApiError, CamsStatus, ErrorBody};
 pub use json::ApiJson;
+pub use query::ApiQuery;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
