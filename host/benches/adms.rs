@@ -166,18 +166,8 @@ async fn latency(target: &Arc<Target>, proto: Proto, device: usize, first: &mut 
 async fn backlog(target: &Arc<Target>, proto: Proto, device: usize, first: &mut u64) -> (f64, f64) {
     let client = reqwest::Client::new();
     let plugin_seconds = || async {
-        let text = reqwest::Client::new()
-            .get(format!("{}/metrics", target.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix("biogate_plugin_call_seconds_sum{plugin=\"zkteco\"} "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
+        let text = biogate_e2e::metrics::scrape(&target.base, ADMIN).await;
+        biogate_e2e::metrics::value(&text, "biogate_plugin_call_seconds_sum{plugin=\"zkteco\"}")
             .unwrap_or(0.0)
     };
     let before = plugin_seconds().await;

@@ -198,15 +198,8 @@ struct Drain {
 /// Prints the gateway's group-commit figures (flushes, their mean time, writers per flush)
 /// to stderr.
 async fn group_commit_stats(base: &str) {
-    let Ok(response) = reqwest::Client::new().get(format!("{base}/metrics")).bearer_auth(ADMIN).send().await else {
-        return;
-    };
-    let text = response.text().await.unwrap_or_default();
-    let value = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-    };
+    let text = biogate_e2e::metrics::scrape(base, ADMIN).await;
+    let value = |name: &str| biogate_e2e::metrics::value(&text, name);
     if let (Some(flushes), Some(seconds), Some(writers)) = (
         value("biogate_group_commit_flush_seconds_count"),
         value("biogate_group_commit_flush_seconds_sum"),

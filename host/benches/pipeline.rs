@@ -65,15 +65,8 @@ async fn throughput(
 /// Prints the group-commit figures of the gateway (flush time, writers per flush) to
 /// stderr, so the table on stdout stays clean.
 async fn group_commit_stats(base: &str, phase: &str) {
-    let Ok(response) = reqwest::Client::new().get(format!("{base}/metrics")).bearer_auth(ADMIN).send().await else {
-        return;
-    };
-    let text = response.text().await.unwrap_or_default();
-    let value = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-    };
+    let text = biogate_e2e::metrics::scrape(base, ADMIN).await;
+    let value = |name: &str| biogate_e2e::metrics::value(&text, name);
     let (Some(flushes), Some(seconds), Some(writers)) = (
         value("biogate_group_commit_flush_seconds_count"),
         value("biogate_group_commit_flush_seconds_sum"),

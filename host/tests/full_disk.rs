@@ -350,15 +350,7 @@ async fn a_full_disk_refuses_writes_loses_nothing_acknowledged_and_recovers_afte
     let patch = v1(&base, reqwest::Method::PATCH, "/v1/devices/N1", Some(serde_json::json!({"label": "x"}))).await;
     assert_storage_full("PATCH /v1/devices/N1", &patch);
     assert_eq!(v1(&base, reqwest::Method::GET, "/v1/devices/N1", None).await.status, 200);
-    let metrics = reqwest::Client::new()
-        .get(format!("{base}/metrics"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = biogate_e2e::metrics::scrape(&base, ADMIN).await;
     assert!(metrics.contains("biogate_storage_degraded 1"), "{metrics}");
     assert!(metrics.contains("biogate_storage_free_bytes"), "{metrics}");
 
@@ -524,15 +516,7 @@ async fn space_freed_while_it_runs_recovers_by_itself_within_seconds() {
         .map(|d| d.json()["RealTime"]["PunchLog"]["UserId"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(users, ["1", "2", "3", "4"]);
-    let metrics = reqwest::Client::new()
-        .get(format!("{base}/metrics"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = biogate_e2e::metrics::scrape(&base, ADMIN).await;
     assert!(metrics.contains("biogate_storage_degraded 0"), "{metrics}");
     assert!(metrics.contains("biogate_mqtt_connections_total 1"), "one connection to the broker: {metrics}");
     drop(gw);
