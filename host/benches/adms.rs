@@ -167,8 +167,7 @@ async fn backlog(target: &Arc<Target>, proto: Proto, device: usize, first: &mut 
     let client = reqwest::Client::new();
     let plugin_seconds = || async {
         let text = biogate_e2e::metrics::scrape(&target.base, ADMIN).await;
-        biogate_e2e::metrics::value(&text, "biogate_plugin_call_seconds_sum{plugin=\"zkteco\"}")
-            .unwrap_or(0.0)
+        biogate_e2e::metrics::value(&text, "biogate_plugin_call_seconds_sum{plugin=\"zkteco\"}").unwrap_or(0.0)
     };
     let before = plugin_seconds().await;
     let mut total = 0.0;

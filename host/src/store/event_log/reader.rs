@@ -100,6 +100,11 @@ impl LogIter {
 
     /// Opens the next segment's scanner, reporting a gap before it.
     fn advance(&mut self) -> bool {
+        // The range ends before the next segment: nothing after it is asked for (a span in
+        // a sealed segment must not report the positions up to the next one as missing).
+        if self.expect >= self.end {
+            return false;
+        }
         let Some(segment) = self.segments.pop_front() else { return false };
         let from = self.expect.max(segment.base);
         let limit = segment.end().min(self.end);
