@@ -29,29 +29,30 @@ pub(super) fn log_seconds(body: &EventBody) -> Option<i64> {
     }
 }
 
-/// What makes two punches of a device the same punch sent twice: user, log time, punch
-/// type. Other events are never duplicates.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct Identity(Box<[u8]>);
+/// The fingerprint of a punch's identity (user, log time, punch type: what makes a punch
+/// sent twice the same punch), which the de-duplication cache keeps. A fingerprint found
+/// is checked with [`same_punch`] against the stored event. Other events have none.
+pub(super) fn fingerprint(body: &EventBody) -> Option<u64> {
+    use std::hash::{DefaultHasher, Hasher};
+    let EventBody::Punch(p) = body else {
+        return None;
+    };
+    let mut hasher = DefaultHasher::new();
+    hasher.write_i64(p.log_time.unix_seconds);
+    hasher.write_u8(p.punch_type as u8);
+    hasher.write(p.user_id.as_bytes());
+    Some(hasher.finish())
+}
 
-impl Identity {
-    pub fn of(body: &EventBody) -> Option<Identity> {
-        let EventBody::Punch(p) = body else {
-            return None;
-        };
-        let mut key = Vec::with_capacity(9 + p.user_id.len());
-        key.extend_from_slice(&p.log_time.unix_seconds.to_be_bytes());
-        key.push(p.punch_type as u8);
-        key.extend_from_slice(p.user_id.as_bytes());
-        Some(Identity(key.into_boxed_slice()))
-    }
-
-    /// A 64-bit fingerprint, what the de-duplication cache keeps (a hit is checked
-    /// against the stored event, so two identities with one fingerprint are never taken
-    /// for each other).
-    pub fn fingerprint(&self) -> u64 {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        BuildHasherDefault::<DefaultHasher>::default().hash_one(&self.0)
+/// Whether two events are the same punch: same user, log time and punch type.
+pub(super) fn same_punch(a: &EventBody, b: &EventBody) -> bool {
+    match (a, b) {
+        (EventBody::Punch(a), EventBody::Punch(b)) => {
+            a.user_id == b.user_id
+                && a.log_time.unix_seconds == b.log_time.unix_seconds
+                && a.punch_type as u8 == b.punch_type as u8
+        }
+        _ => false,
     }
 }
 
@@ -85,11 +86,12 @@ mod tests {
 
     #[test]
     fn punches_are_the_same_when_user_time_and_type_are() {
-        let a = Identity::of(&punch("7", 500)).expect("a punch");
-        assert_eq!(Some(&a), Identity::of(&punch("7", 500)).as_ref());
-        assert_ne!(Some(&a), Identity::of(&punch("7", 501)).as_ref());
-        assert_ne!(Some(&a), Identity::of(&punch("70", 500)).as_ref());
-        assert_eq!(a.fingerprint(), Identity::of(&punch("7", 500)).expect("a punch").fingerprint());
-        assert_ne!(a.fingerprint(), Identity::of(&punch("7", 501)).expect("a punch").fingerprint());
+        let a = punch("7", 500);
+        assert!(same_punch(&a, &punch("7", 500)));
+        assert_eq!(fingerprint(&a), fingerprint(&punch("7", 500)));
+        for other in [punch("7", 501), punch("70", 500)] {
+            assert!(!same_punch(&a, &other));
+            assert_ne!(fingerprint(&a), fingerprint(&other));
+        }
     }
 }

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use self::codec::{Identity, decode, encode, log_seconds};
+use self::codec::{decode, encode, fingerprint, log_seconds, same_punch};
 use self::entries::{Indexed, add_entries};
 use self::indexed::{IndexMark, catch_up, entry_holding, stored_mark};
 use self::keys::{BatchEntry, HourEntry, INDEXED_KEY, MARKERS, Span, batch_key, batch_prefix, hour_key, seq_key};
@@ -219,22 +219,32 @@ impl Journal {
     ) -> Result<Appended, StoreError> {
         let log = self.device(device)?;
         let mut next = log.next.lock().await;
+        // (hour of log time, fingerprint) of each punch, and the stored punch each may be.
+        let probes: Vec<Option<(i64, u64)>> =
+            bodies.iter().map(|b| Some((hour_of(log_seconds(b)?), fingerprint(b)?))).collect();
+        let candidates = self.recent_candidates(device, &probes)?;
         let first = *next;
         let mut seq = first;
         let mut events = Vec::with_capacity(bodies.len());
-        let mut records = LogBatch::with_capacity(bodies.len(), bodies.len() * 64);
-        let mut in_batch: HashMap<Identity, (String, u64)> = HashMap::new();
+        let mut records = LogBatch::with_capacity(bodies.len(), bodies.len() * 128);
+        let mut new_events: Vec<Event> = Vec::with_capacity(bodies.len());
+        // Fingerprint -> index in `new_events`: a punch twice in one append.
+        let mut in_batch: HourPunches = HourPunches::default();
         let mut indexed: Vec<Indexed> = Vec::with_capacity(bodies.len());
         let mut fresh: Vec<(i64, u64, u64)> = Vec::new();
-        for body in bodies {
-            let identity = Identity::of(&body);
-            if let (Some(identity), Some(secs)) = (&identity, log_seconds(&body)) {
-                if let Some((id, s)) = in_batch.get(identity) {
-                    events.push((id.clone(), *s, true));
+        for ((body, probe), candidate) in bodies.into_iter().zip(probes).zip(candidates) {
+            if let Some((_, print)) = probe {
+                if let Some(earlier) = in_batch.get(&print).and_then(|i| new_events.get(*i as usize))
+                    && same_punch(&earlier.body, &body)
+                {
+                    events.push((earlier.id.clone(), earlier.sequence, true));
                     continue;
                 }
-                if let Some(stored) = self.stored_duplicate(device, hour_of(secs), identity)? {
-                    events.push((stored.id, stored.sequence, true));
+                if let Some(stored_seq) = candidate
+                    && let Some(stored) = self.get(device, stored_seq)?
+                    && same_punch(&stored.body, &body)
+                {
+                    events.push((stored.id, stored_seq, true));
                     continue;
                 }
             }
@@ -246,12 +256,13 @@ impl Journal {
                 body,
             };
             records.push(device, seq, &encode(&event)?)?;
-            indexed.push(Indexed { received_at_ms, hour: log_seconds(&event.body).map(hour_of) });
-            if let (Some(identity), Some(secs)) = (identity, log_seconds(&event.body)) {
-                fresh.push((hour_of(secs), identity.fingerprint(), seq));
-                in_batch.insert(identity, (event.id.clone(), seq));
+            indexed.push(Indexed { received_at_ms, hour: probe.map(|(hour, _)| hour) });
+            if let Some((hour, print)) = probe {
+                fresh.push((hour, print, seq));
+                in_batch.insert(print, new_events.len() as u64);
             }
-            events.push((event.id, seq, false));
+            events.push((event.id.clone(), seq, false));
+            new_events.push(event);
             seq += 1;
         }
         if records.is_empty() {
@@ -274,6 +285,33 @@ impl Journal {
             advance
         });
         Ok(Appended { events })
+    }
+
+    /// For each probe (hour, fingerprint) of a punch, the sequence of the stored punch of
+    /// `device` with that fingerprint, if any: the hours not in the cache are loaded from
+    /// the log first. A candidate is checked against the stored punch by the caller.
+    fn recent_candidates(&self, device: &str, probes: &[Option<(i64, u64)>]) -> Result<Vec<Option<u64>>, StoreError> {
+        let recent = || self.shared.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if probes.iter().all(Option::is_none) {
+            return Ok(vec![None; probes.len()]);
+        }
+        let mut missing: Vec<i64> = {
+            let cache = recent();
+            probes.iter().flatten().map(|(hour, _)| *hour).filter(|h| !cache.has_hour(device, *h)).collect()
+        };
+        missing.sort_unstable();
+        missing.dedup();
+        for hour in missing {
+            let mut punches = HourPunches::default();
+            for event in self.hour_events(device, hour)? {
+                if let Some(print) = fingerprint(&event.body) {
+                    punches.insert(print, event.sequence);
+                }
+            }
+            recent().load_hour(device, hour, punches);
+        }
+        let mut cache = recent();
+        Ok(probes.iter().map(|p| p.and_then(|(hour, print)| cache.find(device, hour, print))).collect())
     }
 
     /// Writes the records, then their index entries (visible to readers when this
@@ -301,24 +339,6 @@ impl Journal {
         // Applied between two sled flushes by the group-commit thread, without waiting
         // for one (see group_commit.rs).
         self.shared.commit.apply_only(self.tree().clone(), batch).await.map_err(StoreError::Flush)
-    }
-
-    /// The stored punch with `identity` in `hour` of `device`'s log time, if any and still
-    /// readable.
-    fn stored_duplicate(&self, device: &str, hour: i64, identity: &Identity) -> Result<Option<Event>, StoreError> {
-        let recent = || self.shared.recent.lock().unwrap_or_else(|p| p.into_inner());
-        if !recent().has_hour(device, hour) {
-            let mut punches = HourPunches::default();
-            for event in self.hour_events(device, hour)? {
-                if let Some(identity) = Identity::of(&event.body) {
-                    punches.insert(identity.fingerprint(), event.sequence);
-                }
-            }
-            recent().load_hour(device, hour, punches);
-        }
-        let Some(seq) = recent().find(device, hour, identity.fingerprint()) else { return Ok(None) };
-        // A fingerprint is not the identity: the stored punch must be this one.
-        Ok(self.get(device, seq)?.filter(|stored| Identity::of(&stored.body).as_ref() == Some(identity)))
     }
 
     /// The events of one span of the log that belong to `device` (all, for a span of

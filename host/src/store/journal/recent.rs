@@ -43,7 +43,7 @@ struct Hour {
 /// The loaded hours, by device and hour of log time.
 #[derive(Default)]
 pub(super) struct Recent {
-    hours: HashMap<(String, i64), Hour>,
+    devices: HashMap<String, HashMap<i64, Hour>>,
     clock: u64,
     entries: usize,
 }
@@ -51,13 +51,13 @@ pub(super) struct Recent {
 impl Recent {
     /// Whether the hour of `device` is loaded.
     pub fn has_hour(&self, device: &str, hour: i64) -> bool {
-        self.hours.contains_key(&(device.to_string(), hour))
+        self.devices.get(device).is_some_and(|hours| hours.contains_key(&hour))
     }
 
     /// The sequence of the stored punch with this fingerprint, when its hour is loaded.
     pub fn find(&mut self, device: &str, hour: i64, fingerprint: u64) -> Option<u64> {
         self.clock += 1;
-        let entry = self.hours.get_mut(&(device.to_string(), hour))?;
+        let entry = self.devices.get_mut(device)?.get_mut(&hour)?;
         entry.used = self.clock;
         entry.punches.get(&fingerprint).copied()
     }
@@ -67,7 +67,7 @@ impl Recent {
         self.clock += 1;
         self.entries += punches.len();
         let loaded = Hour { punches, used: self.clock };
-        if let Some(old) = self.hours.insert((device.to_string(), hour), loaded) {
+        if let Some(old) = self.devices.entry(device.to_string()).or_default().insert(hour, loaded) {
             self.entries -= old.punches.len();
         }
         self.keep_to_budget();
@@ -76,10 +76,9 @@ impl Recent {
     /// Records punches just stored (`(hour, fingerprint, sequence)`), into the hours that
     /// are loaded (an hour not loaded is read from the log when needed, and holds them).
     pub fn stored(&mut self, device: &str, punches: impl IntoIterator<Item = (i64, u64, u64)>) {
-        let mut key = (device.to_string(), 0);
+        let Some(hours) = self.devices.get_mut(device) else { return };
         for (hour, fingerprint, seq) in punches {
-            key.1 = hour;
-            if let Some(loaded) = self.hours.get_mut(&key)
+            if let Some(loaded) = hours.get_mut(&hour)
                 && loaded.punches.insert(fingerprint, seq).is_none()
             {
                 self.entries += 1;
@@ -90,14 +89,9 @@ impl Recent {
 
     /// Forgets a device (its punches were pruned or purged).
     pub fn forget(&mut self, device: &str) {
-        let entries = &mut self.entries;
-        self.hours.retain(|(id, _), hour| {
-            let keep = id != device;
-            if !keep {
-                *entries -= hour.punches.len();
-            }
-            keep
-        });
+        if let Some(hours) = self.devices.remove(device) {
+            self.entries -= hours.values().map(|h| h.punches.len()).sum::<usize>();
+        }
     }
 
     /// Drops the hours used longest ago until a quarter of the budget is free again.
@@ -105,16 +99,30 @@ impl Recent {
         if self.entries * ENTRY_BYTES <= BUDGET_BYTES {
             return;
         }
-        let mut by_use: Vec<(u64, (String, i64))> = self.hours.iter().map(|(k, h)| (h.used, k.clone())).collect();
+        let mut by_use: Vec<(u64, &str, i64)> = self
+            .devices
+            .iter()
+            .flat_map(|(id, hours)| hours.iter().map(move |(hour, h)| (h.used, id.as_str(), *hour)))
+            .collect();
         by_use.sort_unstable();
-        for (_, key) in by_use {
-            if self.entries * ENTRY_BYTES <= BUDGET_BYTES * 3 / 4 {
+        let mut entries = self.entries;
+        let mut drop: Vec<(String, i64)> = Vec::new();
+        for (_, id, hour) in by_use {
+            if entries * ENTRY_BYTES <= BUDGET_BYTES * 3 / 4 {
                 break;
             }
-            if let Some(hour) = self.hours.remove(&key) {
-                self.entries -= hour.punches.len();
+            entries -= self.devices.get(id).and_then(|h| h.get(&hour)).map_or(0, |h| h.punches.len());
+            drop.push((id.to_string(), hour));
+        }
+        for (id, hour) in drop {
+            if let Some(hours) = self.devices.get_mut(&id) {
+                hours.remove(&hour);
+                if hours.is_empty() {
+                    self.devices.remove(&id);
+                }
             }
         }
+        self.entries = entries;
     }
 
     /// Bytes held, about.
