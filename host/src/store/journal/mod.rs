@@ -344,13 +344,33 @@ impl Journal {
     /// The events of one span of the log that belong to `device` (all, for a span of
     /// one of its appends). Unreadable records are reported and left out.
     fn read_span(&self, device: &str, span: Span) -> Result<Vec<Event>, StoreError> {
+        self.read_span_seqs(device, span, 0..=u64::MAX, usize::MAX)
+    }
+
+    /// [`Journal::read_span`] for the sequences in `seqs`, at most `limit`: only those
+    /// are decoded (a span holds up to 64 events; a delivery worker reads 8 at a time).
+    fn read_span_seqs(
+        &self,
+        device: &str,
+        span: Span,
+        seqs: std::ops::RangeInclusive<u64>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
         let mut out = Vec::new();
         for item in self.shared.log.iter_span(span.at, u64::from(span.bytes)) {
             match item {
-                Ok((_, record)) if record.device() == device => match decode(record.body()) {
-                    Ok(event) => out.push(event),
-                    Err(error) => self.unreadable(device, span, &error.to_string()),
-                },
+                Ok((_, record)) if record.device() == device => {
+                    if record.seq() > *seqs.end() || out.len() >= limit {
+                        break;
+                    }
+                    if record.seq() < *seqs.start() {
+                        continue;
+                    }
+                    match decode(record.body()) {
+                        Ok(event) => out.push(event),
+                        Err(error) => self.unreadable(device, span, &error.to_string()),
+                    }
+                }
                 Ok(_) => {}
                 Err(e @ (LogError::Corrupt(_) | LogError::Missing(_) | LogError::Retained { .. })) => {
                     self.unreadable(device, span, &e.to_string())
@@ -371,7 +391,7 @@ impl Journal {
     /// One event.
     pub fn get(&self, device: &str, seq: u64) -> Result<Option<Event>, StoreError> {
         let Some(entry) = entry_holding(self.tree(), device, seq)? else { return Ok(None) };
-        Ok(self.read_span(device, entry.span)?.into_iter().find(|e| e.sequence == seq))
+        Ok(self.read_span_seqs(device, entry.span, seq..=seq, 1)?.into_iter().next())
     }
 
     /// Whether event `seq` of `device` is still stored (not pruned or purged).
@@ -408,11 +428,7 @@ impl Journal {
         for found in self.tree().range(start..=batch_key(device, upto)) {
             let (key, value) = found?;
             let Some(entry) = BatchEntry::decode(&key, &value) else { continue };
-            for event in self.read_span(device, entry.span)? {
-                if event.sequence > after && event.sequence <= upto && out.len() < limit {
-                    out.push(event);
-                }
-            }
+            out.extend(self.read_span_seqs(device, entry.span, after + 1..=upto, limit - out.len())?);
             if out.len() >= limit {
                 break;
             }
