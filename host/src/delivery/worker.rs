@@ -150,18 +150,18 @@ async fn deliver(
     let mut shutdown = ctx.shutdown.clone();
     // The chain runs once per event (stateful plugins such as dedupe-window must not see
     // a retry as a repeat); the sink is retried with its output.
-    let outputs = loop {
+    // Without transforms the event itself goes out (no copy of it, its photo included).
+    let outputs: std::borrow::Cow<'_, [Event]> = loop {
         let chain = route.chain.clone();
+        if chain.is_empty() {
+            break std::borrow::Cow::Borrowed(std::slice::from_ref(event));
+        }
         let input = event.clone();
-        let outcome = if chain.is_empty() {
-            ChainOutcome::Deliver(vec![input])
-        } else {
-            tokio::task::spawn_blocking(move || chain.apply(input))
-                .await
-                .unwrap_or_else(|e| ChainOutcome::DeadLetter { plugin: "<host>".into(), reason: e.to_string() })
-        };
+        let outcome = tokio::task::spawn_blocking(move || chain.apply(input))
+            .await
+            .unwrap_or_else(|e| ChainOutcome::DeadLetter { plugin: "<host>".into(), reason: e.to_string() });
         match outcome {
-            ChainOutcome::Deliver(outputs) => break outputs,
+            ChainOutcome::Deliver(outputs) => break std::borrow::Cow::Owned(outputs),
             ChainOutcome::DeadLetter { plugin, reason } => {
                 return dead_letter(ctx, route, event, format!("transform {plugin:?}: {reason}"));
             }
@@ -188,7 +188,7 @@ async fn deliver(
     };
 
     let health = &route.health;
-    for output in &outputs {
+    for output in outputs.iter() {
         let mut retry = HeadRetry::new(health);
         loop {
             // Looked up before every attempt: a retry may wait for hours, and the device
