@@ -105,7 +105,9 @@ async fn devices_are_served_while_1100_half_sent_requests_are_held() {
         limits.lines().find(|l| l.starts_with("Max open files")).unwrap().split_whitespace().collect();
     assert_eq!(files[3], files[4], "soft open-file limit raised to the hard limit: {limits}");
 
-    let device = NativeDevice::new(&gw.base, "D1", TOKEN);
+    // A new connection for each punch: a kept-alive one would be served whatever the
+    // listener does.
+    let device = NativeDevice::connecting_each_time(&gw.base, "D1", TOKEN);
     let first = device.send(vec![NativeDevice::punch("1", &log_time(0), "CheckIn")]).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
 
