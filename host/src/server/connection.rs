@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, Response, StatusCode, header};
+use axum::http::{Request, Response, header};
 use axum::response::IntoResponse;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
@@ -34,7 +34,7 @@ use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
-use crate::web::{ApiError, CamsStatus};
+use crate::web::ApiError;
 
 /// The three clocks of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -256,12 +256,7 @@ impl hyper::service::Service<Request<Incoming>> for Handler {
 
 /// 408 with the error body; the connection closes after it (the body was not read).
 fn body_timeout_response(limit: Duration) -> Response<Body> {
-    let mut response = ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        CamsStatus::Unreadable,
-        format!("the request body did not arrive within {} ms (server.body_timeout_ms)", limit.as_millis()),
-    )
-    .into_response();
+    let mut response = ApiError::body_timeout(limit).into_response();
     response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
     response
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{HeaderValue, Request, Response, header};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -33,7 +33,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
 use super::connection::{self, Timeouts};
-use crate::web::{ApiError, CamsStatus};
+use crate::web::ApiError;
 
 /// Descriptors kept free of connections for the gateway itself (the store's files, the
 /// event log's segments, plugins, outbound HTTP, MQTT) when the connection cap is sized
@@ -309,17 +309,12 @@ async fn refuse(stream: TcpStream, retry_after: u32, _permit: OwnedSemaphorePerm
 /// the native device protocol), plain text on the others (dialect plugins' paths, which
 /// speak their vendor's text protocols).
 fn refusal(path: &str, retry_after: u32) -> Response<Body> {
-    let message = "the gateway has too many connections open; send again after Retry-After";
+    let error = ApiError::busy(retry_after);
     let json = ["/v1", "/external/", "/device/", "/health", "/metrics"].iter().any(|prefix| path.starts_with(prefix));
     let mut response = if json {
-        ApiError {
-            retry_after: Some(retry_after),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, CamsStatus::Busy, message)
-        }
-        .into_response()
+        error.into_response()
     } else {
-        let mut response =
-            (StatusCode::SERVICE_UNAVAILABLE, format!("{}: {message}", CamsStatus::Busy.name())).into_response();
+        let mut response = (error.http, format!("{}: {}", error.cams.name(), error.message)).into_response();
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         response
     };
@@ -378,7 +373,7 @@ mod tests {
     #[test]
     fn refusals_carry_retry_after_and_the_error_body_on_json_paths() {
         let api = refusal("/device/v1/events", 7);
-        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(api.headers()[header::RETRY_AFTER], "7");
         assert_eq!(api.headers()[header::CONTENT_TYPE], "application/json");
         let dialect = refusal("/iclock/cdata", 7);
