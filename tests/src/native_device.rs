@@ -44,6 +44,15 @@ impl NativeDevice {
         }
     }
 
+    /// A device that opens a new connection for every request, as most terminal firmware
+    /// does (no keep-alive pool).
+    pub fn connecting_each_time(base: &str, id: &str, token: &str) -> Self {
+        NativeDevice {
+            client: reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("an HTTP client"),
+            ..Self::new(base, id, token)
+        }
+    }
+
     /// A punch event as JSON.
     pub fn punch(user: &str, log_time: &str, punch_type: &str) -> Value {
         json!({"type": "punch", "user_id": user, "log_time": log_time, "punch_type": punch_type, "input_type": "Fingerprint"})

@@ -31,6 +31,9 @@ pub enum CamsStatus {
     /// 44 (biogate): the gateway's disk is below its reserve; nothing was stored: send
     /// again after `Retry-After`.
     StorageFull = 44,
+    /// 45 (biogate): the gateway has too many connections open (from this address, or in
+    /// all); nothing was read: send again after `Retry-After`.
+    Busy = 45,
     /// 999: an unexpected error on the gateway's side.
     Unknown = 999,
 }
@@ -52,6 +55,7 @@ impl CamsStatus {
             CamsStatus::RangeTooLarge => "API_RESPONSE_RANGE_TOO_LARGE",
             CamsStatus::DuplicateOperation => "API_RESPONSE_DUPLICATE_OPERATION_ID",
             CamsStatus::StorageFull => "API_RESPONSE_STORAGE_FULL",
+            CamsStatus::Busy => "API_RESPONSE_GATEWAY_BUSY",
             CamsStatus::Unknown => "API_RESPONSE_UNKNOWN_ERROR",
         }
     }

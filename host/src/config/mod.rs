@@ -91,7 +91,26 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Serve `/metrics` without the admin API key (for a scraper that cannot send one).
     pub public_metrics: bool,
+    /// A request head (request line and headers) must arrive complete within this many
+    /// milliseconds of the connection opening (or of the first byte of a later request
+    /// on a kept-alive connection); else the connection is closed.
+    pub header_timeout_ms: u64,
+    /// A request body must arrive complete within this many milliseconds of its head;
+    /// else 408 and the connection is closed.
+    pub body_timeout_ms: u64,
+    /// A kept-alive connection with no request under way is closed after this many
+    /// milliseconds without a byte. A request the gateway is holding (a command long
+    /// poll) is never cut by it.
+    pub idle_timeout_ms: u64,
+    /// Connections open at once, in all (lowered at start to fit the open-file limit).
+    /// Over it, a new connection is answered 503 with `Retry-After` and closed.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address (devices behind one NAT share it).
+    pub max_connections_per_ip: usize,
 }
+
+/// Milliseconds allowed for the `[server]` timeouts.
+const SERVER_TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -101,6 +120,11 @@ impl Default for ServerConfig {
             auto_register: false,
             max_body_bytes: 4 << 20,
             public_metrics: false,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 16_384,
+            max_connections_per_ip: 256,
         }
     }
 }
@@ -231,7 +255,37 @@ impl LoadedConfig {
         for (name, route) in &c.routes {
             route.validate(&c.plugins).map_err(|e| self.refused(e.within(&format!("routes.{name}"))))?;
         }
+        self.validate_server()?;
         self.validate_devices()
+    }
+
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        let s = &self.config.server;
+        for (key, value) in [
+            ("header_timeout_ms", s.header_timeout_ms),
+            ("body_timeout_ms", s.body_timeout_ms),
+            ("idle_timeout_ms", s.idle_timeout_ms),
+        ] {
+            if !SERVER_TIMEOUT_RANGE_MS.contains(&value) {
+                return Err(self.invalid(
+                    format!("server.{key}"),
+                    format!("{value} is out of range"),
+                    "write a number of milliseconds from 100 to 3600000, or remove the key to use the default",
+                ));
+            }
+        }
+        for (key, value) in
+            [("max_connections", s.max_connections), ("max_connections_per_ip", s.max_connections_per_ip)]
+        {
+            if value == 0 {
+                return Err(self.invalid(
+                    format!("server.{key}"),
+                    "0 would refuse every connection",
+                    "write a positive number, or remove the key to use the default",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_devices(&self) -> Result<(), ConfigError> {

@@ -42,6 +42,28 @@ impl ApiError {
         }
     }
 
+    /// The gateway has too many connections open (the listener's caps): 503, code 45,
+    /// `Retry-After`.
+    pub fn busy(retry_after: u32) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                CamsStatus::Busy,
+                "the gateway has too many connections open; send again after Retry-After",
+            )
+        }
+    }
+
+    /// The request body did not arrive in time (`server.body_timeout_ms`): 408, code 1.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            CamsStatus::Unreadable,
+            format!("the request body did not arrive within {} ms (server.body_timeout_ms)", limit.as_millis()),
+        )
+    }
+
     /// A bad request naming the field at fault.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError {
