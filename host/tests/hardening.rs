@@ -202,3 +202,33 @@ async fn inputs_that_cannot_be_kept_exactly_are_refused_with_the_field_named() {
     let answer = device.send(vec![good]).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
+
+/// A disabled device takes no operations: `/v1` refuses them (409, code 5) and queues
+/// nothing; enabled again, it takes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_device_takes_no_operations() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let gw = start(dir.path(), "");
+    let http = reqwest::Client::new();
+    let base = &gw.base;
+    let enable =
+        |on: bool| http.patch(format!("{base}/v1/devices/D1")).bearer_auth(ADMIN).json(&json!({ "enabled": on }));
+    assert_eq!(call(enable(false)).await.status, 200);
+    let user = json!({ "first_name": "Ann" });
+    for (what, request) in [
+        (
+            "operation",
+            http.post(format!("{base}/v1/devices/D1/operations")).json(&json!({"type": "delete_user", "user_id": "7"})),
+        ),
+        ("put user", http.put(format!("{base}/v1/devices/D1/users/7")).json(&user)),
+        ("block", http.post(format!("{base}/v1/devices/D1/users/7/block"))),
+    ] {
+        let answer = call(request.bearer_auth(ADMIN)).await;
+        assert_eq!((answer.status, &answer.body["StatusCode"]), (409, &json!(5)), "{what}: {}", answer.body);
+    }
+    let (operations, _) = stored(&http, base).await;
+    assert_eq!(operations.as_array().map(Vec::len), Some(0), "nothing queued: {operations}");
+    assert_eq!(call(enable(true)).await.status, 200);
+    let answer = call(http.post(format!("{base}/v1/devices/D1/users/7/block")).bearer_auth(ADMIN)).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+}

@@ -175,6 +175,17 @@ async fn submit(
 ) -> Result<(StatusCode, Json<OperationView>), ApiError> {
     let gw = &state.gateway;
     let device = device_of(state, device_id)?;
+    // A disabled device takes no commands (and a DELETE disables it first: nothing is
+    // queued for a device on its way out).
+    if !device.enabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            CamsStatus::DeviceUnavailable,
+            format!(
+                "device {device_id:?} is disabled: enable it (PATCH /v1/devices/{device_id} {{\"enabled\": true}}) to queue operations"
+            ),
+        ));
+    }
     if q.ttl_seconds == Some(0) {
         return Err(ApiError::field("ttl_seconds", "must be at least 1"));
     }
@@ -202,7 +213,7 @@ async fn submit(
         (status = 202, description = "Queued or sent; follow it at /v1/operations/{id}", body = OperationView),
         (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
-        (status = 409, description = "The operation id is used by another request", body = ErrorBody),
+        (status = 409, description = "The operation id is used by another request (43), or the device is disabled (5)", body = ErrorBody),
         (status = 503, description = "The disk is below its reserve (44): nothing queued; send again after `Retry-After`", body = ErrorBody),
     ),
     security(("api_key" = [])))]
@@ -346,7 +357,7 @@ pub async fn get_user(
 #[utoipa::path(put, path = "/v1/devices/{id}/users/{user_id}", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
     request_body(content = UserSpec, description = "`user_id` may be omitted (it is the path's)"),
-    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "The device is disabled (5)", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn put_user(
     _: Admin,
@@ -371,7 +382,7 @@ pub async fn put_user(
 /// Delete a user from a device (a `delete_user` operation).
 #[utoipa::path(delete, path = "/v1/devices/{id}/users/{user_id}", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
-    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "The device is disabled (5)", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn delete_user(
     _: Admin,
@@ -385,7 +396,7 @@ pub async fn delete_user(
 /// Block a user (a `block_user` operation).
 #[utoipa::path(post, path = "/v1/devices/{id}/users/{user_id}/block", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
-    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "The device is disabled (5)", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn block_user(
     _: Admin,
@@ -399,7 +410,7 @@ pub async fn block_user(
 /// Unblock a user (an `unblock_user` operation).
 #[utoipa::path(post, path = "/v1/devices/{id}/users/{user_id}/unblock", tag = "users",
     params(("id" = String, Path, description = "The device id"), ("user_id" = String, Path, description = "The user id"), SubmitQuery),
-    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)),
+    responses((status = 200, description = "OK", body = OperationView), (status = 202, description = "Accepted: queued or sent", body = OperationView), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "The device is disabled (5)", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn unblock_user(
     _: Admin,
