@@ -275,3 +275,26 @@ fn plugin_stdout_and_stderr_become_log_lines_tagged_with_the_plugin() {
     let stderr = line("a line on stderr");
     assert!(stderr.contains("WARN") && stderr.contains("faulty"), "{stderr}");
 }
+
+/// A plugin failing on every event does not flood the log: its panic output and its
+/// failures are logged up to the budget (20 lines per 10 s per plugin), the rest counted
+/// and reported by the next line after the window.
+#[test]
+fn a_plugin_failing_on_every_event_does_not_flood_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = fault_injector(&dir, "fail-closed");
+    let plugin = transform(&gw, "faulty");
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    tracing::subscriber::with_default(subscriber, || {
+        for seq in 1..=200 {
+            assert!(plugin.transform(&punch("D1", seq, "trap", T0, PunchType::CheckIn)).is_err(), "event {seq} traps");
+        }
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines = log.lines().filter(|l| l.contains("faulty")).count();
+    assert!(lines <= biogate::plugin::log_budget::BURST as usize, "{lines} log lines for 200 failures:\n{log}");
+    assert!(log.contains("plugin call failed"), "the first failures are logged:\n{log}");
+    assert!(!log.contains("wasm backtrace"), "one line per failure, no backtrace:\n{log}");
+}

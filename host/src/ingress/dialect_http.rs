@@ -56,7 +56,10 @@ fn plugin_outcome<R>(
         Ok(Err(DialectError::BadRequest(m))) => Err((StatusCode::BAD_REQUEST, m)),
         Ok(Err(DialectError::Refused(m))) => Err((StatusCode::FORBIDDEN, m)),
         Err(fault) => {
-            tracing::warn!(plugin = plugin.name(), %fault, "the dialect plugin failed on a device request");
+            plugin.log_budget().log(
+                plugin.name(),
+                || tracing::warn!(plugin = plugin.name(), %fault, "the dialect plugin failed on a device request"),
+            );
             Err((StatusCode::INTERNAL_SERVER_ERROR, "the gateway could not handle the request; send it again".into()))
         }
     }

@@ -24,6 +24,11 @@ impl DialectPlugin {
         self.pool.name()
     }
 
+    /// How many log lines the plugin may cause.
+    pub fn log_budget(&self) -> &super::log_budget::LogBudget {
+        self.pool.log_budget()
+    }
+
     /// The plugin's counters.
     pub fn stats(&self) -> &super::PluginStats {
         self.pool.stats()

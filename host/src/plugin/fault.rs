@@ -81,11 +81,25 @@ pub(super) fn classify(error: &wasmtime::Error, memory_limit_hit: bool) -> (Faul
     (FaultKind::Trap, root_message(error))
 }
 
+/// One line: the root cause (the trap), without the Wasm backtrace that wasmtime puts
+/// around it (that is logged at debug level: a plugin failing on every event would
+/// otherwise write a dozen lines per event).
 fn root_message(error: &wasmtime::Error) -> String {
-    let mut text = error.to_string();
+    tracing::debug!(error = format!("{error:?}"), "plugin fault in full");
+    let mut text = error.root_cause().to_string();
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-        text = format!("{text} ({trap})");
+        let trap = trap.to_string();
+        if !text.contains(&trap) {
+            text = format!("{text} ({trap})");
+        }
     }
-    text.truncate(512);
+    let mut text: String = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    if text.len() > 512 {
+        let mut cut = 512;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
     text
 }

@@ -41,6 +41,8 @@ pub struct PluginContext {
     pub http: Option<OutboundHttp>,
     /// Queued commands (dialect plugins).
     pub commands: Arc<dyn PendingCommands>,
+    /// How many log lines the plugin may cause (its output, its log calls, its faults).
+    pub log_budget: Arc<super::log_budget::LogBudget>,
 }
 
 /// The data of one instance's `Store`.
@@ -60,8 +62,8 @@ impl HostState {
     /// Fresh state for a new instance of the plugin.
     pub fn new(ctx: Arc<PluginContext>, memory_cap: usize) -> Self {
         let wasi = WasiCtxBuilder::new()
-            .stdout(LogStream::new(ctx.name.clone(), Stream::Stdout))
-            .stderr(LogStream::new(ctx.name.clone(), Stream::Stderr))
+            .stdout(LogStream::new(ctx.name.clone(), ctx.log_budget.clone(), Stream::Stdout))
+            .stderr(LogStream::new(ctx.name.clone(), ctx.log_budget.clone(), Stream::Stderr))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -127,9 +129,18 @@ impl log::Host for HostState {
         match level {
             log::Level::Trace => tracing::trace!(target: "biogate::plugin", plugin, %fields, "{message}"),
             log::Level::Debug => tracing::debug!(target: "biogate::plugin", plugin, %fields, "{message}"),
-            log::Level::Info => tracing::info!(target: "biogate::plugin", plugin, %fields, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "biogate::plugin", plugin, %fields, "{message}"),
-            log::Level::Error => tracing::error!(target: "biogate::plugin", plugin, %fields, "{message}"),
+            log::Level::Info => self
+                .ctx
+                .log_budget
+                .log(plugin, || tracing::info!(target: "biogate::plugin", plugin, %fields, "{message}")),
+            log::Level::Warn => self
+                .ctx
+                .log_budget
+                .log(plugin, || tracing::warn!(target: "biogate::plugin", plugin, %fields, "{message}")),
+            log::Level::Error => self
+                .ctx
+                .log_budget
+                .log(plugin, || tracing::error!(target: "biogate::plugin", plugin, %fields, "{message}")),
         }
     }
 }

@@ -85,6 +85,11 @@ impl<W: World> InstancePool<W> {
         &self.limits
     }
 
+    /// How many log lines the plugin may cause.
+    pub fn log_budget(&self) -> &super::log_budget::LogBudget {
+        &self.ctx.log_budget
+    }
+
     /// The plugin's counters.
     pub fn stats(&self) -> &Arc<PluginStats> {
         &self.stats

@@ -190,6 +190,7 @@ impl PluginRuntime {
             kv,
             http,
             commands: self.commands.clone(),
+            log_budget: Default::default(),
         })
     }
 

@@ -13,6 +13,7 @@ mod http;
 pub mod inspect;
 mod instance;
 mod loader;
+pub mod log_budget;
 mod size;
 mod stats;
 mod stdio;

@@ -2,6 +2,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+use super::log_budget::LogBudget;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
@@ -19,13 +21,14 @@ pub enum Stream {
 #[derive(Clone)]
 pub struct LogStream {
     plugin: Arc<str>,
+    budget: Arc<LogBudget>,
     stream: Stream,
 }
 
 impl LogStream {
-    /// A stream for `plugin`'s stdout or stderr.
-    pub fn new(plugin: Arc<str>, stream: Stream) -> Self {
-        LogStream { plugin, stream }
+    /// A stream for `plugin`'s stdout or stderr, logged within its `budget`.
+    pub fn new(plugin: Arc<str>, budget: Arc<LogBudget>, stream: Stream) -> Self {
+        LogStream { plugin, budget, stream }
     }
 }
 
@@ -60,10 +63,10 @@ impl LineWriter {
         let text = String::from_utf8_lossy(&self.line);
         let text = text.trim_end_matches(['\r', '\n']);
         let plugin = &*self.target.plugin;
-        match self.target.stream {
+        self.target.budget.log(plugin, || match self.target.stream {
             Stream::Stdout => tracing::info!(target: "biogate::plugin::stdout", plugin, "{text}"),
             Stream::Stderr => tracing::warn!(target: "biogate::plugin::stderr", plugin, "{text}"),
-        }
+        });
         self.line.clear();
     }
 }

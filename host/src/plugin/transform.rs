@@ -50,14 +50,16 @@ impl TransformPlugin {
         let limits = self.pool.limits();
         let result = self.run(event, limits);
         if let Err(fault) = &result {
-            tracing::warn!(
-                plugin = %fault.plugin,
-                event_id = %event.id,
-                device_id = %event.device_id,
-                fault = fault.kind.as_str(),
-                detail = %fault.detail,
-                "plugin call failed"
-            );
+            self.pool.log_budget().log(&fault.plugin, || {
+                tracing::warn!(
+                    plugin = %fault.plugin,
+                    event_id = %event.id,
+                    device_id = %event.device_id,
+                    fault = fault.kind.as_str(),
+                    detail = %fault.detail,
+                    "plugin call failed"
+                )
+            });
         }
         result
     }
