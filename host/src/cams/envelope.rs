@@ -38,8 +38,17 @@ pub fn parse(body: &Value) -> Result<CamsCall, FieldError> {
     };
     let operation_id = optional_text(top, "", "OperationID")?;
     let auth_token = optional_text(top, "", "AuthToken")?;
-    let verbs: Vec<&String> =
-        top.keys().filter(|k| !matches!(k.as_str(), "OperationID" | "AuthToken" | "Time")).collect();
+    // The operation is the one key that is a verb (or looks like one: an object). Other
+    // top-level values are metadata integrations add and the contract does not read, such
+    // as `"ApiVersion":"3.0"`: ignored.
+    let verbs: Vec<&String> = top
+        .iter()
+        .filter(|(k, v)| {
+            !matches!(k.as_str(), "OperationID" | "AuthToken" | "Time")
+                && (VERBS.contains(&k.as_str()) || v.is_object())
+        })
+        .map(|(k, _)| k)
+        .collect();
     let verb = match verbs.as_slice() {
         [verb] => verb.as_str(),
         [] => return Err(FieldError::new("$", format!("no operation: expected one of {}", VERBS.join(", ")))),
@@ -417,6 +426,20 @@ mod tests {
         assert_eq!(user.credentials[1].kind, CredentialKind::Fingerprint);
         assert_eq!(user.credentials[1].index, Some(6));
         assert_eq!(user.photo.as_deref(), Some("/9j/"));
+    }
+
+    /// Top-level metadata that real integrations send (`ApiVersion`) is not taken for a
+    /// second operation; two operations, or an unknown object, still are refused.
+    #[test]
+    fn metadata_beside_the_operation_is_ignored() {
+        let got = op(json!({"Block":{"User":{"UserID":"7"}},"ApiVersion":"3.0","OperationID":"a1"}));
+        assert_eq!(got, OperationRequest::BlockUser { user_id: "7".into() });
+        let two = parse(&json!({"Block":{"User":{"UserID":"7"}},"Unblock":{"User":{"UserID":"7"}}}));
+        assert_eq!(two.expect_err("two operations").problem, "one operation per request");
+        let unknown = parse(&json!({"Frobnicate":{"User":{"UserID":"7"}}})).expect_err("an unknown verb");
+        assert_eq!(unknown.field, "Frobnicate");
+        let only_metadata = parse(&json!({"ApiVersion":"3.0"})).expect_err("no operation");
+        assert!(only_metadata.problem.starts_with("no operation"), "{}", only_metadata.problem);
     }
 
     #[test]
