@@ -56,7 +56,8 @@ fn digits(s: &str) -> Option<u32> {
 }
 
 /// Seconds since the epoch of a wall time `YYYY-MM-DD HH:MM:SS` (a `T` is accepted in
-/// place of the space), read as if it were UTC. `None` when it is not a valid time.
+/// place of the space), read as if it were UTC. `None` when it is not a valid time or its
+/// year is outside 1970-9999.
 pub(crate) fn parse_wall_time(text: &str) -> Option<i64> {
     let text = text.trim();
     let (date, time) = text.split_once([' ', 'T'])?;
@@ -71,6 +72,11 @@ pub(crate) fn parse_wall_time(text: &str) -> Option<i64> {
         return None;
     }
     let year = i64::from(digits(year)?);
+    // The years the gateway stores (as for native devices): a clock reset to year 0001
+    // is not a punch time.
+    if !(1970..=9999).contains(&year) {
+        return None;
+    }
     let (month, day) = (digits(month)?, digits(day)?);
     let (hour, minute, second) = (digits(hour)?, digits(minute)?, digits(second)?);
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
