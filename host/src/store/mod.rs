@@ -54,6 +54,27 @@ pub struct Store {
 /// The event log's folder inside the store's folder.
 pub const EVENT_LOG_DIR: &str = "events";
 
+/// How long an open waits for the store's lock, held by a process that is still exiting
+/// (a supervisor restarting the gateway at once) or by the I/O threads of a store closed
+/// a moment ago in this process.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens sled, waiting up to [`LOCK_WAIT`] while its lock file is held elsewhere.
+fn open_sled(config: sled::Config) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match config.open() {
+            // sled reports the held lock as an I/O error of kind Other with this text.
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the database in `dir`, with sled's page cache at
     /// [`DEFAULT_CACHE_BYTES`] and no disk reserve.
@@ -65,7 +86,7 @@ impl Store {
     /// `reserve` free for the gateway's own writes (check it with [`DiskReserve::at_start`]
     /// before: a store opened on a full disk cannot even recover).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64, reserve: DiskReserve) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open()?;
+        let db = open_sled(sled::Config::new().path(dir).cache_capacity(cache_bytes))?;
         let data_file = std::fs::File::open(dir.join("db"))
             .map_err(|e| StoreError::Flush(format!("opening sled's data file: {e}")))?;
         Ok(Store {
