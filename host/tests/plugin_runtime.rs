@@ -254,19 +254,25 @@ impl std::io::Write for Captured {
     }
 }
 
+/// What `f` logs (`tracing`, plain text).
+fn logged(f: impl FnOnce()) -> String {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = captured.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
 #[test]
 fn plugin_stdout_and_stderr_become_log_lines_tagged_with_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let gw = fault_injector(&dir, "fail-closed");
     let plugin = transform(&gw, "faulty");
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
-    tracing::subscriber::with_default(subscriber, || {
+    let log = logged(|| {
         let out = passed(plugin.transform(&punch("D1", 1, "stdout", T0, PunchType::CheckIn)).unwrap());
         assert_eq!(out.len(), 1);
     });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let line = |text: &str| {
         log.lines().find(|l| l.contains(text)).unwrap_or_else(|| panic!("no {text:?} in:\n{log}")).to_string()
     };
@@ -284,15 +290,11 @@ fn a_plugin_failing_on_every_event_does_not_flood_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let gw = fault_injector(&dir, "fail-closed");
     let plugin = transform(&gw, "faulty");
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
-    tracing::subscriber::with_default(subscriber, || {
+    let log = logged(|| {
         for seq in 1..=200 {
             assert!(plugin.transform(&punch("D1", seq, "trap", T0, PunchType::CheckIn)).is_err(), "event {seq} traps");
         }
     });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines = log.lines().filter(|l| l.contains("faulty")).count();
     assert!(lines <= biogate::plugin::log_budget::BURST as usize, "{lines} log lines for 200 failures:\n{log}");
     assert!(log.contains("plugin call failed"), "the first failures are logged:\n{log}");
