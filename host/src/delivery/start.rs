@@ -120,20 +120,11 @@ mod tests {
 
     use super::*;
     use crate::delivery::RouteConfig;
-    use crate::plugin::bindings::types::{DeviceTime, EventBody, InputType, Punch, PunchType};
+    use crate::plugin::bindings::types::EventBody;
     use crate::store::{DeviceChanges, Store};
 
     fn punch(t: i64) -> EventBody {
-        EventBody::Punch(Punch {
-            user_id: "7".into(),
-            log_time: DeviceTime { unix_seconds: t, utc_offset_minutes: 0 },
-            punch_type: PunchType::CheckIn,
-            input_type: InputType::Card,
-            temperature: None,
-            face_mask: None,
-            work_code: None,
-            photo: None,
-        })
+        crate::plugin::bindings::test_punch("7", t)
     }
 
     fn route(ctx: &WorkerContext, name: &str, extra: &str) -> Arc<RouteRuntime> {

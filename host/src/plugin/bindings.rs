@@ -46,3 +46,18 @@ pub mod dialect {
 }
 
 pub use transform::biogate::plugin::{clock, config, kv, log, types};
+
+/// A card check-in by `user_id` at `unix_seconds` (UTC), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_punch(user_id: &str, unix_seconds: i64) -> types::EventBody {
+    types::EventBody::Punch(types::Punch {
+        user_id: user_id.into(),
+        log_time: types::DeviceTime { unix_seconds, utc_offset_minutes: 0 },
+        punch_type: types::PunchType::CheckIn,
+        input_type: types::InputType::Card,
+        temperature: None,
+        face_mask: None,
+        work_code: None,
+        photo: None,
+    })
+}

@@ -18,7 +18,7 @@ pub use delivery_log::{Attempt, DeadLetter, DeliveryLog, RouteRecord, Trigger};
 pub use devices::{Device, DeviceChanges, DeviceState, Registry, generate_token, valid_device_id};
 pub use error::StoreError;
 pub use group_commit::GroupCommit;
-pub use journal::{Appended, CatchUp, Journal, JournalDamage, PunchCursor};
+pub use journal::{Appended, Journal, JournalDamage, PunchCursor};
 pub use operations::{OperationLog, OperationRecord, OperationState};
 pub use plugin_kv::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES, PluginKv};
 pub use reserve::{DiskReserve, REQUEST_BYTES, RETRY_AFTER_SECS, ReserveState, StorageSettings};

@@ -78,7 +78,7 @@ pub(super) fn stored_mark(tree: &sled::Tree) -> Result<Option<Position>, StoreEr
 
 /// What [`catch_up`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct CatchUp {
+pub(super) struct CatchUp {
     /// Records read after the mark.
     pub records: u64,
     /// Of them, records that were not indexed and now are.

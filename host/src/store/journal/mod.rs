@@ -39,8 +39,6 @@ use super::event_log::{EventLog, LogBatch, LogError, LogOptions, Position, Recov
 use super::group_commit::GroupCommit;
 use crate::plugin::bindings::types::{Event, EventBody};
 
-pub use self::indexed::CatchUp;
-
 /// Per-device writer state: the next sequence number and the durable watermark.
 struct DeviceLog {
     /// Next sequence to assign; the lock serialises a device's writers.
@@ -79,13 +77,6 @@ pub struct JournalDamage {
     pub missing: Vec<String>,
     /// Events found unreadable since the start (each read that met one counts).
     pub unreadable_events: u64,
-}
-
-impl JournalDamage {
-    /// Nothing is wrong.
-    pub fn is_clean(&self) -> bool {
-        self.damaged.is_empty() && self.missing.is_empty() && self.unreadable_events == 0
-    }
 }
 
 struct Shared {

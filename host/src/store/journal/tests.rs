@@ -1,20 +1,8 @@
 //! The journal against a real sled database and a real event log in a temporary folder.
 use super::*;
-use crate::plugin::bindings::types::{DeviceTime, InputType, Punch, PunchType};
 use crate::store::Store;
 
-pub(in crate::store::journal) fn punch(user: &str, t: i64) -> EventBody {
-    EventBody::Punch(Punch {
-        user_id: user.into(),
-        log_time: DeviceTime { unix_seconds: t, utc_offset_minutes: 0 },
-        punch_type: PunchType::CheckIn,
-        input_type: InputType::Card,
-        temperature: None,
-        face_mask: None,
-        work_code: None,
-        photo: None,
-    })
-}
+pub(in crate::store::journal) use crate::plugin::bindings::test_punch as punch;
 
 fn user_of(event: &Event) -> &str {
     match &event.body {
