@@ -28,10 +28,12 @@ impl FieldError {
 /// Longest user id accepted.
 pub const MAX_USER_ID: usize = 64;
 
-/// Checks a user id: 1 to [`MAX_USER_ID`] bytes, not blank, no control characters (NUL,
-/// tabs, line breaks...). Every side that takes a user id (devices, Cams, `/v1`) uses it.
+/// Checks a user id: 1 to [`MAX_USER_ID`] characters, not blank, no control characters
+/// (NUL, tabs, line breaks...). Every side that takes a user id (devices, Cams, `/v1`)
+/// uses it; the OpenAPI document declares the same rule (characters, as JSON Schema
+/// counts them).
 pub fn check_user_id(field: &str, id: &str) -> Result<(), FieldError> {
-    if id.trim().is_empty() || id.len() > MAX_USER_ID || id.chars().any(char::is_control) {
+    if id.trim().is_empty() || id.chars().count() > MAX_USER_ID || id.chars().any(char::is_control) {
         return Err(FieldError::new(field, format!("must be 1 to {MAX_USER_ID} printable characters")));
     }
     Ok(())

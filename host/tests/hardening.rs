@@ -232,3 +232,60 @@ async fn a_disabled_device_takes_no_operations() {
     let answer = call(http.post(format!("{base}/v1/devices/D1/users/7/block")).bearer_auth(ADMIN)).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
 }
+
+/// What schemathesis found the server accepting against its own schema, now refused with
+/// the field named and nothing changed: a body that is not one JSON object (an array is
+/// read field by field by serde; trailing text), a PATCH renaming the device, keys and
+/// tokens that are not printable ASCII, page sizes out of bounds; an unknown route is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_and_bounds_outside_the_schema_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let gw = start(dir.path(), "");
+    let http = reqwest::Client::new();
+    let base = &gw.base;
+    let device = || async { call(http.get(format!("{base}/v1/devices/D1")).bearer_auth(ADMIN)).await.body };
+    let before = device().await;
+    let patch = |body: String| {
+        http.patch(format!("{base}/v1/devices/D1"))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    for (body, field) in [
+        ("[null, null]".to_string(), "$"),
+        (r#"["x", "0123456789abcdef"]"#.to_string(), "$"),
+        (r#"{"label": "a"} {"label": "b"}"#.to_string(), "$"),
+        (r#"{"label": "a"}x"#.to_string(), "$"),
+        (json!({ "id": "D2" }).to_string(), "id"),
+        (json!({ "id": "" }).to_string(), "id"),
+        (json!({ "auth_token": "tok with spaces in it 0123" }).to_string(), "auth_token"),
+        (json!({ "auth_token": "tokén0123456789abcdef" }).to_string(), "auth_token"),
+        (json!({ "security_key": "é".repeat(16) }).to_string(), "security_key"),
+        (json!({ "security_key": "0123456789abcdef0123456789abcde\u{7f}" }).to_string(), "security_key"),
+    ] {
+        assert_refused(&call(patch(body.clone())).await, field, &body);
+    }
+    assert_eq!(device().await, before, "refused PATCHes change nothing");
+    let key = "0123456789abcdef0123456789abcdef";
+    let answer = call(patch(json!({ "id": "D1", "security_key": key }).to_string())).await;
+    assert_eq!((answer.status, &answer.body["security_key"]), (200, &json!(key)), "{}", answer.body);
+
+    for (path, field) in [
+        ("/v1/devices/D1/events?limit=0", "limit"),
+        ("/v1/devices/D1/events?limit=1001", "limit"),
+        ("/v1/devices/D1/operations?limit=14929879231417557188608", "limit"),
+        ("/v1/devices/D1/users?limit=1001", "limit"),
+        ("/v1/dead-letters?limit=0", "limit"),
+        ("/v1/devices/D1/punches?start_time=2026-06-01%2000:00:00&end_time=2026-06-02%2000:00:00&limit=5001", "limit"),
+    ] {
+        assert_refused(&call(http.get(format!("{base}{path}")).bearer_auth(ADMIN)).await, field, path);
+    }
+    let answer = call(http.get(format!("{base}/v1/devices/D1/events?limit=1000")).bearer_auth(ADMIN)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    let answer = call(http.post(format!("{base}/v1/routes/nope/enable")).bearer_auth(ADMIN)).await;
+    assert_eq!((answer.status, &answer.body["field"]), (404, &json!("name")), "{}", answer.body);
+    let replay = json!({ "route": "nope", "device": "D1", "sequence": 1 });
+    let answer = call(http.post(format!("{base}/v1/replay")).bearer_auth(ADMIN).json(&replay)).await;
+    assert_eq!((answer.status, &answer.body["field"]), (404, &json!("route")), "{}", answer.body);
+}

@@ -99,9 +99,13 @@ pub(crate) fn ensure_mosquitto(apt: &mut Apt) -> Result<PathBuf> {
 
 /// Python packages the tests use as independent checkers, installed with pip when
 /// missing: `standardwebhooks` verifies our webhook signatures (tests/verify_signature.py);
-/// `openapi_spec_validator` validates the served OpenAPI document.
-const PYTHON_PACKAGES: &[(&str, &str)] =
-    &[("standardwebhooks", "standardwebhooks"), ("openapi_spec_validator", "openapi-spec-validator")];
+/// `openapi_spec_validator` validates the served OpenAPI document; `schemathesis` runs
+/// requests generated from it against a gateway (host/tests/schemathesis.rs).
+const PYTHON_PACKAGES: &[(&str, &str)] = &[
+    ("standardwebhooks", "standardwebhooks"),
+    ("openapi_spec_validator", "openapi-spec-validator"),
+    ("schemathesis", "schemathesis==4.32.5"),
+];
 
 fn ensure_python_packages() -> Result<()> {
     let python = system::find_program("python3", &[]).context(

@@ -79,6 +79,14 @@ fn route_names(state: &AppState) -> Vec<String> {
     state.gateway.dispatcher.routes().iter().map(|r| r.name.clone()).collect()
 }
 
+/// 404 for a route name that is not in the config, naming the field that holds it.
+fn no_route(field: &str, name: &str) -> ApiError {
+    ApiError {
+        field: Some(field.into()),
+        ..ApiError::new(StatusCode::NOT_FOUND, CamsStatus::Unreadable, format!("no route named {name:?}"))
+    }
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, CamsStatus::UnknownStgid, format!("no device {id:?}"))
 }
@@ -132,6 +140,9 @@ pub async fn update_device(
     ApiJson(input): ApiJson<DeviceChanges>,
 ) -> Result<Json<DeviceView>, ApiError> {
     let current = state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
+    if input.id.as_ref().is_some_and(|body_id| *body_id != id) {
+        return Err(ApiError::field("id", "differs from the device id in the path (a device cannot be renamed)"));
+    }
     let device = input.apply(&id, Some(&current), &route_names(&state))?;
     // Below the disk reserve nothing of it is written (the routes' starts neither).
     state.gateway.store.reserve().admit(REQUEST_BYTES)?;
@@ -210,13 +221,10 @@ pub struct SeqRange {
     /// Items up to this sequence (inclusive; default: the last).
     #[serde(default, deserialize_with = "query::int64")]
     to: Option<u64>,
-    /// At most this many (default 100, max 1000).
-    #[serde(default = "default_limit")]
-    limit: usize,
-}
-
-fn default_limit() -> usize {
-    100
+    /// At most this many (1 to 1000, default 100).
+    #[serde(default, deserialize_with = "query::page_limit")]
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
 }
 
 /// `GET /v1/devices/{id}/events?after=&to=&limit=`: the journal, in order.
@@ -227,7 +235,8 @@ pub async fn device_events(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<SeqRange>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let events = state.gateway.journal.read(&id, q.after.unwrap_or(0), q.to.unwrap_or(u64::MAX), q.limit.min(1000))?;
+    let events =
+        state.gateway.journal.read(&id, q.after.unwrap_or(0), q.to.unwrap_or(u64::MAX), q.limit.unwrap_or(100))?;
     Ok(Json(serde_json::json!({ "events": events })))
 }
 
@@ -243,7 +252,7 @@ pub async fn device_deliveries(
         &id,
         q.after.unwrap_or(0),
         q.to.unwrap_or(u64::MAX),
-        q.limit.min(1000),
+        q.limit.unwrap_or(100),
     )?))
 }
 
@@ -253,8 +262,10 @@ pub async fn device_deliveries(
 pub struct DeadLetterQuery {
     #[serde(default)]
     route: Option<String>,
-    #[serde(default = "default_limit")]
-    limit: usize,
+    /// At most this many (1 to 1000, default 100).
+    #[serde(default, deserialize_with = "query::page_limit")]
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
 }
 
 /// `GET /v1/dead-letters?route=`
@@ -264,7 +275,7 @@ pub async fn dead_letters(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DeadLetterQuery>,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
-    Ok(Json(state.gateway.delivery_log.dead_letters(q.route.as_deref(), q.limit.min(1000))?))
+    Ok(Json(state.gateway.delivery_log.dead_letters(q.route.as_deref(), q.limit.unwrap_or(100))?))
 }
 
 /// A replay request: one event (`sequence`), or a range of received times.
@@ -283,7 +294,7 @@ pub struct ReplayRequest {
 }
 
 /// `POST /v1/replay`: delivers stored events again through the normal path.
-#[utoipa::path(post, path = "/v1/replay", tag = "deliveries", request_body = ReplayRequest, responses((status = 200, description = "`{\"queued\": n}`", body = Object), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/replay", tag = "deliveries", request_body = ReplayRequest, responses((status = 200, description = "`{\"queued\": n}`", body = Object), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody), (status = 404, description = "No such route or device (`field` names it)", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn replay(
     _: Admin,
     State(state): State<AppState>,
@@ -291,7 +302,7 @@ pub async fn replay(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let gw = &state.gateway;
     if !route_names(&state).contains(&req.route) {
-        return Err(ApiError::field("route", format!("no route named {:?}", req.route)));
+        return Err(no_route("route", &req.route));
     }
     let device = gw.registry.get(&req.device).ok_or_else(|| not_found(&req.device))?;
     gw.store.reserve().admit(REQUEST_BYTES)?;
@@ -338,14 +349,14 @@ pub async fn list_routes(_: Admin, State(state): State<AppState>) -> Result<Json
 }
 
 /// `POST /v1/routes/{name}/enable`: resumes a route a receiver disabled (410 Gone).
-#[utoipa::path(post, path = "/v1/routes/{name}/enable", tag = "deliveries", params(("name" = String, Path, description = "The route name")), responses((status = 204, description = "Done"), (status = 400, description = "A field is wrong (`field` names it)", body = ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(post, path = "/v1/routes/{name}/enable", tag = "deliveries", params(("name" = String, Path, description = "The route name")), responses((status = 204, description = "Done"), (status = 404, description = "No such route", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn enable_route(
     _: Admin,
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if !route_names(&state).contains(&name) {
-        return Err(ApiError::field("name", format!("no route named {name:?}")));
+        return Err(no_route("name", &name));
     }
     state.gateway.store.reserve().admit(REQUEST_BYTES)?;
     state.gateway.delivery_log.set_route_disabled(&name, None)?;

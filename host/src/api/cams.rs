@@ -36,7 +36,7 @@ pub struct CamsQuery {
 }
 
 #[utoipa::path(post, path = "/external/api3.0/biometric", tag = "cams",
-    params(("stgid" = String, Query, description = "The device id"), ("wait_ms" = Option<u64>, Query, maximum = 120000, description = "Wait this long for the device's confirmation (0 to 120000 ms; larger is refused)")),
+    params(("stgid" = String, Query, min_length = 1, description = "The device id"), ("wait_ms" = Option<u64>, Query, maximum = 120000, description = "Wait this long for the device's confirmation (0 to 120000 ms; larger is refused)")),
     request_body(content = Object, description = "The Cams envelope `{\"<Verb>\":{\"<Object>\":..},\"OperationID\",\"AuthToken\",\"Time\"}` (docs/operations.md)"),
     responses(
         (status = 200, description = "`{Status, OperationID, StatusCode}` plus PunchLog, UserInfo, DeviceInformation or ReturnCode", body = Object),

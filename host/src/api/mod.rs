@@ -4,6 +4,7 @@
 //! (utoipa-axum), so it cannot drift from the code.
 pub mod admin;
 pub mod cams;
+mod openapi;
 pub mod operations;
 
 use std::sync::Arc;
@@ -77,13 +78,16 @@ fn documented() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().split_for_parts().1
+    let mut api = documented().split_for_parts().1;
+    openapi::complete(&mut api);
+    api
 }
 
 /// The gateway's HTTP routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.gateway.config.config.server.max_body_bytes;
-    let (routes, api) = documented().split_for_parts();
+    let (routes, mut api) = documented().split_for_parts();
+    openapi::complete(&mut api);
     let api = Arc::new(api);
     routes
         .route("/health", get(health))

@@ -147,6 +147,7 @@ fn user_view(u: &User, device: &Device) -> UserView {
 pub struct SubmitQuery {
     /// Your id for the operation (1-64 of A-Z a-z 0-9 - _). Submitting the same id with
     /// the same request again returns the first submission (safe retries).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub operation_id: Option<String>,
     /// Time to live: the operation expires if the device has not confirmed it by then.
     #[serde(default, deserialize_with = "query::int64")]
@@ -234,7 +235,9 @@ pub struct ListQuery {
     /// Return items after this position (exclusive).
     #[serde(default, deserialize_with = "query::int64")]
     pub after: Option<u64>,
-    /// At most this many (default 100, max 1000).
+    /// At most this many (1 to 1000, default 100).
+    #[serde(default, deserialize_with = "query::page_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -250,7 +253,7 @@ pub async fn list_operations(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<OperationView>>, ApiError> {
     device_of(&state, &id)?;
-    let records = state.gateway.operations.log().list(&id, q.after.unwrap_or(0), q.limit.unwrap_or(100).min(1000))?;
+    let records = state.gateway.operations.log().list(&id, q.after.unwrap_or(0), q.limit.unwrap_or(100))?;
     Ok(Json(records.iter().map(OperationView::from).collect()))
 }
 
@@ -311,7 +314,9 @@ pub async fn cancel_operation(
 pub struct UserListQuery {
     /// Return users whose id sorts after this one.
     pub after: Option<String>,
-    /// At most this many (default 100, max 1000).
+    /// At most this many (1 to 1000, default 100).
+    #[serde(default, deserialize_with = "query::page_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -328,7 +333,7 @@ pub async fn list_users(
     ApiQuery(q): ApiQuery<UserListQuery>,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
     let device = device_of(&state, &id)?;
-    let users = state.gateway.operations.users().list(&id, q.after.as_deref(), q.limit.unwrap_or(100).min(1000))?;
+    let users = state.gateway.operations.users().list(&id, q.after.as_deref(), q.limit.unwrap_or(100))?;
     Ok(Json(users.iter().map(|u| user_view(u, &device)).collect()))
 }
 
@@ -425,16 +430,20 @@ pub async fn unblock_user(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PunchesQuery {
-    /// Start of the log-time range (`YYYY-MM-DD HH:MM:SS`, optionally `GMT +HHMM`; the
-    /// device's offset when omitted).
+    /// Start of the log-time range (`YYYY-MM-DD HH:MM:SS`, optionally `GMT +HHMM`, or RFC
+    /// 3339; the device's offset when omitted).
+    #[param(min_length = 1)]
     pub start_time: String,
     /// End of the range (inclusive); at most 30 days after the start.
+    #[param(min_length = 1)]
     pub end_time: String,
     /// Only this user's punches.
     pub user_id: Option<String>,
     /// `next_offset` of the previous page.
     pub offset: Option<String>,
-    /// Page size (default 500, max 5000).
+    /// Page size (1 to 5000, default 500).
+    #[serde(default, deserialize_with = "query::punch_page_limit")]
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<usize>,
 }
 
@@ -491,7 +500,7 @@ pub async fn punches(
         span: &span,
         offset: q.offset.as_deref().unwrap_or(""),
         user_id: q.user_id.as_deref(),
-        page_size: q.limit.unwrap_or(500).clamp(1, 5000),
+        page_size: q.limit.unwrap_or(500),
         field_prefix: "query",
     };
     let page = load_page(&state.gateway.journal, &device, &query).await?;

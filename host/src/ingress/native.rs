@@ -158,7 +158,7 @@ pub fn parse_upload(device: &Device, plaintext: &[u8], bearer: Option<&str>) -> 
 }
 
 #[utoipa::path(post, path = "/device/v1/events", tag = "device protocol",
-    params(("stgid" = String, Query, description = "The device id")),
+    params(("stgid" = String, Query, min_length = 1, description = "The device id")),
     request_body(content = Object, description = "`{\"AuthToken\"?, \"events\": [...]}` (docs/device-protocol.md); encrypted for devices with a key"),
     responses(
         (status = 200, description = "Stored durably: `{Status, StatusCode, accepted, duplicates, events}`", body = Object),

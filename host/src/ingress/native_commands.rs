@@ -187,7 +187,7 @@ struct Reply {
 }
 
 #[utoipa::path(get, path = "/device/v1/commands", tag = "device protocol",
-    params(("stgid" = String, Query, description = "The device id"), ("wait_ms" = Option<u64>, Query, maximum = 120000, description = "Hold the request open this long when nothing is queued (0 to 120000 ms, larger is refused; held at most `operations.max_poll_wait_ms`)"), ("max" = Option<usize>, Query, minimum = 1, maximum = 16, description = "Most commands to take (1-16)")),
+    params(("stgid" = String, Query, min_length = 1, description = "The device id"), ("wait_ms" = Option<u64>, Query, maximum = 120000, description = "Hold the request open this long when nothing is queued (0 to 120000 ms, larger is refused; held at most `operations.max_poll_wait_ms`)"), ("max" = Option<usize>, Query, minimum = 1, maximum = 16, description = "Most commands to take (1-16)")),
     responses(
         (status = 200, description = "`{Status, StatusCode, commands: [{operation_id, type, ...}]}`, oldest first; now marked sent", body = Object),
         (status = 400, description = "Unreadable query string or a value out of range (1; `field` names the parameter)", body = ErrorBody),

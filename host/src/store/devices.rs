@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
 use super::reserve::{DiskReserve, REQUEST_BYTES};
-use crate::crypto::{BodyCipher, EncryptionMode};
+use crate::crypto::{BodyCipher, EncryptionMode, SECURITY_KEY_LEN};
 use crate::field::FieldError;
 use crate::time::parse_utc_offset;
 
@@ -94,13 +94,19 @@ pub fn valid_device_id(id: &str) -> bool {
 #[derive(Clone, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceChanges {
+    /// 1 to 64 of A-Z a-z 0-9 . _ - (required to create).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub id: Option<String>,
     #[serde(default)]
     pub label: Option<String>,
+    /// 16 to 128 printable ASCII characters, no spaces (Cams uses 32); generated when absent.
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{16,128}$")]
     pub auth_token: Option<String>,
+    /// 32 printable ASCII characters, the AES-256 key; empty removes it.
     #[serde(default)]
+    #[schema(pattern = "^([ -~]{32})?$")]
     pub security_key: Option<String>,
     #[serde(default)]
     pub encryption: Option<EncryptionMode>,
@@ -151,12 +157,21 @@ impl DeviceChanges {
             device.label = label;
         }
         if let Some(token) = input.auth_token {
-            if token.len() < 16 || token.len() > 128 {
-                return Err(FieldError::new("auth_token", "an AuthToken has 16 to 128 characters (Cams uses 32)"));
+            if !(16..=128).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(FieldError::new(
+                    "auth_token",
+                    "an AuthToken has 16 to 128 printable ASCII characters, no spaces (Cams uses 32)",
+                ));
             }
             device.auth_token = token;
         }
         if let Some(key) = input.security_key {
+            if !key.is_empty() && (key.len() != SECURITY_KEY_LEN || !key.bytes().all(|b| (b' '..=b'~').contains(&b))) {
+                return Err(FieldError::new(
+                    "security_key",
+                    format!("a security key is {SECURITY_KEY_LEN} printable ASCII characters (or empty to remove it)"),
+                ));
+            }
             device.security_key = (!key.is_empty()).then_some(key);
             if device.security_key.is_some() && device.encryption == EncryptionMode::Plain {
                 device.encryption = EncryptionMode::CamsEcb;

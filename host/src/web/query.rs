@@ -58,6 +58,30 @@ pub fn int64<'de, D: Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> 
     at_most(de, MAX_INT64)
 }
 
+/// The largest page a listing returns (`?limit=`).
+pub const MAX_PAGE: u64 = 1000;
+
+/// The largest page of punches (`GET /v1/devices/{id}/punches?limit=`).
+pub const MAX_PUNCH_PAGE: u64 = 5000;
+
+/// `?limit=` of a listing: absent, or 1 to [`MAX_PAGE`]. Use with `#[serde(default, deserialize_with)]`.
+pub fn page_limit<'de, D: Deserializer<'de>>(de: D) -> Result<Option<usize>, D::Error> {
+    within(de, 1, MAX_PAGE)
+}
+
+/// `?limit=` of the punches listing: absent, or 1 to [`MAX_PUNCH_PAGE`].
+pub fn punch_page_limit<'de, D: Deserializer<'de>>(de: D) -> Result<Option<usize>, D::Error> {
+    within(de, 1, MAX_PUNCH_PAGE)
+}
+
+fn within<'de, D: Deserializer<'de>>(de: D, min: u64, max: u64) -> Result<Option<usize>, D::Error> {
+    match at_most(de, max)? {
+        Some(value) if value < min => Err(D::Error::custom(format!("{value} is too small: at least {min}"))),
+        // At most MAX_PUNCH_PAGE: fits any usize.
+        value => Ok(value.map(|v| v as usize)),
+    }
+}
+
 fn at_most<'de, D: Deserializer<'de>>(de: D, max: u64) -> Result<Option<u64>, D::Error> {
     match Option::<u64>::deserialize(de)? {
         Some(value) if value > max => Err(D::Error::custom(format!("{value} is too large: at most {max}"))),
@@ -81,6 +105,8 @@ mod tests {
         stgid: String,
         #[serde(default)]
         max: Option<usize>,
+        #[serde(default, deserialize_with = "page_limit")]
+        limit: Option<usize>,
     }
 
     fn refused(query: &str) -> (String, String) {
@@ -109,6 +135,10 @@ mod tests {
         assert_eq!(refused("stgid=D&to=9223372036854775808").0, "to");
         let ok = parse::<Sample>("stgid=D&wait_ms=120000&to=9223372036854775807").expect("in bounds");
         assert_eq!((ok.wait_ms, ok.to, ok.max), (Some(120_000), Some(MAX_INT64), None));
+        assert_eq!(refused("stgid=D&limit=0").0, "limit");
+        assert_eq!(refused("stgid=D&limit=1001").0, "limit");
+        assert_eq!(refused("stgid=D&limit=14929879231417557188608").0, "limit");
+        assert_eq!(parse::<Sample>("stgid=D&limit=1000").expect("in bounds").limit, Some(1000));
         let ok = parse::<Sample>("stgid=D").expect("defaults");
         assert_eq!((ok.wait_ms, ok.to), (None, None));
     }
