@@ -503,8 +503,14 @@ async fn a_device_deleted_mid_retry_and_registered_again_gets_none_of_the_old_ev
         assert!(tokio::time::Instant::now() < deadline, "no attempt for E1");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Within the backoff: deleted, registered again without a key, receiver back.
+    // Within the backoff: deleted (its history is gone: 404), registered again without a
+    // key, receiver back.
     assert_eq!(admin_send(reqwest::Method::DELETE, &gw.base, "/v1/devices/E1", None).await, 204);
+    for path in ["events", "deliveries"] {
+        let url = format!("{}/v1/devices/E1/{path}", gw.base);
+        let status = reqwest::Client::new().get(url).bearer_auth(ADMIN).send().await.unwrap().status();
+        assert_eq!(status, 404, "{path} of a deleted device");
+    }
     assert_eq!(
         admin_send(reqwest::Method::POST, &gw.base, "/v1/devices", Some(json!({"id": "E1", "auth_token": TOKEN})))
             .await,
@@ -530,4 +536,19 @@ async fn a_device_deleted_mid_retry_and_registered_again_gets_none_of_the_old_ev
         .unwrap();
     let events: serde_json::Value = events.json().await.unwrap();
     assert_eq!(events["events"].as_array().map(Vec::len), Some(1), "the new registration's history: {events}");
+    let new_seq = &events["events"][0]["sequence"];
+    let attempts: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/devices/E1/deliveries", gw.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let attempts = attempts.as_array().expect("a list of attempts");
+    assert!(!attempts.is_empty(), "the new punch's delivery is recorded");
+    for attempt in attempts {
+        assert_eq!(&attempt["sequence"], new_seq, "only the new registration's attempts: {attempt}");
+    }
 }

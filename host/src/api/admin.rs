@@ -206,8 +206,15 @@ pub async fn delete_device(
         tokio::task::spawn_blocking(move || journal.purge(&id)).await.map_err(ApiError::internal)??
     };
     gw.journal.durable().await?;
+    let deliveries = gw.delivery_log.forget_device(&id, &route_names(&state))?;
     gw.registry.remove(&id)?;
-    tracing::info!(device = %id, purged, operations, "device deleted with its journal, users and open operations");
+    tracing::info!(
+        device = %id,
+        purged,
+        operations,
+        deliveries,
+        "device deleted with its journal, users, open operations and delivery records"
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -228,26 +235,28 @@ pub struct SeqRange {
 }
 
 /// `GET /v1/devices/{id}/events?after=&to=&limit=`: the journal, in order.
-#[utoipa::path(get, path = "/v1/devices/{id}/events", tag = "deliveries", params(("id" = String, Path, description = "The device id"), SeqRange), responses((status = 200, description = "`{\"events\": [...]}`: journal events in order", body = Object), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/devices/{id}/events", tag = "deliveries", params(("id" = String, Path, description = "The device id"), SeqRange), responses((status = 200, description = "`{\"events\": [...]}`: journal events in order", body = Object), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "No such device (2)", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn device_events(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<SeqRange>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
     let events =
         state.gateway.journal.read(&id, q.after.unwrap_or(0), q.to.unwrap_or(u64::MAX), q.limit.unwrap_or(100))?;
     Ok(Json(serde_json::json!({ "events": events })))
 }
 
 /// `GET /v1/devices/{id}/deliveries?after=&to=&limit=`: every attempt, oldest first.
-#[utoipa::path(get, path = "/v1/devices/{id}/deliveries", tag = "deliveries", params(("id" = String, Path, description = "The device id"), SeqRange), responses((status = 200, description = "OK", body = Vec<Attempt>), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/devices/{id}/deliveries", tag = "deliveries", params(("id" = String, Path, description = "The device id"), SeqRange), responses((status = 200, description = "OK", body = Vec<Attempt>), (status = 400, description = "Unreadable query string or a value out of range (`field` names the parameter)", body = ErrorBody), (status = 404, description = "No such device (2)", body = ErrorBody)), security(("api_key" = [])))]
 pub async fn device_deliveries(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<SeqRange>,
 ) -> Result<Json<Vec<Attempt>>, ApiError> {
+    state.gateway.registry.get(&id).ok_or_else(|| not_found(&id))?;
     Ok(Json(state.gateway.delivery_log.attempts(
         &id,
         q.after.unwrap_or(0),

@@ -65,6 +65,21 @@ fn key(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// Removes every key of `tree` under `prefix`, a thousand at a time.
+fn remove_prefix(tree: &sled::Tree, prefix: &[u8]) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    loop {
+        let keys = tree.scan_prefix(prefix).keys().take(1000).collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Ok(removed);
+        }
+        let mut batch = sled::Batch::default();
+        removed += keys.len();
+        keys.into_iter().for_each(|k| batch.remove(k));
+        tree.apply_batch(batch)?;
+    }
+}
+
 fn be(n: u64) -> [u8; 8] {
     n.to_be_bytes()
 }
@@ -213,6 +228,21 @@ impl DeliveryLog {
         let start = key(&[device.as_bytes(), &be(from)]);
         let end = key(&[device.as_bytes(), &be(to), &[0xff]]);
         self.attempts.range(start..end).values().take(limit).map(|v| decode_attempt(&v?)).collect()
+    }
+
+    /// Removes what is recorded about `device`'s deliveries (its registration was deleted
+    /// with its journal): its attempts, and its dead letters and waiting replays on each
+    /// of `routes`. Cursors stay: the device's sequence carries on after a purge, so a
+    /// device registered again under the id is delivered from its next event. Returns how
+    /// many records went.
+    pub fn forget_device(&self, device: &str, routes: &[String]) -> Result<usize, StoreError> {
+        let mut removed = remove_prefix(&self.attempts, &key(&[device.as_bytes(), b""]))?;
+        for route in routes {
+            let prefix = key(&[route.as_bytes(), device.as_bytes(), b""]);
+            removed += remove_prefix(&self.dead, &prefix)?;
+            removed += remove_prefix(&self.replays, &prefix)?;
+        }
+        Ok(removed)
     }
 
     /// Dead-letters an event.
