@@ -2,7 +2,8 @@
 //! on the open internet needs before a request reaches the router:
 //!
 //! - the connection caps: at most `max_connections` open in all and
-//!   `max_connections_per_ip` from one address. A connection over a cap is answered at
+//!   `max_connections_per_ip` from one address (an IPv6 client counts by its /64, the
+//!   block one host or home is given, so rotating addresses within it earns no more). A connection over a cap is answered at
 //!   once with `503`, `Retry-After` and, on the JSON paths, the error body (Cams code 45,
 //!   `API_RESPONSE_GATEWAY_BUSY`), then closed; it never reaches the router. The caps are
 //!   logged once per episode (when first hit, and when they have not been hit for a while),
@@ -217,6 +218,7 @@ impl Counts {
 
     /// Counts a connection from `ip` in, unless a cap is reached.
     fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<Slot, Cap> {
+        let ip = source_of(ip);
         let mut inner = self.lock();
         if inner.total >= limits.max_connections {
             return Err(Cap::Total);
@@ -229,6 +231,18 @@ impl Counts {
         inner.total += 1;
         metrics::gauge!("biogate_http_connections_open").set(inner.total as f64);
         Ok(Slot { counts: self.clone(), ip })
+    }
+}
+
+/// The source a connection counts against for the per-address cap: an IPv4 address (an
+/// IPv4-mapped IPv6 address is its IPv4), or an IPv6 address's /64 network.
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
     }
 }
 
@@ -350,6 +364,22 @@ mod tests {
         drop(a1);
         assert_eq!(counts.total(), 2);
         assert!(counts.admit(a, &limits).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let counts = Arc::new(Counts::default());
+        let limits = limits(10, 2);
+        let in_one_64 = ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2:abcd::9"];
+        let slots: Vec<_> = in_one_64[..2].iter().map(|ip| counts.admit(ip.parse().unwrap(), &limits)).collect();
+        assert!(slots.iter().all(Result::is_ok));
+        assert_eq!(counts.admit(in_one_64[2].parse().unwrap(), &limits).err(), Some(Cap::PerIp));
+        assert!(counts.admit("2001:db8:1:3::1".parse().unwrap(), &limits).is_ok(), "another /64");
+        let _v4 = counts.admit("192.0.2.7".parse().unwrap(), &limits).unwrap();
+        let _mapped = counts.admit("::ffff:192.0.2.7".parse().unwrap(), &limits).unwrap();
+        assert_eq!(counts.admit("192.0.2.7".parse().unwrap(), &limits).err(), Some(Cap::PerIp), "mapped = IPv4");
+        drop(slots);
+        assert!(counts.admit(in_one_64[2].parse().unwrap(), &limits).is_ok(), "given back on drop");
     }
 
     #[test]
