@@ -234,3 +234,41 @@ async fn a_stalled_body_gets_408_and_a_long_poll_outlives_the_idle_timeout() {
     assert_eq!(commands, Some(Vec::new()), "the long poll was answered (no commands), not cut");
     gw.stop();
 }
+
+/// A slowloris from many addresses fills the cap in all: a device is refused (503) at
+/// first, and once 90% of `max_connections` are open the connections still waiting for
+/// their request head run on the pressed header clock (3 s) instead of the configured one
+/// (60 s here): the device, sending again as devices do, is served long before the
+/// attackers' 60 s are up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_total_cap_stalled_connections_make_room_early() {
+    const CAP: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let server = format!("header_timeout_ms = 60000\nmax_connections = {CAP}\nmax_connections_per_ip = {CAP}");
+    let gw = GatewayProcess::start(Path::new(BIN), &config(dir.path(), &server));
+    let to = address(&gw);
+    let opened = Instant::now();
+    let mut held = Vec::new();
+    for i in 0..CAP {
+        // From many addresses: 127.0.0.10 ... 127.0.0.109.
+        let from: IpAddr = format!("127.0.0.{}", 10 + i).parse().unwrap();
+        let mut stream = connect_from(from, to).await.expect("connecting");
+        stream.write_all(b"POST /device/v1/events?stgid=D1 HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+        held.push(stream);
+    }
+    let device = NativeDevice::connecting_each_time(&gw.base, "D1", TOKEN);
+    let first = device.send(vec![NativeDevice::punch("1", &log_time(0), "CheckIn")]).await;
+    assert_eq!(first.status, 503, "the cap is full: {:?}", first.body);
+    // Well within the attackers' 60 s header clock.
+    let served_by = opened + Duration::from_secs(30);
+    loop {
+        let answer = device.send(vec![NativeDevice::punch("1", &log_time(1), "CheckIn")]).await;
+        if answer.status == 200 {
+            break;
+        }
+        assert_eq!(answer.status, 503, "{:?}", answer.body);
+        assert!(Instant::now() < served_by, "the device was refused for 30 s of a 60 s header timeout");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(held);
+}

@@ -9,6 +9,10 @@
 //! - **body**: a request body must arrive complete within `body_timeout` of its head;
 //!   else the handler sees a read error, the client gets 408 and the connection closes.
 //!
+//! Under pressure (the listener near its connection cap in all) the header and idle
+//! clocks shrink to [`PRESSED_HEADER`] and [`PRESSED_IDLE`]: connections that hold a
+//! place without a request under way give it up first, before anyone is refused.
+//!
 //! While a request is being handled (a command long poll the gateway holds for up to
 //! `max_poll_wait_ms`, a Cams call waiting for its device) none of the clocks run: only
 //! what the client owes is timed, never what the gateway holds.
@@ -44,9 +48,30 @@ pub struct Timeouts {
     pub idle: Duration,
 }
 
+/// The header clock while the listener is under pressure (at most; a shorter configured
+/// one stays).
+pub const PRESSED_HEADER: Duration = Duration::from_secs(3);
+
+/// The idle clock while the listener is under pressure (at most).
+pub const PRESSED_IDLE: Duration = Duration::from_secs(1);
+
+impl Timeouts {
+    /// The clocks under pressure: header and idle shortened, body unchanged.
+    pub fn pressed(self) -> Timeouts {
+        Timeouts { header: self.header.min(PRESSED_HEADER), idle: self.idle.min(PRESSED_IDLE), body: self.body }
+    }
+}
+
 /// Serves `stream` until the client closes it, a clock runs out, or, after `shutdown`
-/// turns true, the request under way is answered (hyper's graceful shutdown).
-pub async fn serve(stream: TcpStream, router: Router, timeouts: Timeouts, mut shutdown: watch::Receiver<bool>) {
+/// turns true, the request under way is answered (hyper's graceful shutdown). While
+/// `pressure` is true the connection runs on [`Timeouts::pressed`].
+pub async fn serve(
+    stream: TcpStream,
+    router: Router,
+    timeouts: Timeouts,
+    mut pressure: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(WatchedIo { inner: stream, activity: activity.clone() });
     let service = Handler { router, activity: activity.clone(), body_timeout: timeouts.body };
@@ -56,10 +81,12 @@ pub async fn serve(stream: TcpStream, router: Router, timeouts: Timeouts, mut sh
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let mut shutting_down = *shutdown.borrow();
+    let mut pressure_open = true;
     if shutting_down {
         conn.as_mut().graceful_shutdown();
     }
     loop {
+        let timeouts = if *pressure.borrow_and_update() { timeouts.pressed() } else { timeouts };
         let deadline = activity.deadline(&timeouts);
         let expiry = async {
             match deadline {
@@ -85,6 +112,8 @@ pub async fn serve(stream: TcpStream, router: Router, timeouts: Timeouts, mut sh
                 }
             }
             () = activity.changed.notified() => {}
+            // The clocks are chosen again (a closed sender leaves the last value).
+            changed = pressure.changed(), if pressure_open => pressure_open = changed.is_ok(),
             changed = shutdown.changed(), if !shutting_down => {
                 shutting_down = true;
                 // A dropped sender is a shutdown too.

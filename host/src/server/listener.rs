@@ -8,6 +8,12 @@
 //!   `API_RESPONSE_GATEWAY_BUSY`), then closed; it never reaches the router. The caps are
 //!   logged once per episode (when first hit, and when they have not been hit for a while),
 //!   not per connection;
+//! - pressure: from [`PRESSURE_PERCENT`] of `max_connections` open until below
+//!   [`PRESSURE_OFF_PERCENT`], connections waiting
+//!   for a request head or idle between requests run on shortened clocks
+//!   ([`connection::PRESSED_HEADER`], [`connection::PRESSED_IDLE`]), so that connections
+//!   holding a place without using it give it up before anyone is refused (a slowloris
+//!   from many addresses); logged once per episode, gauge `biogate_http_pressure`;
 //! - accept errors (`EMFILE`...): logged once per episode, retried after a few
 //!   milliseconds (not the second `axum::serve` waits, during which nobody is served);
 //! - the clocks of each admitted connection ([`super::connection`]);
@@ -53,6 +59,14 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 
 /// An episode (of refusals, of accept errors) is over after this long without one.
 const EPISODE_QUIET: Duration = Duration::from_secs(10);
+
+/// The share of `max_connections` open (in percent) from which the listener is under
+/// pressure.
+pub const PRESSURE_PERCENT: usize = 90;
+
+/// The share (in percent) below which pressure ends: shortened clocks go on closing idle
+/// and stalled connections until a tenth of the cap is free beyond the pressure mark.
+pub const PRESSURE_OFF_PERCENT: usize = 80;
 
 /// The listener's limits.
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +120,8 @@ pub async fn serve(
     let (stop, stopping) = watch::channel(false);
     // Every connection task holds a clone; `recv` returns `None` when all are gone.
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
-    let counts = Arc::new(Counts::default());
+    let counts = Arc::new(Counts::new(limits.max_connections));
+    let mut pressure = counts.pressure();
     let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     let mut refused = Episode::new("refusing connections over the cap with 503");
     let mut accept_errors = Episode::new("accept errors");
@@ -116,6 +131,20 @@ pub async fn serve(
         let accepted = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
+            Ok(()) = pressure.changed() => {
+                let pressed = *pressure.borrow_and_update();
+                metrics::gauge!("biogate_http_pressure").set(if pressed { 1.0 } else { 0.0 });
+                if pressed {
+                    tracing::warn!(
+                        open = counts.total(),
+                        max_connections = limits.max_connections,
+                        "near the connection cap: connections without a request under way get shortened clocks"
+                    );
+                } else {
+                    tracing::info!(open = counts.total(), "no longer near the connection cap");
+                }
+                continue;
+            }
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -137,8 +166,9 @@ pub async fn serve(
                 let router = router.clone();
                 let stopping = stopping.clone();
                 let alive = alive.clone();
+                let pressure = counts.pressure();
                 tokio::spawn(async move {
-                    connection::serve(stream, router, limits.timeouts, stopping).await;
+                    connection::serve(stream, router, limits.timeouts, pressure, stopping).await;
                     drop(slot);
                     drop(alive);
                 });
@@ -195,19 +225,47 @@ impl Cap {
     }
 }
 
-/// Open connections, in all and per address.
-#[derive(Default)]
+/// Open connections, in all and per address, and whether that is near the cap.
 struct Counts {
     inner: Mutex<CountsInner>,
+    /// From [`PRESSURE_PERCENT`] of `max_connections` open (in whole connections).
+    pressure_from: usize,
+    /// Below [`PRESSURE_OFF_PERCENT`] of `max_connections` open.
+    pressure_until: usize,
+    pressure: watch::Sender<bool>,
 }
 
-#[derive(Default)]
 struct CountsInner {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
 }
 
 impl Counts {
+    fn new(max_connections: usize) -> Self {
+        Counts {
+            inner: Mutex::new(CountsInner { total: 0, per_ip: HashMap::new() }),
+            pressure_from: (max_connections * PRESSURE_PERCENT).div_ceil(100).max(1),
+            pressure_until: (max_connections * PRESSURE_OFF_PERCENT).div_ceil(100).max(1),
+            pressure: watch::channel(false).0,
+        }
+    }
+
+    /// Whether the listener is under pressure, followed by each connection.
+    fn pressure(&self) -> watch::Receiver<bool> {
+        self.pressure.subscribe()
+    }
+
+    /// Publishes the count: the gauge, and pressure when it turns on or off.
+    fn counted(&self, total: usize) {
+        metrics::gauge!("biogate_http_connections_open").set(total as f64);
+        self.pressure.send_if_modified(|now| {
+            let pressed = if *now { total >= self.pressure_until } else { total >= self.pressure_from };
+            let changed = *now != pressed;
+            *now = pressed;
+            changed
+        });
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CountsInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -229,7 +287,7 @@ impl Counts {
         }
         *from_ip += 1;
         inner.total += 1;
-        metrics::gauge!("biogate_http_connections_open").set(inner.total as f64);
+        self.counted(inner.total);
         Ok(Slot { counts: self.clone(), ip })
     }
 }
@@ -262,7 +320,7 @@ impl Drop for Slot {
                 inner.per_ip.remove(&self.ip);
             }
         }
-        metrics::gauge!("biogate_http_connections_open").set(inner.total as f64);
+        self.counts.counted(inner.total);
     }
 }
 
@@ -352,7 +410,7 @@ mod tests {
 
     #[test]
     fn caps_count_per_address_and_in_all_and_give_back_on_drop() {
-        let counts = Arc::new(Counts::default());
+        let counts = Arc::new(Counts::new(3));
         let limits = limits(3, 2);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
@@ -368,7 +426,7 @@ mod tests {
 
     #[test]
     fn ipv6_clients_count_by_their_64_and_mapped_ipv4_as_ipv4() {
-        let counts = Arc::new(Counts::default());
+        let counts = Arc::new(Counts::new(10));
         let limits = limits(10, 2);
         let in_one_64 = ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2:abcd::9"];
         let slots: Vec<_> = in_one_64[..2].iter().map(|ip| counts.admit(ip.parse().unwrap(), &limits)).collect();
@@ -380,6 +438,35 @@ mod tests {
         assert_eq!(counts.admit("192.0.2.7".parse().unwrap(), &limits).err(), Some(Cap::PerIp), "mapped = IPv4");
         drop(slots);
         assert!(counts.admit(in_one_64[2].parse().unwrap(), &limits).is_ok(), "given back on drop");
+    }
+
+    #[test]
+    fn pressure_turns_on_at_90_percent_of_the_cap_and_off_below_80() {
+        let counts = Arc::new(Counts::new(10));
+        let limits = limits(10, 10);
+        let pressure = counts.pressure();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut slots: Vec<_> = (0..8).map(|_| counts.admit(ip, &limits).unwrap()).collect();
+        assert!(!*pressure.borrow(), "8 of 10 open");
+        slots.push(counts.admit(ip, &limits).unwrap());
+        assert!(*pressure.borrow(), "9 of 10 open");
+        slots.pop();
+        assert!(*pressure.borrow(), "8 of 10: still pressed");
+        slots.pop();
+        assert!(!*pressure.borrow(), "7 of 10: off");
+    }
+
+    #[test]
+    fn pressed_clocks_shorten_header_and_idle_only() {
+        let t =
+            Timeouts { header: Duration::from_secs(10), body: Duration::from_secs(60), idle: Duration::from_secs(60) };
+        let pressed = t.pressed();
+        assert_eq!(
+            (pressed.header, pressed.idle, pressed.body),
+            (connection::PRESSED_HEADER, connection::PRESSED_IDLE, t.body)
+        );
+        let short = Timeouts { header: Duration::from_millis(500), ..t };
+        assert_eq!(short.pressed().header, Duration::from_millis(500), "a shorter configured clock stays");
     }
 
     #[test]
