@@ -10,6 +10,7 @@ use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyInit};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use biogate_e2e::gateway_process::{GatewayProcess, write_config};
+use biogate_e2e::native_device::NativeDevice;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_biogate");
@@ -98,4 +99,63 @@ async fn errors_to_an_encrypted_device_caller_are_encrypted_once_the_body_decryp
     let (status, kind, text) = post(&gw, "D1", wrong_token.to_string().into_bytes()).await;
     let reply: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not plain JSON: {text}"));
     assert_eq!((status, kind.as_str(), &reply["StatusCode"]), (401, "application/json", &json!(7)), "{text}");
+}
+
+/// A Cams `Add` for `device` with its token; returns (HTTP status, reply).
+async fn add_user(gw: &GatewayProcess, device: &str, user: &str) -> (u16, Value) {
+    let body = json!({"Add":{"User":{"UserID":user}},"AuthToken":TOKEN}).to_string().into_bytes();
+    let (status, _, text) = post(gw, device, body).await;
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+}
+
+fn user_ids(commands: &[Value]) -> Vec<String> {
+    commands.iter().map(|c| c["user"]["user_id"].as_str().unwrap_or("?").to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_cams_offline_code_an_unseen_device_is_answered_5_and_nothing_is_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), "cams_offline_code = true\nmax_poll_wait_ms = 200\noffline_after_ms = 1500");
+    let d1 = NativeDevice::new(&gw.base, "D1", TOKEN);
+
+    // Not heard from since the gateway started.
+    let (status, reply) = add_user(&gw, "D1", "1").await;
+    assert_eq!(
+        (status, &reply["StatusCode"], &reply["Status"]),
+        (409, &json!(5), &json!("API_RESPONSE_DEVICE_UNAVAILABLE")),
+        "{reply}"
+    );
+    // Heard from (a command poll): queued and answered 0 as usual.
+    assert_eq!(
+        d1.poll_commands(0).await.expect("a poll reply"),
+        Vec::<Value>::new(),
+        "the refused call queued nothing"
+    );
+    let (status, reply) = add_user(&gw, "D1", "2").await;
+    assert_eq!((status, &reply["StatusCode"]), (200, &json!(0)), "{reply}");
+    assert_eq!(user_ids(&d1.poll_commands(0).await.expect("a poll reply")), ["2"]);
+    // Silent for longer than its window: offline again.
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    let (status, reply) = add_user(&gw, "D1", "3").await;
+    assert_eq!((status, &reply["StatusCode"]), (409, &json!(5)), "{reply}");
+    // Punches count as being heard from too.
+    assert_eq!(d1.send(vec![NativeDevice::punch("9", "2026-06-21 09:00:00", "CheckIn")]).await.status, 200);
+    let (status, reply) = add_user(&gw, "D1", "4").await;
+    assert_eq!((status, &reply["StatusCode"]), (200, &json!(0)), "{reply}");
+    assert_eq!(user_ids(&d1.poll_commands(0).await.expect("a poll reply")), ["4"]);
+
+    // An encrypted device's caller gets the refusal sealed, like every error after decryption.
+    let sealed = seal(KEY, json!({"Add":{"User":{"UserID":"5"}},"AuthToken":TOKEN}).to_string().as_bytes());
+    let (status, _, text) = post(&gw, "E1", sealed.into_bytes()).await;
+    assert_eq!((status, &open(KEY, &text)["StatusCode"]), (409, &json!(5)), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_an_unseen_device_gets_its_operation_queued_and_answered_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path(), "");
+    let (status, reply) = add_user(&gw, "D1", "1").await;
+    assert_eq!((status, &reply["StatusCode"], &reply["Status"]), (200, &json!(0), &json!("queued")), "{reply}");
+    let d1 = NativeDevice::new(&gw.base, "D1", TOKEN);
+    assert_eq!(user_ids(&d1.poll_commands(0).await.expect("a poll reply")), ["1"], "delivered when the device polls");
 }

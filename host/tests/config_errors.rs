@@ -135,3 +135,11 @@ fn mqtt_and_dialect_mount_mistakes_name_the_key() {
     ));
     assert!(text.contains("only dialect plugins"), "{text}");
 }
+
+#[test]
+fn an_offline_window_shorter_than_a_long_poll_is_refused() {
+    let text = error_of("[operations]\nmax_poll_wait_ms = 60000\noffline_after_ms = 60000\n");
+    assert!(text.contains("operations.offline_after_ms") && text.contains("long poll"), "{text}");
+    let text = error_of("[operations]\ncams_offline_code = \"yes\"\n");
+    assert!(text.contains("cams_offline_code"), "{text}");
+}

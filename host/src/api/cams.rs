@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -23,7 +24,7 @@ use crate::operations::load_log::{PunchQuery, load_page};
 use crate::operations::service::generate_operation_id;
 use crate::store::{Device, REQUEST_BYTES};
 use crate::web::AppState;
-use crate::web::error::{ApiError, ErrorBody};
+use crate::web::error::{ApiError, CamsStatus, ErrorBody};
 use crate::web::query::{self, ApiQuery, MAX_WAIT_MS};
 
 /// The query string.
@@ -44,7 +45,7 @@ pub struct CamsQuery {
         (status = 400, description = "Unreadable body or query string (1), wrong encryption (19), range over 30 days (42)", body = ErrorBody),
         (status = 401, description = "AuthToken refused (7)", body = ErrorBody),
         (status = 404, description = "Unknown stgid (2)", body = ErrorBody),
-        (status = 409, description = "OperationID used by another request (43)", body = ErrorBody),
+        (status = 409, description = "OperationID used by another request (43); with `operations.cams_offline_code`, the device has not been heard from within `operations.offline_after_ms` (5): nothing queued", body = ErrorBody),
         (status = 503, description = "The disk is below its reserve (44): nothing queued; send again after `Retry-After`", body = ErrorBody),
     ))]
 /// `POST /external/api3.0/biometric`.
@@ -96,6 +97,9 @@ async fn answer(state: &AppState, query: &CamsQuery, device: &Device, plaintext:
             })
         }
         CamsAction::Operation(request) => {
+            if gw.operations.settings.cams_offline_code && !gw.operations.device_seen(&device.id) {
+                return Err(offline(device, gw.operations.settings.offline_after_ms).with_operation(claimed_id));
+            }
             gw.store
                 .reserve()
                 .admit(REQUEST_BYTES)
@@ -115,4 +119,18 @@ async fn answer(state: &AppState, query: &CamsQuery, device: &Device, plaintext:
             operation_reply(&record, &submitted, device)
         }
     })
+}
+
+/// The refusal of an operation for a device not heard from within its offline window
+/// (`operations.cams_offline_code`): 409, code 5, nothing queued.
+fn offline(device: &Device, window_ms: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        CamsStatus::DeviceUnavailable,
+        format!(
+            "device {:?} has not been heard from for {} s (operations.offline_after_ms) and counts as offline; nothing was queued",
+            device.id,
+            window_ms / 1000
+        ),
+    )
 }
