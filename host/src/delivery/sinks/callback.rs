@@ -1,5 +1,6 @@
 //! The callback sink (`type = "callback"`), the default: an HTTP POST of one event to the
-//! route's callback URL in the Cams v3 or flat form, signed with Standard Webhooks headers,
+//! route's callback URL in the Cams v3, flat or legacy v2 (form-encoded) form, signed with
+//! Standard Webhooks headers (over the bytes sent),
 //! `?stgid=<device>` added, no redirects followed. Its settings, their checks and the
 //! sink's construction live here too.
 use std::time::{Duration, Instant};
@@ -127,9 +128,10 @@ impl CallbackSink {
             }
             None => body,
         };
+        let body = self.format.wire_body(body);
         let mut url = self.url.clone();
         url.query_pairs_mut().append_pair("stgid", &event.device_id);
-        let mut request = self.client.post(url).header("content-type", "application/json");
+        let mut request = self.client.post(url).header("content-type", self.format.content_type());
         for (name, value) in self.signer.headers(&event.id, now, &body) {
             request = request.header(name, value);
         }
