@@ -60,6 +60,14 @@ impl Ingest {
     /// keeps its events and sends them again.
     pub async fn accept(&self, device: &Device, mut bodies: Vec<EventBody>) -> Result<Appended, StoreError> {
         self.reserve.admit(estimated_bytes(&bodies))?;
+        self.operations.presence.touch(&device.id);
+        if let Some(online) = bodies.iter().rev().find_map(|b| match b {
+            EventBody::DeviceStatus(s) => Some(s.online),
+            _ => None,
+        }) {
+            // A connected MQTT session is the MQTT path's to report (it knows the session).
+            self.operations.presence.reported(&device.id, online, false);
+        }
         OperationService::annotate(&mut bodies);
         let observed: Vec<EventBody> = bodies
             .iter()

@@ -135,3 +135,32 @@ fn mqtt_and_dialect_mount_mistakes_name_the_key() {
     ));
     assert!(text.contains("only dialect plugins"), "{text}");
 }
+
+#[test]
+fn an_offline_window_shorter_than_a_long_poll_is_refused() {
+    let text = error_of("[operations]\nmax_poll_wait_ms = 60000\noffline_after_ms = 60000\n");
+    assert!(text.contains("operations.offline_after_ms") && text.contains("long poll"), "{text}");
+    let text = error_of("[operations]\ncams_offline_code = \"yes\"\n");
+    assert!(text.contains("cams_offline_code"), "{text}");
+}
+
+#[test]
+fn resend_batch_is_for_cams_v3_callbacks_without_transforms() {
+    let route = |extra: &str, format: &str| {
+        format!(
+            "[routes.r]\nresend_batch = 10\n{extra}\nsink = {{ type = \"callback\", url = \"https://example.com/cb\", format = \"{format}\" }}\n"
+        )
+    };
+    let text = error_of(&route("", "flat"));
+    assert!(text.contains("routes.r.resend_batch") && text.contains("Cams v3"), "{text}");
+    let text = error_of(&route("", "cams-v2"));
+    assert!(text.contains("routes.r.resend_batch"), "{text}");
+    let text = error_of(&format!(
+        "[plugins.d]\nkind = \"transform\"\npath = {}\n{}",
+        toml_path(&plugin_wasm("dedupe-window")),
+        route("transforms = [\"d\"]", "cams-v3")
+    ));
+    assert!(text.contains("routes.r.resend_batch") && text.contains("transforms"), "{text}");
+    let text = error_of(&route("", "cams-v3").replace("resend_batch = 10", "resend_batch = 5000"));
+    assert!(text.contains("routes.r.resend_batch") && text.contains("1000"), "{text}");
+}

@@ -1,4 +1,5 @@
-//! Callback bodies: events rendered in the Cams v3 `RealTime` form or the seed's flat form,
+//! Callback bodies: events rendered in the Cams v3 `RealTime` form, the seed's flat form or
+//! the legacy Cams v2 form,
 //! and the Cams time format (`YYYY-MM-DD HH:MM:SS GMT +HHMM`) both ways.
 //!
 //! Bodies are built from `Serialize` structs in field order, so their bytes are stable
@@ -26,6 +27,24 @@
 //! Flat form (punches only): `{"DeviceSN","EmployeeCode","AttendanceLog" (device-local
 //! `YYYY-MM-DD HH:MM:SS`),"Type" (lower-case input type: fingerprint, face, palm,
 //! finger-vein, iris, retina, card, password, unknown),"Direction" (the punch type)}`.
+//!
+//! Cams v2 form (punches only), for legacy receivers: an `application/x-www-form-urlencoded`
+//! body with one field, `request_data`, holding `{"ApiRequestInfo":{"AuthToken",
+//! "Operation":"RealTimePunchLog","UserId","OperationTime","OperationTimeEx",
+//! "OperationReferenceId","OperationData":{"AttendanceType","InputType","Temperature"?,
+//! "FaceMask"?}},"ServiceTagId"}` (for a device with a key, the encrypted text of that JSON).
+//! Where the fields come from: the Cams sample PHP receiver (copies are public, e.g.
+//! isas-kiran/faculty_login `isas_pune_biometric-bkp-7-1-20.php`) reads
+//! `$_POST["request_data"]` and documents `AuthToken`, `Operation`, `UserId`,
+//! `OperationTime` (Unix seconds as a string, `"1556637142"`, which it passes to `date()`),
+//! `OperationReferenceId`, `OperationData.{AttendanceType,InputType}` and `ServiceTagId`; a
+//! public TypeScript mock of the Cams API 2.0 adds `OperationData.{Temperature,FaceMask}`
+//! and names the meal punches `MealStart`/`MealEnd`; a public Laravel receiver reads
+//! `OperationTimeEx` as the device's wall time `YYYY-MM-DD HH:MM:SS GMT -0600`. So
+//! `OperationTime` is the punch instant in Unix seconds, `OperationTimeEx` the same time in
+//! the Cams time format with the device's offset, `OperationReferenceId` the event id (the
+//! `webhook-id`), `AttendanceType` the punch type (meal punches as `MealStart`/`MealEnd`)
+//! and `InputType` the v3 input type name.
 use std::fmt;
 
 use base64::Engine as _;
@@ -34,7 +53,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::names::{input_type_name, punch_type_name, template_kind_name};
 use crate::plugin::bindings::types::{
-    CommandResult, DeviceStatus, DeviceTime, Event, EventBody, InputType, Punch, Template, UserRole, UserUpdate,
+    CommandResult, DeviceStatus, DeviceTime, Event, EventBody, InputType, Punch, PunchType, Template, UserRole,
+    UserUpdate,
 };
 use crate::time::{format_cams_time, format_wall_time};
 
@@ -47,6 +67,30 @@ pub enum CallbackFormat {
     CamsV3,
     /// The seed's flat form (`DeviceSN`, `EmployeeCode`, `AttendanceLog`, `Type`, `Direction`).
     Flat,
+    /// The legacy Cams v2 form: a form field `request_data` with `ApiRequestInfo` (punches only).
+    CamsV2,
+}
+
+impl CallbackFormat {
+    /// The `Content-Type` of the body on the wire.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            CallbackFormat::CamsV3 | CallbackFormat::Flat => "application/json",
+            CallbackFormat::CamsV2 => "application/x-www-form-urlencoded",
+        }
+    }
+
+    /// The bytes on the wire for `payload` (the body of [`callback_body`], encrypted when the
+    /// device has a key): as is, or for the v2 form `request_data=<payload>` form-encoded.
+    pub fn wire_body(self, payload: Vec<u8>) -> Vec<u8> {
+        match self {
+            CallbackFormat::CamsV3 | CallbackFormat::Flat => payload,
+            CallbackFormat::CamsV2 => form_urlencoded::Serializer::new(String::new())
+                .append_pair("request_data", &String::from_utf8_lossy(&payload))
+                .finish()
+                .into_bytes(),
+        }
+    }
 }
 
 /// What a callback body says about the device besides the event.
@@ -90,7 +134,8 @@ pub fn callback_body(
             Some(realtime_command_result(event, r, device, sent_at_unix))
         }
         (CallbackFormat::Flat, EventBody::Punch(p)) => Some(flat_punch(p, device)),
-        (CallbackFormat::Flat, _) => None,
+        (CallbackFormat::CamsV2, EventBody::Punch(p)) => Some(v2_punch(event, p, device)),
+        (CallbackFormat::Flat | CallbackFormat::CamsV2, _) => None,
     }
 }
 
@@ -190,6 +235,31 @@ pub fn flat_punch(punch: &Punch, device: &CallbackDevice) -> Vec<u8> {
         attendance_log: format_wall_time(punch.log_time),
         kind: flat_input_type_name(punch.input_type),
         direction: punch_type_name(punch.punch_type),
+    })
+}
+
+/// The Cams v2 `request_data` JSON of a punch (before form encoding).
+pub fn v2_punch(event: &Event, punch: &Punch, device: &CallbackDevice) -> Vec<u8> {
+    to_json(&V2Request {
+        api_request_info: V2Info {
+            auth_token: &device.auth_token,
+            operation: "RealTimePunchLog",
+            user_id: &punch.user_id,
+            operation_time: punch.log_time.unix_seconds.to_string(),
+            operation_time_ex: format_cams_time(punch.log_time),
+            operation_reference_id: &event.id,
+            operation_data: V2PunchData {
+                attendance_type: match punch.punch_type {
+                    PunchType::MealIn => "MealStart",
+                    PunchType::MealOut => "MealEnd",
+                    other => punch_type_name(other),
+                },
+                input_type: input_type_name(punch.input_type),
+                temperature: punch.temperature.filter(|t| t.is_finite()).map(|t| format!("{t:.1}")),
+                face_mask: punch.face_mask,
+            },
+        },
+        service_tag_id: &device.device_id,
     })
 }
 
@@ -396,6 +466,36 @@ struct Flat<'a> {
     direction: &'static str,
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct V2Request<'a> {
+    api_request_info: V2Info<'a>,
+    service_tag_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct V2Info<'a> {
+    auth_token: &'a str,
+    operation: &'static str,
+    user_id: &'a str,
+    operation_time: String,
+    operation_time_ex: String,
+    operation_reference_id: &'a str,
+    operation_data: V2PunchData,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct V2PunchData {
+    attendance_type: &'static str,
+    input_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    face_mask: Option<bool>,
+}
+
 /// Key/value pairs as a JSON object, in their given order.
 struct Pairs<'a>(&'a [(String, String)]);
 
@@ -592,6 +692,27 @@ mod tests {
         assert_eq!(
             body,
             r#"{"DeviceSN":"SN7A2300583","EmployeeCode":"1042","AttendanceLog":"2026-06-21 09:02:14","Type":"face","Direction":"CheckIn"}"#
+        );
+    }
+
+    #[test]
+    fn cams_v2_form_is_request_data_with_api_request_info() {
+        let mut p = punch();
+        p.punch_type = PunchType::MealIn;
+        let json = text(callback_body(CallbackFormat::CamsV2, &event(EventBody::Punch(p)), &device(None), SENT_UNIX));
+        assert_eq!(
+            json,
+            r#"{"ApiRequestInfo":{"AuthToken":"0123456789abcdef0123456789abcdef","Operation":"RealTimePunchLog","UserId":"2","OperationTime":"1600309102","OperationTimeEx":"2020-09-17 07:48:22 GMT +0530","OperationReferenceId":"9nu1wak5616p","OperationData":{"AttendanceType":"MealStart","InputType":"Fingerprint","Temperature":"36.8","FaceMask":false}},"ServiceTagId":"SN7A2300583"}"#
+        );
+        let wire = String::from_utf8(CallbackFormat::CamsV2.wire_body(json.clone().into_bytes())).unwrap();
+        assert!(wire.starts_with("request_data=%7B%22ApiRequestInfo%22"), "{wire}");
+        assert!(!wire.contains(['{', '"', ' ', '&']), "form-encoded: {wire}");
+        assert_eq!(CallbackFormat::CamsV2.content_type(), "application/x-www-form-urlencoded");
+        assert_eq!(CallbackFormat::CamsV3.wire_body(json.clone().into_bytes()), json.into_bytes());
+        let status = DeviceStatus { online: true, info: vec![] };
+        assert_eq!(
+            callback_body(CallbackFormat::CamsV2, &event(EventBody::DeviceStatus(status)), &device(None), SENT_UNIX),
+            None
         );
     }
 

@@ -1,15 +1,17 @@
 //! The Cams replies: the body of an operation's answer (`Status`, `OperationID`,
 //! `StatusCode`, `ReturnCode`, `DeviceInformation`, `UserInfo`), a user in the Cams shape,
-//! and a LoadLog page as a `PunchLog` object, times in the device's offset.
+//! and a LoadLog page as a `PunchLog` object, times in the device's offset (its rows are
+//! in [`super::punch_log`]).
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::names::{input_type_name, punch_type_name, template_kind_name};
+use super::names::template_kind_name;
+use super::punch_log::{CamsLogRow, log_rows};
 use super::status::CamsStatus;
 use crate::operations::Submitted;
 use crate::operations::load_log::LogPage;
 use crate::operations::service::state_name;
-use crate::plugin::bindings::types::{DeviceTime, EventBody, User, UserRole};
+use crate::plugin::bindings::types::{DeviceTime, User, UserRole};
 use crate::store::{Device, OperationRecord, OperationState};
 use crate::time::format_cams_time;
 
@@ -84,25 +86,6 @@ pub fn cams_user(user: &User, device: &Device) -> Value {
     Value::Object(out)
 }
 
-/// One row of a Cams `PunchLog.Log`.
-#[derive(Debug, Serialize)]
-pub struct CamsLogRow<'a> {
-    #[serde(rename = "Type")]
-    kind: &'static str,
-    #[serde(rename = "InputType")]
-    input_type: &'static str,
-    #[serde(rename = "UserID")]
-    user_id: &'a str,
-    #[serde(rename = "LogTime")]
-    log_time: String,
-    #[serde(rename = "Temperature", skip_serializing_if = "Option::is_none")]
-    temperature: Option<String>,
-    #[serde(rename = "FaceMask", skip_serializing_if = "Option::is_none")]
-    face_mask: Option<bool>,
-    #[serde(rename = "WorkCode", skip_serializing_if = "Option::is_none")]
-    work_code: Option<&'a str>,
-}
-
 /// The Cams `PunchLog` object of a reply.
 #[derive(Debug, Serialize)]
 pub struct CamsPunchLog<'a> {
@@ -118,25 +101,7 @@ pub struct CamsPunchLog<'a> {
 
 /// Renders a page in the Cams form, times in the device's offset.
 pub fn cams_punch_log<'a>(page: &'a LogPage, device: &Device) -> CamsPunchLog<'a> {
-    let log: Vec<CamsLogRow<'a>> = page
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::Punch(p) => Some(CamsLogRow {
-                kind: punch_type_name(p.punch_type),
-                input_type: input_type_name(p.input_type),
-                user_id: &p.user_id,
-                log_time: format_cams_time(DeviceTime {
-                    unix_seconds: p.log_time.unix_seconds,
-                    utc_offset_minutes: device.utc_offset_minutes,
-                }),
-                temperature: p.temperature.filter(|t| t.is_finite()).map(|t| format!("{t:.1}")),
-                face_mask: p.face_mask,
-                work_code: p.work_code.as_deref(),
-            }),
-            _ => None,
-        })
-        .collect();
+    let log = log_rows(&page.events, device);
     CamsPunchLog {
         actual_row_count: page.actual_row_count.unwrap_or(log.len() as u64).to_string(),
         return_row_count: log.len().to_string(),

@@ -256,7 +256,25 @@ impl LoadedConfig {
             route.validate(&c.plugins).map_err(|e| self.refused(e.within(&format!("routes.{name}"))))?;
         }
         self.validate_server()?;
+        self.validate_operations()?;
         self.validate_devices()
+    }
+
+    fn validate_operations(&self) -> Result<(), ConfigError> {
+        let o = &self.config.operations;
+        // A device holding a long poll is not heard from again until the poll ends.
+        let longest_poll = o.max_poll_wait_ms.min(120_000); // a device asks for 120000 ms at most
+        if o.offline_after_ms <= longest_poll {
+            return Err(self.invalid(
+                "operations.offline_after_ms".into(),
+                format!(
+                    "{} ms is not longer than a command long poll ({longest_poll} ms, operations.max_poll_wait_ms): a device waiting in one would count as offline",
+                    o.offline_after_ms
+                ),
+                "write a number of milliseconds larger than operations.max_poll_wait_ms, or remove the key to use the default (180000)",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::receiver_health::ReceiverHealth;
 use super::sinks::{Sink, SinkConfig, SinkContext};
 use super::{RetrySchedule, TransformChain};
+use crate::cams::CallbackFormat;
 use crate::field::SettingError;
 use crate::plugin::{LoadedPlugin, PluginConfigs, PluginKind, expect_plugin};
 use crate::store::{DeliveryLog, Device};
@@ -41,7 +42,16 @@ pub struct RouteConfig {
     /// `"oldest"` (the retained journal first). See [`super::start`].
     #[serde(default)]
     pub start: StartAt,
+    /// A Cams `Resend.PunchLog` reaches this route as the contract's historical batch
+    /// `{"PunchLog":{"ReturnRowCount","Log":[..]}}`, at most this many punches per body;
+    /// 0 (the default): one `RealTime` callback per punch. Callback sinks in the `cams-v3`
+    /// format without transforms only.
+    #[serde(default)]
+    pub resend_batch: usize,
 }
+
+/// Most punches in one `resend_batch` body.
+pub const MAX_RESEND_BATCH: usize = 1000;
 
 /// Where a route starts on a device it was just attached to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -82,6 +92,33 @@ impl RouteConfig {
             && let Err(problem) = RetrySchedule::parse(schedule)
         {
             return Err(SettingError::new("retry_schedule", problem, "write durations such as \"5s\", \"5m\", \"2h\""));
+        }
+        if self.resend_batch > 0 {
+            let fix = "remove resend_batch, or use a callback sink in the cams-v3 format without transforms";
+            if self.resend_batch > MAX_RESEND_BATCH {
+                return Err(SettingError::new(
+                    "resend_batch",
+                    format!("{} is more than {MAX_RESEND_BATCH} punches per body", self.resend_batch),
+                    format!("write 1 to {MAX_RESEND_BATCH}, or 0 for one callback per punch"),
+                ));
+            }
+            match &self.sink {
+                SinkConfig::Callback(c) if c.format == CallbackFormat::CamsV3 => {}
+                _ => {
+                    return Err(SettingError::new(
+                        "resend_batch",
+                        "the PunchLog batch is a Cams v3 callback body",
+                        fix,
+                    ));
+                }
+            }
+            if !self.transforms.is_empty() {
+                return Err(SettingError::new(
+                    "resend_batch",
+                    "a batch is sent as stored: transforms would be skipped",
+                    fix,
+                ));
+            }
         }
         if self.devices.is_empty() {
             return Err(SettingError::new(
@@ -150,6 +187,17 @@ pub struct RouteRuntime {
 }
 
 impl RouteRuntime {
+    /// Punches per `Resend.PunchLog` batch body; 0: no batches (also for sinks that are not
+    /// Cams v3 callbacks, which validation refuses anyway).
+    pub fn resend_batch(&self) -> usize {
+        match self.sink.callback() {
+            Some(sink) if sink.format() == CallbackFormat::CamsV3 && self.chain.is_empty() => {
+                self.config.resend_batch.min(MAX_RESEND_BATCH)
+            }
+            _ => 0,
+        }
+    }
+
     /// Whether this route takes `device`'s events.
     pub fn applies_to(&self, device: &Device) -> bool {
         match &device.routes {

@@ -2,7 +2,8 @@
 //! the route's cursor, runs the transform chain once per event, hands the result to the
 //! sink, retries with backoff (woken early when the route's receiver is back, see
 //! `backoff`), dead-letters when attempts run out, makes the cursor durable, and moves
-//! on. Workers are independent: one device's failing receiver never delays another
+//! on. Replays requested by a Cams `Resend.PunchLog` go, on a route with `resend_batch`, as
+//! `PunchLog` batch bodies. Workers are independent: one device's failing receiver never delays another
 //! device. A worker stops once its route no longer takes the device's events (the
 //! operator changed the device's routes, or deleted the device): it never delivers for a
 //! detached route, and never delivers an encrypted device's events without the device's
@@ -19,6 +20,7 @@ use super::route::RouteRuntime;
 use super::sinks::{PostOutcome, PostReport};
 use super::transform_chain::ChainOutcome;
 use crate::cams::CallbackDevice;
+use crate::cams::punch_log::punch_log_batch;
 use crate::plugin::bindings::types::Event;
 use crate::store::{Attempt, DeadLetter, DeliveryLog, Device, Journal, Registry, StoreError, Trigger};
 use crate::time::now_ms;
@@ -99,7 +101,26 @@ async fn run_inner(
             continue;
         }
         if ahead.is_empty() {
-            // Replays first (an operator asked for them), then the journal in order.
+            // Replays first (an operator asked for them), then the journal in order. On a
+            // route that batches resends, a run of Resend.PunchLog replays goes as one body.
+            let batch = match route.resend_batch() {
+                0 => Vec::new(),
+                max => ctx.log.next_resends(&route.name, device, max)?,
+            };
+            if !batch.is_empty() {
+                let mut events = Vec::with_capacity(batch.len());
+                for seq in &batch {
+                    events.extend(ctx.journal.get(device, *seq)?);
+                }
+                match deliver_batch(ctx, route, &events, registration).await? {
+                    Settled::Shutdown | Settled::Detached => return Ok(()),
+                    _ => {}
+                }
+                for seq in batch {
+                    ctx.log.finish_replay(&route.name, device, seq)?;
+                }
+                continue;
+            }
             if let Some(seq) = ctx.log.next_replay(&route.name, device)? {
                 if let Some(event) = ctx.journal.get(device, seq)? {
                     match deliver(ctx, route, &event, Trigger::Replay, registration).await? {
@@ -250,6 +271,85 @@ async fn deliver(
     }
     route.delivered.increment(1);
     Ok(Settled::Delivered)
+}
+
+/// Delivers replayed punches of the device's `registration` as one Cams `PunchLog` batch
+/// body (`resend_batch`), with retries; each event gets the attempt in its log, and all are
+/// dead-lettered together when the attempts run out. The `webhook-id` is the first event's
+/// id, `.batch`, and the number of punches: the same for every attempt of this body.
+async fn deliver_batch(
+    ctx: &WorkerContext,
+    route: &RouteRuntime,
+    events: &[Event],
+    registration: u64,
+) -> Result<Settled, StoreError> {
+    let (Some(first), Some(sink)) = (events.first(), route.sink.callback()) else {
+        return Ok(Settled::Delivered);
+    };
+    let id = format!("{}.batch{}", first.id, events.len());
+    let health = &route.health;
+    let mut shutdown = ctx.shutdown.clone();
+    let mut retry = HeadRetry::new(health);
+    loop {
+        // Looked up before every attempt, as in `deliver`.
+        let Some(device) = attached(ctx, route, &first.device_id) else {
+            return Ok(Settled::Detached);
+        };
+        if device.created_at_ms != registration {
+            return Ok(Settled::Purged);
+        }
+        let Some(body) = punch_log_batch(events, &device) else {
+            return Ok(Settled::Delivered);
+        };
+        let cipher = device.cipher();
+        let n = retry.attempt(health);
+        let report = sink.post_json(&id, &first.device_id, body, cipher.as_ref()).await;
+        for event in events {
+            record(ctx, route, event, event, n, &report, Trigger::Replay)?;
+        }
+        match report.outcome {
+            PostOutcome::Delivered | PostOutcome::Skipped => {
+                health.answered();
+                route.delivered.increment(events.len() as u64);
+                return Ok(Settled::Delivered);
+            }
+            PostOutcome::Gone => {
+                health.answered();
+                let reason = format!("the receiver answered 410 Gone for the punch batch {id}");
+                tracing::warn!(route = %route.name, %reason, "route disabled");
+                ctx.log.set_route_disabled(&route.name, Some(&reason))?;
+                return Ok(Settled::RouteDisabled);
+            }
+            PostOutcome::Abort => {
+                health.answered();
+                let reason = "the receiver asked to stop retrying (webhook-delivery: abort-message)";
+                return dead_letter_all(ctx, route, events, reason);
+            }
+            PostOutcome::Retry { retry_after } => {
+                health.failed(retry_after);
+                let Some(delay) = retry.failed(health, &route.schedule, retry_after) else {
+                    let reason = format!("{} attempts failed; last: {}", n, last_failure(&report));
+                    return dead_letter_all(ctx, route, events, &reason);
+                };
+                tracing::debug!(route = %route.name, batch = %id, attempt = n, ?delay, status = ?report.status, "batch delivery failed; retrying");
+                if retry.wait(health, &mut shutdown).await == Wake::Shutdown {
+                    return Ok(Settled::Shutdown);
+                }
+            }
+        }
+    }
+}
+
+fn dead_letter_all(
+    ctx: &WorkerContext,
+    route: &RouteRuntime,
+    events: &[Event],
+    reason: &str,
+) -> Result<Settled, StoreError> {
+    for event in events {
+        dead_letter(ctx, route, event, reason.to_string())?;
+    }
+    Ok(Settled::DeadLettered)
 }
 
 fn last_failure(report: &PostReport) -> String {

@@ -102,6 +102,28 @@ pub fn device_reply(device: &Device, json: Vec<u8>) -> Result<axum::response::Re
     })
 }
 
+/// The error reply to a request whose body was decrypted with the device's key (so the
+/// caller holds it): the JSON error body, encrypted like [`device_reply`] when the device
+/// has a key, with the error's HTTP status and `Retry-After`. Refusals before that point
+/// (unknown device, a body that does not decrypt) stay plain: the caller could not read
+/// them otherwise.
+pub fn device_error(device: &Device, error: ApiError) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let Some(cipher) = device.cipher() else { return error.into_response() };
+    let sealed = serde_json::to_vec(&error.body())
+        .map_err(ApiError::internal)
+        .and_then(|json| cipher.encrypt(&json).map_err(ApiError::internal));
+    match sealed {
+        Ok(text) => {
+            let mut response = (error.http, [(header::CONTENT_TYPE, "text/plain")], text).into_response();
+            error.add_retry_after(&mut response);
+            response
+        }
+        Err(internal) => internal.into_response(),
+    }
+}
+
 /// The bearer token of a request, if any.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))

@@ -8,4 +8,6 @@ pub mod mqtt;
 pub mod native;
 pub mod native_commands;
 
-pub use device_auth::{DeviceBody, authenticate_device, bearer, check_token, decrypt_body, device_reply, find_device};
+pub use device_auth::{
+    DeviceBody, authenticate_device, bearer, check_token, decrypt_body, device_error, device_reply, find_device,
+};

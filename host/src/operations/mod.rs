@@ -4,6 +4,7 @@
 //! the catalogue is in [`crate::cams::envelope`].
 pub mod catalogue;
 pub mod load_log;
+pub mod presence;
 pub mod service;
 
 use std::sync::{Arc, OnceLock, Weak};

@@ -5,7 +5,7 @@
 //! route was attached to the device: it is written when the route is first put on the
 //! device, at the place the route starts there), `attempts`
 //! (`<device>\0<seq>\0<route>\0<n>` -> [`Attempt`]), `dead-letters`
-//! (`<route>\0<device>\0<seq>` -> [`DeadLetter`]), `replays` (`<route>\0<device>\0<seq>` -> ()),
+//! (`<route>\0<device>\0<seq>` -> [`DeadLetter`]), `replays` (`<route>\0<device>\0<seq>` -> empty, or [`RESEND`] for a Cams `Resend.PunchLog`),
 //! `route-state` (`<route>` -> disabled reason), `route-starts` (`<route>` ->
 //! [`RouteRecord`]; `\0` -> () once a gateway that writes these records has started on the
 //! store: a store without it comes from an earlier version, whose routes and cursors
@@ -13,6 +13,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
+
+/// The value of a replay requested by a Cams `Resend.PunchLog`.
+const RESEND: &[u8] = b"resend";
 
 /// Why an attempt was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -263,6 +266,32 @@ impl DeliveryLog {
         self.replays.insert(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]), &[])?;
         self.dead.remove(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]))?;
         Ok(())
+    }
+
+    /// [`Self::request_replay`] for a Cams `Resend.PunchLog`: a route that batches resends
+    /// (`resend_batch`) may deliver it with its neighbours in one `PunchLog` body.
+    pub fn request_resend(&self, route: &str, device: &str, seq: u64) -> Result<(), StoreError> {
+        self.replays.insert(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]), RESEND)?;
+        self.dead.remove(key(&[route.as_bytes(), device.as_bytes(), &be(seq)]))?;
+        Ok(())
+    }
+
+    /// The oldest replays waiting for `route` and `device`, at most `max`, as long as each
+    /// was requested by a `Resend.PunchLog` (empty when the oldest was not).
+    pub fn next_resends(&self, route: &str, device: &str, max: usize) -> Result<Vec<u64>, StoreError> {
+        let prefix = key(&[route.as_bytes(), device.as_bytes(), b""]);
+        let mut out = Vec::new();
+        for entry in self.replays.scan_prefix(prefix).take(max) {
+            let (k, v) = entry?;
+            if &*v != RESEND {
+                break;
+            }
+            match k.get(k.len().saturating_sub(8)..).and_then(|t| t.try_into().ok()).map(u64::from_be_bytes) {
+                Some(seq) => out.push(seq),
+                None => break,
+            }
+        }
+        Ok(out)
     }
 
     /// The oldest replay waiting for `route` and `device`.

@@ -104,19 +104,31 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
+impl ApiError {
+    /// The JSON error body, apart from the HTTP status and `Retry-After` (for a reply that
+    /// is encrypted before it leaves, see `ingress::device_error`).
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
             status: self.cams.name().to_string(),
-            operation_id: self.operation_id,
+            operation_id: self.operation_id.clone(),
             status_code: self.cams as u16,
-            error: self.message,
-            field: self.field,
-        };
-        let mut response = (self.http, axum::Json(body)).into_response();
+            error: self.message.clone(),
+            field: self.field.clone(),
+        }
+    }
+
+    /// Adds the `Retry-After` header to `response` when the refusal is temporary.
+    pub fn add_retry_after(&self, response: &mut Response) {
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.http, axum::Json(self.body())).into_response();
+        self.add_retry_after(&mut response);
         response
     }
 }

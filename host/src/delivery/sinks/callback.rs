@@ -1,5 +1,6 @@
 //! The callback sink (`type = "callback"`), the default: an HTTP POST of one event to the
-//! route's callback URL in the Cams v3 or flat form, signed with Standard Webhooks headers,
+//! route's callback URL in the Cams v3, flat or legacy v2 (form-encoded) form, signed with
+//! Standard Webhooks headers (over the bytes sent),
 //! `?stgid=<device>` added, no redirects followed. Its settings, their checks and the
 //! sink's construction live here too.
 use std::time::{Duration, Instant};
@@ -98,6 +99,11 @@ pub struct CallbackSink {
 }
 
 impl CallbackSink {
+    /// The body format.
+    pub fn format(&self) -> CallbackFormat {
+        self.format
+    }
+
     /// The route's signing secret (`whsec_...`), shown to the operator.
     pub fn secret(&self) -> String {
         self.signer.primary_secret()
@@ -119,6 +125,25 @@ impl CallbackSink {
                 response: String::new(),
             };
         };
+        self.send(&event.id, &event.device_id, body, self.format, cipher, now).await
+    }
+
+    /// Posts a JSON body of its own (a `Resend.PunchLog` batch) as `webhook-id` `id`, for
+    /// `device_id`, signed and encrypted like an event's.
+    pub async fn post_json(&self, id: &str, device_id: &str, body: Vec<u8>, cipher: Option<&BodyCipher>) -> PostReport {
+        let now = chrono::Utc::now().timestamp();
+        self.send(id, device_id, body, CallbackFormat::CamsV3, cipher, now).await
+    }
+
+    async fn send(
+        &self,
+        id: &str,
+        device_id: &str,
+        body: Vec<u8>,
+        format: CallbackFormat,
+        cipher: Option<&BodyCipher>,
+        now: i64,
+    ) -> PostReport {
         let body = match cipher.map(|c| c.encrypt(&body)) {
             Some(Ok(text)) => text.into_bytes(),
             Some(Err(error)) => {
@@ -127,10 +152,11 @@ impl CallbackSink {
             }
             None => body,
         };
+        let body = format.wire_body(body);
         let mut url = self.url.clone();
-        url.query_pairs_mut().append_pair("stgid", &event.device_id);
-        let mut request = self.client.post(url).header("content-type", "application/json");
-        for (name, value) in self.signer.headers(&event.id, now, &body) {
+        url.query_pairs_mut().append_pair("stgid", device_id);
+        let mut request = self.client.post(url).header("content-type", format.content_type());
+        for (name, value) in self.signer.headers(id, now, &body) {
             request = request.header(name, value);
         }
         let started = Instant::now();

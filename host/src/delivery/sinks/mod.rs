@@ -76,6 +76,14 @@ impl Sink {
         }
     }
 
+    /// The callback sink, if this is one.
+    pub fn callback(&self) -> Option<&CallbackSink> {
+        match self {
+            Sink::Callback(sink) => Some(sink),
+            Sink::Plugin(_) => None,
+        }
+    }
+
     /// The signing secret receivers verify with, when the sink signs.
     pub fn signing_secret(&self) -> Option<String> {
         match self {

@@ -272,10 +272,13 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
     }
     match status {
         Some(true) => {
+            // Seen until its session says otherwise (its `status` offline, the last will).
+            gw.operations.presence.reported(&device.id, true, true);
             shared.online.lock().unwrap_or_else(|p| p.into_inner()).insert(device.id.clone());
             let _ = shared.came_online.send(device.id.clone());
         }
         Some(false) => {
+            gw.operations.presence.reported(&device.id, false, true);
             shared.online.lock().unwrap_or_else(|p| p.into_inner()).remove(&device.id);
         }
         None => {}

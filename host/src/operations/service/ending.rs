@@ -79,6 +79,7 @@ impl OperationService {
     /// going (announcing would start its workers again); a move/copy it was a step of is
     /// announced on the parent's device. Returns how many operations were closed.
     pub async fn forget_device(&self, device: &str) -> Result<usize, StoreError> {
+        self.presence.forget(device);
         let mut announcements = Vec::new();
         let mut closed = 0;
         {

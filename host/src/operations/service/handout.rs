@@ -45,6 +45,9 @@ impl OperationService {
     /// protocol, plain MQTT form), so a repeatable command gets a redelivery time when
     /// `redeliver_after_ms` is set (see [`Self::redeliver_due`]).
     pub fn take(&self, device: &str, max: usize, recognises_repeats: bool) -> Result<Vec<Command>, StoreError> {
+        // A take is the device asking for its commands (a poll), or a push to a device
+        // whose MQTT session is up: either way it is there.
+        self.presence.touch(device);
         let _t = lock(&self.transitions);
         let now = crate::time::now_ms();
         let mut out = Vec::new();

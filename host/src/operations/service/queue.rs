@@ -11,6 +11,7 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use super::settings::OperationSettings;
 use crate::delivery::Dispatcher;
+use crate::operations::presence::Presence;
 use crate::store::{DeliveryLog, Journal, OperationLog, OperationRecord, Registry, StoreError, UserDirectory};
 
 /// The queue and its bookkeeping.
@@ -33,6 +34,8 @@ pub struct OperationService {
     pub(super) queued: broadcast::Sender<String>,
     /// How many takes handed out at least one command (see [`OperationService::handed_out`]).
     pub(super) takes: AtomicU64,
+    /// When each device was last heard from.
+    pub presence: Presence,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -65,7 +68,13 @@ impl OperationService {
             waiters: Mutex::default(),
             settled: Mutex::default(),
             queued: broadcast::channel(1024).0,
+            presence: Presence::default(),
         }
+    }
+
+    /// Whether `device` was heard from within `operations.offline_after_ms`.
+    pub fn device_seen(&self, device: &str) -> bool {
+        self.presence.seen_within(device, Duration::from_millis(self.settings.offline_after_ms))
     }
 
     /// The operation records.

@@ -1,5 +1,6 @@
 //! The `[operations]` section of the config file: times to live, waits, LoadLog pages,
-//! and the opt-in redelivery of commands whose result is overdue.
+//! the opt-in redelivery of commands whose result is overdue, and when a device counts as
+//! offline.
 
 /// `[operations]` settings.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -26,6 +27,13 @@ pub struct OperationSettings {
     pub redeliver_after_ms: u64,
     /// Most times one command is handed to its device when `redeliver_after_ms` is set.
     pub max_deliveries: u32,
+    /// A device not heard from for this long counts as offline, in milliseconds (see
+    /// [`crate::operations::presence`]).
+    pub offline_after_ms: u64,
+    /// Opt-in: a Cams operation for a device not heard from within `offline_after_ms` is
+    /// refused with StatusCode 5 and nothing is queued; off (the default), it is queued
+    /// and answered 0 like any other, and the device takes it when it comes back.
+    pub cams_offline_code: bool,
 }
 
 impl Default for OperationSettings {
@@ -37,6 +45,8 @@ impl Default for OperationSettings {
             load_log_page_size: 500,
             redeliver_after_ms: 0,
             max_deliveries: 3,
+            offline_after_ms: 180_000,
+            cams_offline_code: false,
         }
     }
 }

@@ -271,7 +271,7 @@ impl OperationService {
             after = crate::operations::load_log::cursor_of(last);
             for event in &page {
                 for route in &routes {
-                    self.delivery.request_replay(route, &device.id, event.sequence)?;
+                    self.delivery.request_resend(route, &device.id, event.sequence)?;
                 }
             }
             count += page.len();
