@@ -14,6 +14,7 @@ use biogate::crypto::{BodyCipher, EncryptionMode};
 use biogate_e2e::gateway_process::{GatewayProcess, write_config};
 use biogate_e2e::native_device::NativeDevice;
 use biogate_e2e::receiver::{Delivery, Receiver};
+use biogate_e2e::signature;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_biogate");
@@ -38,25 +39,6 @@ fn start(dir: &Path, format: &str, url: &str, route: &str) -> GatewayProcess {
 /// The form fields of a delivery, decoded by `serde_urlencoded`.
 fn form(d: &Delivery) -> HashMap<String, String> {
     serde_urlencoded::from_str(&d.body).unwrap_or_else(|e| panic!("not a form body ({e}): {}", d.body))
-}
-
-/// Verifies the signatures with Python's `standardwebhooks` (tests/verify_signature.py).
-fn verify_signatures_independently(deliveries: &[Delivery]) {
-    let records: Vec<_> = deliveries
-        .iter()
-        .map(|d| json!({ "headers": d.headers.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(), "body": d.body }))
-        .collect();
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), serde_json::to_vec(&records).unwrap()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/verify_signature.py");
-    let out =
-        std::process::Command::new("python3").arg(&script).arg(file.path()).arg(SECRET).output().expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "independent verification failed (is the standardwebhooks package installed?):\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +75,7 @@ async fn cams_v2_route_posts_request_data_forms_that_legacy_receivers_parse() {
         (&second["ApiRequestInfo"]["UserId"], &second["ApiRequestInfo"]["OperationData"]["AttendanceType"]),
         (&json!("853"), &json!("CheckOut"))
     );
-    verify_signatures_independently(&delivered);
+    signature::verify_independently(&delivered, SECRET);
 
     // An encrypted device: request_data holds the encrypted JSON.
     let e1 = NativeDevice::new(&gw.base, "E1", TOKEN);
@@ -111,7 +93,7 @@ async fn cams_v2_route_posts_request_data_forms_that_legacy_receivers_parse() {
         .expect("decrypts with the device key");
     let data: Value = serde_json::from_slice(&plain).unwrap();
     assert_eq!((&data["ServiceTagId"], &data["ApiRequestInfo"]["UserId"]), (&json!("E1"), &json!("7")));
-    verify_signatures_independently(&delivered[2..]);
+    signature::verify_independently(&delivered[2..], SECRET);
 }
 
 /// The deliveries that are not the `CommandResult` announcing the resend operation.
@@ -197,7 +179,7 @@ async fn resend_punch_log_reaches_a_batching_route_as_punch_log_batches_in_order
     assert_eq!(users, ["u0", "u1", "u2", "u3", "u4"], "in journal order");
     let ids: std::collections::HashSet<_> = batches.iter().map(|b| b.header("webhook-id").unwrap()).collect();
     assert_eq!(ids.len(), 3, "one id per batch");
-    verify_signatures_independently(&batches.iter().map(|d| (*d).clone()).collect::<Vec<_>>());
+    signature::verify_independently(&batches.iter().map(|d| (*d).clone()).collect::<Vec<_>>(), SECRET);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(punches_only(receiver.deliveries()).len(), 9, "nothing more: no RealTime repeat of the resent punches");
 }

@@ -12,4 +12,5 @@ pub mod mqtt_device;
 pub mod native_device;
 pub mod plugins;
 pub mod receiver;
+pub mod signature;
 pub mod small_fs;
