@@ -97,7 +97,7 @@ mod tests {
             raw: Vec::new(),
         };
         assert_eq!(build(&seeds, draw), b"Xbcc!");
-        let raw = Draw { base: 2, edits: vec![Edit::Remove { at: 60_000, len: 255 }], raw: b"raw".to_vec() };
-        assert_eq!(build(&seeds, raw), b"raw");
+        let raw = Draw { base: 2, edits: vec![Edit::Remove { at: 60_001, len: 1 }], raw: b"raw".to_vec() };
+        assert_eq!(build(&seeds, raw), b"rw");
     }
 }
