@@ -4,6 +4,7 @@
 mod bench;
 mod cmd;
 mod deps;
+mod fuzz;
 mod lint;
 mod paths;
 mod plugin_list;
@@ -43,6 +44,9 @@ enum Task {
     Deps(DepsArgs),
     /// Build in release, run every benchmark, and write BENCHMARKS.md.
     Bench(BenchArgs),
+    /// Run the fuzz targets under libFuzzer (cargo-bolero, installed when missing), one
+    /// after the other: 10 million executions each unless told otherwise.
+    Fuzz(FuzzArgs),
 }
 
 #[derive(Args)]
@@ -95,6 +99,18 @@ struct BenchArgs {
     only: Vec<String>,
 }
 
+#[derive(Args)]
+struct FuzzArgs {
+    /// Only these targets (adms, cams, native, mqtt, ecb, gcm).
+    only: Vec<String>,
+    /// Executions per target.
+    #[arg(long, default_value_t = 10_000_000, conflicts_with = "time")]
+    runs: u64,
+    /// Seconds per target, instead of a number of executions.
+    #[arg(long)]
+    time: Option<u64>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = Paths::locate().and_then(|paths| match cli.task {
@@ -105,6 +121,13 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(&paths, args.toolchain.wasm_toolchain, &args.only),
         Task::Test(args) | Task::Ci(args) => test::run(&paths, args.toolchain.wasm_toolchain, &args.cargo_test_args),
         Task::Lint => lint::run(&paths),
+        Task::Fuzz(args) => {
+            let budget = match args.time {
+                Some(seconds) => fuzz::Budget::Seconds(seconds),
+                None => fuzz::Budget::Runs(args.runs),
+            };
+            fuzz::run(&paths, &args.only, budget)
+        }
         Task::Deps(args) => deps::run(
             &paths,
             match (args.print, args.files) {

@@ -136,11 +136,15 @@ struct Reply {
 /// the field (`events[2].log_time`).
 pub fn parse_upload(device: &Device, plaintext: &[u8], bearer: Option<&str>) -> Result<Vec<EventBody>, ApiError> {
     let upload: Upload = {
-        let de = &mut serde_json::Deserializer::from_slice(plaintext);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut de = serde_json::Deserializer::from_slice(plaintext);
+        let upload = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             ApiError::field(path, format!("unreadable JSON: {}", e.into_inner()))
-        })?
+        })?;
+        // Nothing after the object but whitespace: a second upload in the same body would
+        // otherwise be acknowledged and dropped.
+        de.end().map_err(|e| ApiError::field(".", format!("unreadable JSON: {e}")))?;
+        upload
     };
     check_token(device, bearer.or(upload.auth_token.as_deref()))?;
     if upload.events.is_empty() {

@@ -89,3 +89,8 @@ export_dialect!(ZktecoAdms);
 
 #[cfg(test)]
 mod tests;
+
+// Under `cargo xtask fuzz` (cfg `fuzzing`) every test binary is instrumented for
+// libFuzzer, so the unit tests too link its runtime, which comes with bolero.
+#[cfg(all(test, fuzzing))]
+use biogate_fuzz as _;

@@ -241,24 +241,8 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
     gw.store.reserve().admit(publish.payload.len() as u64).map_err(|_| Refusal::Full)?;
     let bodies = match &shared.dialect {
         Some(plugin) => dialect_events(plugin, &device, &publish.topic, &publish.payload).await?,
-        None => {
-            let plaintext =
-                decrypt_body(&device, &publish.payload).map_err(|e| Refusal::Permanent("encryption", e.message))?;
-            match channel {
-                Channel::Punch | Channel::Result => parse_upload(&device, &plaintext, None)
-                    .map_err(|e| Refusal::Permanent(upload_reason(&e), describe(e)))?,
-                Channel::Status => {
-                    let status: StatusPayload = serde_json::from_slice(&plaintext)
-                        .map_err(|e| Refusal::Permanent("payload", format!("unreadable status: {e}")))?;
-                    check_token(&device, status.auth_token.as_deref())
-                        .map_err(|e| Refusal::Permanent("auth", e.message))?;
-                    vec![EventBody::DeviceStatus(DeviceStatus {
-                        online: status.online,
-                        info: status.info.into_iter().collect(),
-                    })]
-                }
-            }
-        }
+        None => native_payload(&device, channel, &publish.payload)
+            .map_err(|(reason, detail)| Refusal::Permanent(reason, detail))?,
     };
     let status = bodies.iter().rev().find_map(|b| match b {
         EventBody::DeviceStatus(s) => Some(s.online),
@@ -284,6 +268,31 @@ async fn handle(shared: &Shared, publish: &Publish) -> Result<(), Refusal> {
         None => {}
     }
     Ok(())
+}
+
+/// The events of a payload on one of `device`'s topics in biogate's own protocol (no
+/// dialect plugin): decrypted for the device, then an upload (`punch`, `cmd/result`) or a
+/// status. A refusal is the `reason` label of `biogate_mqtt_rejected_total` and a detail.
+pub fn native_payload(
+    device: &Device,
+    channel: Channel,
+    payload: &[u8],
+) -> Result<Vec<EventBody>, (&'static str, String)> {
+    let plaintext = decrypt_body(device, payload).map_err(|e| ("encryption", e.message))?;
+    match channel {
+        Channel::Punch | Channel::Result => {
+            parse_upload(device, &plaintext, None).map_err(|e| (upload_reason(&e), describe(e)))
+        }
+        Channel::Status => {
+            let status: StatusPayload =
+                serde_json::from_slice(&plaintext).map_err(|e| ("payload", format!("unreadable status: {e}")))?;
+            check_token(device, status.auth_token.as_deref()).map_err(|e| ("auth", e.message))?;
+            Ok(vec![EventBody::DeviceStatus(DeviceStatus {
+                online: status.online,
+                info: status.info.into_iter().collect(),
+            })])
+        }
+    }
 }
 
 /// The `reason` label of a refused upload: a wrong AuthToken counts as `auth`, as it
