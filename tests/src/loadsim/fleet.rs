@@ -86,8 +86,12 @@ pub fn gateway_config(
     mqtt_url: Option<&str>,
     admin_key: &str,
 ) -> String {
-    let mut text =
-        format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[admin]\napi_keys = [\"{admin_key}\"]\n");
+    // The simulated fleet connects from one address (127.0.0.1), where a real one has an
+    // address per site: the per-address cap (256 by default) is raised to the total cap.
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\nmax_connections_per_ip = 16384\n\
+         [admin]\napi_keys = [\"{admin_key}\"]\n"
+    );
     if let Some(url) = mqtt_url {
         text.push_str(&format!("[mqtt]\nurl = \"{url}\"\nclient_id = \"biogate-loadsim\"\n"));
     }
