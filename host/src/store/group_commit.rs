@@ -1,7 +1,7 @@
 //! Group commit: writers that need their writes on disk wait for one shared flush.
 //!
-//! A dedicated committer thread takes every waiting writer at once, applies their sled
-//! batches (if any) one after the other, then runs one `fsync`ing flush for all of them
+//! A dedicated committer thread takes every waiting writer at once, applies their writes
+//! (if any) as one sled batch, then runs one `fsync`ing flush for all of them
 //! and wakes them together, so N concurrent writers cost one flush instead of N.
 //!
 //! Why batches are applied here and not by the writers: in sled 0.34 `apply_batch` takes
@@ -11,6 +11,11 @@
 //! other sled read queued behind it), so appends went through one per flush. Applying on
 //! the committer thread, between flushes, never waits on a flush and lets every batch that
 //! arrived during a flush share the next one.
+//!
+//! The index writes of every append waiting at once are applied as ONE sled batch: sled
+//! 0.34 seals its current I/O buffer and writes it (on its I/O thread pool) for every
+//! `apply_batch`, so one batch per append cost a log write per punch under single-punch
+//! load, where one per group costs a write per group.
 //!
 //! When the last handle is dropped the thread finishes and releases the database before
 //! the drop returns (so the store can be reopened at once).
@@ -22,11 +27,75 @@ use tokio::sync::oneshot;
 
 type Reply = oneshot::Sender<Result<(), String>>;
 
-/// One writer: an optional batch to apply first, and where to report durability (none
-/// for a batch that only has to be applied).
+/// Inserts for one tree, applied atomically with every other writer's waiting at the
+/// same time (in the order they were sent: a later insert of a key wins).
+#[derive(Debug, Default)]
+pub struct Writes(Vec<(sled::IVec, sled::IVec)>);
+
+impl Writes {
+    /// Inserts `value` under `key` when the writes are applied.
+    pub fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
+        self.0.push((key.into(), value.into()));
+    }
+
+    /// The writes as one sled batch.
+    pub fn into_batch(self) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        self.add_to(&mut batch);
+        batch
+    }
+
+    /// Adds the writes to `batch`.
+    pub fn add_to(self, batch: &mut sled::Batch) {
+        for (key, value) in self.0 {
+            batch.insert(key, value);
+        }
+    }
+}
+
+/// One writer: optional writes to apply first, and where to report durability (none for
+/// writes that only have to be applied).
 struct Job {
-    write: Option<(sled::Tree, sled::Batch, Reply)>,
+    write: Option<(sled::Tree, Writes, Reply)>,
     durable: Option<Reply>,
+}
+
+/// Applies the writes of every job of a group: one sled batch per tree, then each
+/// writer is told how its batch went. Returns the durability waiters of the jobs whose
+/// writes (if any) were applied.
+fn apply_group(jobs: impl Iterator<Item = Job>, waiting: &mut Vec<Reply>) -> usize {
+    // Trees of one gateway are few (the journal's): a list, matched by name.
+    let mut per_tree: Vec<(sled::Tree, sled::Batch, Vec<Reply>, Vec<Reply>)> = Vec::new();
+    let mut writers = 0;
+    for job in jobs {
+        let Some((tree, writes, applied)) = job.write else {
+            waiting.extend(job.durable);
+            continue;
+        };
+        writers += 1;
+        let slot = match per_tree.iter().position(|(t, ..)| t.name() == tree.name()) {
+            Some(i) => i,
+            None => {
+                per_tree.push((tree, sled::Batch::default(), Vec::new(), Vec::new()));
+                per_tree.len() - 1
+            }
+        };
+        let (_, batch, applied_replies, durable) = &mut per_tree[slot];
+        writes.add_to(batch);
+        applied_replies.push(applied);
+        durable.extend(job.durable);
+    }
+    for (tree, batch, applied, durable) in per_tree {
+        let result = tree.apply_batch(batch).map_err(|e| e.to_string());
+        if result.is_ok() {
+            // A writer that gets an error gives up: nothing of it waits for the flush.
+            waiting.extend(durable);
+        }
+        for reply in applied {
+            let _ = reply.send(result.clone());
+        }
+    }
+    writers
 }
 
 struct Flusher {
@@ -64,21 +133,7 @@ impl GroupCommit {
             .spawn(move || {
                 let mut waiting: Vec<Reply> = Vec::new();
                 while let Ok(first) = rx.recv() {
-                    let mut batches = 0usize;
-                    for job in std::iter::once(first).chain(rx.try_iter()) {
-                        if let Some((tree, batch, applied)) = job.write {
-                            batches += 1;
-                            let result = tree.apply_batch(batch).map_err(|e| e.to_string());
-                            let failed = result.is_err();
-                            let _ = applied.send(result);
-                            if failed {
-                                // The writer gives up on its applied error; nothing of it
-                                // is waiting for the flush.
-                                continue;
-                            }
-                        }
-                        waiting.extend(job.durable);
-                    }
+                    let batches = apply_group(std::iter::once(first).chain(rx.try_iter()), &mut waiting);
                     if waiting.is_empty() {
                         continue;
                     }
@@ -107,13 +162,14 @@ impl GroupCommit {
         rx.await.map_err(|_| stopped())?
     }
 
-    /// Applies `batch` to `tree` atomically on the committer thread (between flushes) and
-    /// returns once it is applied, without asking for a flush (it goes to disk with the
-    /// next one). Not cancel-safe: a caller that must know whether the batch was applied
-    /// runs this to completion (the journal runs it in its own task).
-    pub async fn apply_only(&self, tree: sled::Tree, batch: sled::Batch) -> Result<(), String> {
+    /// Applies `writes` to `tree` atomically on the committer thread (between flushes, in
+    /// one batch with the other writers waiting then) and returns once they are applied,
+    /// without asking for a flush (they go to disk with the next one). Not cancel-safe: a
+    /// caller that must know whether the writes were applied runs this to completion (the
+    /// journal runs it in its own task).
+    pub async fn apply_only(&self, tree: sled::Tree, writes: Writes) -> Result<(), String> {
         let (applied_tx, applied_rx) = oneshot::channel();
-        self.tx.send(Job { write: Some((tree, batch, applied_tx)), durable: None }).map_err(|_| stopped())?;
+        self.tx.send(Job { write: Some((tree, writes, applied_tx)), durable: None }).map_err(|_| stopped())?;
         applied_rx.await.map_err(|_| stopped())?
     }
 }

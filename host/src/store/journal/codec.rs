@@ -33,15 +33,16 @@ pub(super) fn log_seconds(body: &EventBody) -> Option<i64> {
 /// sent twice the same punch), which the de-duplication cache keeps. A fingerprint found
 /// is checked with [`same_punch`] against the stored event. Other events have none.
 pub(super) fn fingerprint(body: &EventBody) -> Option<u64> {
-    use std::hash::{DefaultHasher, Hasher};
     let EventBody::Punch(p) = body else {
         return None;
     };
-    let mut hasher = DefaultHasher::new();
-    hasher.write_i64(p.log_time.unix_seconds);
-    hasher.write_u8(p.punch_type as u8);
-    hasher.write(p.user_id.as_bytes());
-    Some(hasher.finish())
+    // Stored in the index: XXH3, whose output is specified (std's hasher may change with
+    // the compiler), over a fixed layout.
+    let mut bytes = Vec::with_capacity(9 + p.user_id.len());
+    bytes.extend_from_slice(&p.log_time.unix_seconds.to_le_bytes());
+    bytes.push(p.punch_type as u8);
+    bytes.extend_from_slice(p.user_id.as_bytes());
+    Some(xxhash_rust::xxh3::xxh3_64(&bytes))
 }
 
 /// Whether two events are the same punch: same user, log time and punch type.
@@ -84,11 +85,15 @@ mod tests {
 
     const GOLDEN: &str = "012430313932663463332d376431652d376130302d383030302d3030303030303030303030310244310380b883a1f7320004313034328086f7840d00000600000000";
 
+    const GOLDEN_PRINT: u64 = 7_879_428_295_279_254_936;
+
     #[test]
     fn punches_are_the_same_when_user_time_and_type_are() {
         let a = punch("7", 500);
         assert!(same_punch(&a, &punch("7", 500)));
         assert_eq!(fingerprint(&a), fingerprint(&punch("7", 500)));
+        // Fingerprints are stored in the index: the function must never change.
+        assert_eq!(fingerprint(&a), Some(GOLDEN_PRINT));
         for other in [punch("7", 501), punch("70", 500)] {
             assert!(!same_punch(&a, &other));
             assert_ne!(fingerprint(&a), fingerprint(&other));

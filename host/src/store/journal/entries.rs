@@ -4,24 +4,38 @@
 //! thousands of punches) reads a chunk, not the whole append.
 use std::collections::BTreeMap;
 
+use super::codec::{fingerprint, log_seconds};
 use super::keys::{BatchEntry, HourEntry, Span, batch_key, hour_key};
+use crate::plugin::bindings::types::Event;
 use crate::store::event_log::Position;
+use crate::store::group_commit::Writes;
 
 /// Events per index entry at most.
 pub(super) const ENTRY_EVENTS: usize = 64;
+// A punch's place in its entry is stored in one byte (keys.rs, `HourEntry::encode`).
+const _: () = assert!(ENTRY_EVENTS <= 256);
 
 /// What the index keeps of one event.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Indexed {
     pub received_at_ms: u64,
-    /// The hour of log time of a punch.
-    pub hour: Option<i64>,
+    /// The hour of log time and the fingerprint of a punch.
+    pub punch: Option<(i64, u64)>,
+}
+
+impl Indexed {
+    /// What the index keeps of `event`.
+    pub fn of(event: &Event) -> Indexed {
+        let punch =
+            log_seconds(&event.body).zip(fingerprint(&event.body)).map(|(s, print)| (s.div_euclid(3600), print));
+        Indexed { received_at_ms: event.received_at_ms, punch }
+    }
 }
 
 /// Adds to `batch` the entries of consecutive events of `device` from sequence `first`,
 /// whose records start at `positions` (one append: contiguous) and end at `end`.
 pub(super) fn add_entries(
-    batch: &mut sled::Batch,
+    batch: &mut Writes,
     device: &str,
     first: u64,
     positions: &[Position],
@@ -34,12 +48,15 @@ pub(super) fn add_entries(
         let until = positions.get(offset + starts.len()).copied().unwrap_or(end);
         let span = Span { at, bytes: until.0.saturating_sub(at.0).min(u64::from(u32::MAX)) as u32 };
         let chunk_first = first + offset as u64;
-        let mut hours = BTreeMap::<i64, u32>::new();
-        for hour in indexed.iter().filter_map(|e| e.hour) {
-            *hours.entry(hour).or_insert(0) += 1;
+        // Hour -> (fingerprint, offset from `chunk_first`) of its punches.
+        let mut hours = BTreeMap::<i64, Vec<(u64, u8)>>::new();
+        for (offset, (hour, print)) in indexed.iter().enumerate().filter_map(|(i, e)| Some((i, e.punch?))) {
+            // An entry holds at most ENTRY_EVENTS (64) events: the offset fits a byte.
+            hours.entry(hour).or_default().push((print, offset as u8));
         }
-        for (hour, punches) in &hours {
-            batch.insert(hour_key(device, *hour, chunk_first), &HourEntry { span, punches: *punches }.encode());
+        for (hour, prints) in &hours {
+            let entry = HourEntry { span, punches: prints.len() as u32 };
+            batch.insert(hour_key(device, *hour, chunk_first), entry.encode(prints));
         }
         let entry = BatchEntry {
             first: chunk_first,

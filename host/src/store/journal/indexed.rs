@@ -14,11 +14,12 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::codec::{decode, log_seconds};
+use super::codec::decode;
 use super::entries::{Indexed, add_entries};
 use super::keys::{BatchEntry, INDEXED_KEY, batch_key, batch_prefix, seq_key, trailing_u64};
 use crate::store::StoreError;
 use crate::store::event_log::{EventLog, LogError, Position, Record};
+use crate::store::group_commit::Writes;
 
 /// How often an append carries the mark with its entries.
 const MARK_EVERY: Duration = Duration::from_secs(1);
@@ -117,11 +118,11 @@ impl Run {
         self.end = pos.0 + record.frame_bytes();
     }
 
-    fn write(self, batch: &mut sled::Batch, tree: &sled::Tree) -> Result<(), StoreError> {
+    fn write(self, batch: &mut Writes, tree: &sled::Tree) -> Result<(), StoreError> {
         add_entries(batch, &self.device, self.first, &self.positions, Position(self.end), &self.events);
         let marker = seq_key(&self.device);
         if tree.get(&marker)?.is_none() {
-            batch.insert(marker, &(self.first + self.positions.len() as u64 - 1).to_be_bytes());
+            batch.insert(marker, (self.first + self.positions.len() as u64 - 1).to_be_bytes().to_vec());
         }
         Ok(())
     }
@@ -140,7 +141,7 @@ pub(super) fn entry_holding(tree: &sled::Tree, device: &str, seq: u64) -> Result
 /// mark (the log's end). Blocks.
 pub(super) fn catch_up(tree: &sled::Tree, log: &EventLog, from: Position) -> Result<CatchUp, StoreError> {
     let mut done = CatchUp::default();
-    let mut batch = sled::Batch::default();
+    let mut batch = Writes::default();
     let mut run: Option<Run> = None;
     let end = log.end();
     for item in log.iter_from(from.max(log.start())) {
@@ -172,10 +173,7 @@ pub(super) fn catch_up(tree: &sled::Tree, log: &EventLog, from: Position) -> Res
             }
             continue;
         };
-        let indexed = Indexed {
-            received_at_ms: event.received_at_ms,
-            hour: log_seconds(&event.body).map(|s| s.div_euclid(3600)),
-        };
+        let indexed = Indexed::of(&event);
         done.indexed += 1;
         if !run.as_ref().is_some_and(|current| current.follows(pos, &record)) {
             if let Some(previous) = run.take() {
@@ -190,7 +188,7 @@ pub(super) fn catch_up(tree: &sled::Tree, log: &EventLog, from: Position) -> Res
     if let Some(run) = run.take() {
         run.write(&mut batch, tree)?;
     }
-    batch.insert(INDEXED_KEY, &end.0.to_be_bytes());
-    tree.apply_batch(batch)?;
+    batch.insert(INDEXED_KEY, end.0.to_be_bytes().to_vec());
+    tree.apply_batch(batch.into_batch())?;
     Ok(done)
 }

@@ -7,8 +7,9 @@
 //!   (one span, read with one `pread`), when it was received, the hours of log time of
 //!   its punches. Reads by sequence go through these.
 //! - `p\0<device>\0<log hour: i64 as ordered u64 BE><first seq: u64 BE>` -> [`HourEntry`]:
-//!   an append that holds punches with a log time in that hour, and how many. LoadLog
-//!   pages and counts by these; the de-duplication of punches loads an hour from them.
+//!   an append that holds punches with a log time in that hour, how many, and the
+//!   fingerprint of each. LoadLog pages and counts by these; the de-duplication of
+//!   punches loads an hour's fingerprints from them, without reading the log.
 //! - `s\0<device>` -> `<seq: u64 BE>`: the device's marker (written with its first event,
 //!   so `devices` lists it) and, after a prune, the last sequence at that time: sequences
 //!   never restart, even when every event is pruned.
@@ -142,13 +143,40 @@ pub(super) struct HourEntry {
     pub punches: u32,
 }
 
+/// Bytes of a `p` value before its fingerprints.
+const HOUR_HEAD: usize = 16;
+/// Bytes per fingerprint in a `p` value: the fingerprint (u64 BE), then the punch's
+/// sequence as an offset from the entry's first (an entry holds at most 64 events).
+const PRINT_BYTES: usize = 9;
+
 impl HourEntry {
-    pub fn encode(&self) -> [u8; 16] {
-        let mut value = [0; 16];
-        value[..8].copy_from_slice(&self.span.at.0.to_be_bytes());
-        value[8..12].copy_from_slice(&self.span.bytes.to_be_bytes());
-        value[12..].copy_from_slice(&self.punches.to_be_bytes());
+    /// The value: the entry, then `prints` (fingerprint, offset of the punch's sequence
+    /// from the key's first sequence) of its punches.
+    pub fn encode(&self, prints: &[(u64, u8)]) -> Vec<u8> {
+        let mut value = Vec::with_capacity(HOUR_HEAD + prints.len() * PRINT_BYTES);
+        value.extend_from_slice(&self.span.at.0.to_be_bytes());
+        value.extend_from_slice(&self.span.bytes.to_be_bytes());
+        value.extend_from_slice(&self.punches.to_be_bytes());
+        for (print, offset) in prints {
+            value.extend_from_slice(&print.to_be_bytes());
+            value.push(*offset);
+        }
         value
+    }
+
+    /// The (fingerprint, sequence) of each punch of the `p` value `value` whose key's
+    /// first sequence is `first`; `None` when the value holds no fingerprints for them
+    /// (written by a version that did not keep them: the punches are read from the log).
+    pub fn prints(value: &[u8], first: u64) -> Option<impl Iterator<Item = (u64, u64)> + '_> {
+        let punches = usize::try_from(Self::decode(value)?.punches).ok()?;
+        let prints = value.get(HOUR_HEAD..)?;
+        (prints.len() == punches * PRINT_BYTES).then(|| {
+            prints.chunks_exact(PRINT_BYTES).map(move |chunk| {
+                let mut print = [0; 8];
+                print.copy_from_slice(&chunk[..8]);
+                (u64::from_be_bytes(print), first + u64::from(chunk[8]))
+            })
+        })
     }
 
     pub fn decode(value: &[u8]) -> Option<HourEntry> {
@@ -177,7 +205,13 @@ mod tests {
         assert_eq!(entry.last(), 9);
         assert!(entry.contains(9) && !entry.contains(10) && !entry.contains(6));
         let hour = HourEntry { span: entry.span, punches: 2 };
-        assert_eq!(HourEntry::decode(&hour.encode()), Some(hour));
+        let value = hour.encode(&[(u64::MAX, 0), (5, 63)]);
+        assert_eq!(HourEntry::decode(&value), Some(hour));
+        let prints: Vec<(u64, u64)> = HourEntry::prints(&value, 7).expect("prints").collect();
+        assert_eq!(prints, [(u64::MAX, 7), (5, 70)]);
+        // A value of an earlier version (no fingerprints) says so.
+        assert!(HourEntry::prints(&value[..16], 7).is_none());
+        assert!(HourEntry::prints(&hour.encode(&[(1, 0)]), 7).is_none(), "fewer prints than punches");
         assert_eq!(hour_of_key(&hour_key("D1", -5, 9)), Some(-5));
         assert!(hour_key("D1", -1, 0) < hour_key("D1", 0, 0), "hours sort like their values");
         assert!(BatchEntry::decode(&key, b"short").is_none());

@@ -9,6 +9,7 @@ use super::indexed::entry_holding;
 use super::keys::{MARKERS, ordered, trailing_u64};
 use crate::store::StoreError;
 use crate::store::event_log::{EventLog, LogBatch, Position};
+use crate::store::group_commit::Writes;
 
 /// Events moved per append.
 const CHUNK: usize = 1000;
@@ -87,7 +88,7 @@ fn move_chunk(
             run.first = seq;
         }
         run.records.push(device, seq, &encode(&event)?)?;
-        run.events.push(Indexed { received_at_ms: event.received_at_ms, hour: secs.map(|s| s.div_euclid(3600)) });
+        run.events.push(Indexed::of(&event));
     }
     moved += run.write(log, device, &mut index)?;
     tree.apply_batch(index)?;
@@ -118,7 +119,9 @@ impl Run {
         let bytes = records.bytes() as u64;
         let positions = log.append_blocking(records)?;
         let end = Position(positions.first().map_or(0, |p| p.0) + bytes);
-        add_entries(index, device, self.first, &positions, end, &self.events);
+        let mut entries = Writes::default();
+        add_entries(&mut entries, device, self.first, &positions, end, &self.events);
+        entries.add_to(index);
         let moved = self.events.len() as u64;
         self.events.clear();
         Ok(moved)

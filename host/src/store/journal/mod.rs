@@ -36,7 +36,7 @@ use self::keys::{BatchEntry, HourEntry, INDEXED_KEY, MARKERS, Span, batch_key, b
 use self::recent::{HourPunches, Recent};
 use super::error::StoreError;
 use super::event_log::{EventLog, LogBatch, LogError, LogOptions, Position, RecoveryReport, Retention};
-use super::group_commit::GroupCommit;
+use super::group_commit::{GroupCommit, Writes};
 use crate::plugin::bindings::types::{Event, EventBody};
 
 /// Per-device writer state: the next sequence number and the durable watermark.
@@ -247,7 +247,7 @@ impl Journal {
                 body,
             };
             records.push(device, seq, &encode(&event)?)?;
-            indexed.push(Indexed { received_at_ms, hour: probe.map(|(hour, _)| hour) });
+            indexed.push(Indexed { received_at_ms, punch: probe });
             if let Some((hour, print)) = probe {
                 fresh.push((hour, print, seq));
                 in_batch.insert(print, new_events.len() as u64);
@@ -293,12 +293,7 @@ impl Journal {
         missing.sort_unstable();
         missing.dedup();
         for hour in missing {
-            let mut punches = HourPunches::default();
-            for event in self.hour_events(device, hour)? {
-                if let Some(print) = fingerprint(&event.body) {
-                    punches.insert(print, event.sequence);
-                }
-            }
+            let punches = self.hour_punches(device, hour)?;
             recent().load_hour(device, hour, punches);
         }
         let mut cache = recent();
@@ -318,14 +313,14 @@ impl Journal {
         let bytes = records.bytes() as u64;
         let positions = self.shared.log.append(records).await?;
         let end = Position(positions.first().map_or(0, |p| p.0) + bytes);
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         add_entries(&mut batch, device, first, &positions, end, indexed);
         if first == 1 {
             // The device's first event writes its marker.
-            batch.insert(seq_key(device), &(first + indexed.len() as u64 - 1).to_be_bytes());
+            batch.insert(seq_key(device), (first + indexed.len() as u64 - 1).to_be_bytes().to_vec());
         }
         if let Some(mark) = self.shared.mark.due(ticket, self.shared.log.end()) {
-            batch.insert(INDEXED_KEY, &mark.0.to_be_bytes());
+            batch.insert(INDEXED_KEY, mark.0.to_be_bytes().to_vec());
         }
         // Applied between two sled flushes by the group-commit thread, without waiting
         // for one (see group_commit.rs).
@@ -504,6 +499,29 @@ impl Journal {
             let entry = HourEntry::decode(&value);
             hour.zip(entry).ok_or_else(|| StoreError::Decode("a journal hour entry".into()))
         })
+    }
+
+    /// The fingerprints of the punches of `device` with a log time in `hour`, with their
+    /// sequences: from the index, or from the log for entries of an earlier version.
+    fn hour_punches(&self, device: &str, hour: i64) -> Result<HourPunches, StoreError> {
+        let mut punches = HourPunches::default();
+        for found in self.tree().range(hour_key(device, hour, 0)..=hour_key(device, hour, u64::MAX)) {
+            let (key, value) = found?;
+            let first = keys::trailing_u64(&key).ok_or_else(|| StoreError::Decode("a journal hour key".into()))?;
+            if let Some(prints) = HourEntry::prints(&value, first) {
+                punches.extend(prints);
+                continue;
+            }
+            let entry = HourEntry::decode(&value).ok_or_else(|| StoreError::Decode("a journal hour entry".into()))?;
+            for event in self.read_span(device, entry.span)? {
+                if log_seconds(&event.body).is_some_and(|s| hour_of(s) == hour)
+                    && let Some(print) = fingerprint(&event.body)
+                {
+                    punches.insert(print, event.sequence);
+                }
+            }
+        }
+        Ok(punches)
     }
 
     /// The punches of `device` with a log time in `hour`.

@@ -208,3 +208,47 @@ async fn a_large_append_is_indexed_in_chunks() {
     assert_eq!(all.iter().map(|e| e.sequence).collect::<Vec<_>>(), (1..=300).collect::<Vec<_>>());
     assert_eq!(journal.count_punches("D1", 1000, 1000 + 299 * 60).expect("count"), 300);
 }
+
+/// After a restart the de-duplication loads an hour from the fingerprints its index
+/// entries hold; entries written by an earlier version (without them) are read from the
+/// log instead. Either way a punch sent again is recognised, with its own sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_are_recognised_after_a_restart_from_the_index_or_the_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // 150 punches in one hour: three index entries, offsets up to 63 in each.
+    let stored: Vec<EventBody> = (0..150).map(|i| punch(&format!("u{i}"), 7200 + i)).collect();
+    {
+        let store = Store::open(dir.path()).expect("store");
+        let journal = store.journal().expect("journal");
+        journal.append("D1", vec![punch("first", 7100)], 1).await.expect("append");
+        assert_eq!(journal.append("D1", stored.clone(), 1).await.expect("append").stored(), 150);
+    }
+    let resend = |store: &Store| {
+        let journal = store.journal().expect("journal");
+        let bodies = vec![stored[0].clone(), stored[70].clone(), stored[149].clone(), punch("new", 7300)];
+        async move {
+            let again = journal.append("D1", bodies, 2).await.expect("append");
+            let seqs: Vec<(u64, bool)> = again.events.iter().map(|(_, seq, dup)| (*seq, *dup)).collect();
+            (seqs, journal)
+        }
+    };
+    let store = Store::open(dir.path()).expect("store");
+    let (seqs, journal) = resend(&store).await;
+    assert_eq!(seqs, [(2, true), (72, true), (151, true), (152, false)], "from the index's fingerprints");
+    let tree = journal.tree().clone();
+    for found in tree.scan_prefix(b"p\0D1\0") {
+        let (key, value) = found.expect("entry");
+        let first = keys::trailing_u64(&key).expect("first");
+        assert!(HourEntry::prints(&value, first).is_some(), "every hour entry holds its fingerprints");
+    }
+    // Entries as an earlier version wrote them: the 16-byte head only.
+    for found in tree.scan_prefix(b"p\0D1\0") {
+        let (key, value) = found.expect("entry");
+        tree.insert(key, &value[..16]).expect("rewrite");
+    }
+    tree.flush().expect("flush");
+    drop((tree, journal, store));
+    let store = Store::open(dir.path()).expect("store");
+    let (seqs, _) = resend(&store).await;
+    assert_eq!(seqs, [(2, true), (72, true), (151, true), (152, true)], "from the log");
+}
