@@ -504,12 +504,13 @@ impl Journal {
     /// The fingerprints of the punches of `device` with a log time in `hour`, with their
     /// sequences: from the index, or from the log for entries of an earlier version.
     fn hour_punches(&self, device: &str, hour: i64) -> Result<HourPunches, StoreError> {
-        let mut punches = HourPunches::default();
+        // Collected first, so the table is sized once.
+        let mut prints: Vec<(u64, u64)> = Vec::new();
         for found in self.tree().range(hour_key(device, hour, 0)..=hour_key(device, hour, u64::MAX)) {
             let (key, value) = found?;
             let first = keys::trailing_u64(&key).ok_or_else(|| StoreError::Decode("a journal hour key".into()))?;
-            if let Some(prints) = HourEntry::prints(&value, first) {
-                punches.extend(prints);
+            if let Some(entry_prints) = HourEntry::prints(&value, first) {
+                prints.extend(entry_prints);
                 continue;
             }
             let entry = HourEntry::decode(&value).ok_or_else(|| StoreError::Decode("a journal hour entry".into()))?;
@@ -517,11 +518,11 @@ impl Journal {
                 if log_seconds(&event.body).is_some_and(|s| hour_of(s) == hour)
                     && let Some(print) = fingerprint(&event.body)
                 {
-                    punches.insert(print, event.sequence);
+                    prints.push((print, event.sequence));
                 }
             }
         }
-        Ok(punches)
+        Ok(prints.into_iter().collect())
     }
 
     /// The punches of `device` with a log time in `hour`.

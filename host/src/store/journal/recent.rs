@@ -1,14 +1,17 @@
 //! The punches of recent hours, by the fingerprint of their identity, for
 //! de-duplication: a device that did not get its acknowledgement sends the same punches
-//! again, and they must not be stored twice. An hour of a device is loaded from the log
-//! (through its `p` keys) the first time a punch of that hour arrives, then kept up to
+//! again, and they must not be stored twice. An hour of a device is loaded from the
+//! fingerprints its `p` index entries keep the first time a punch of that hour arrives, then kept up to
 //! date by the appends; the whole cache keeps to a budget, dropping the hours used
 //! longest ago.
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Bytes the cache holds at most (about 600,000 punches).
-pub(super) const BUDGET_BYTES: usize = 16 * 1024 * 1024;
+/// Bytes the cache holds at most (about 1.2 million punches). Every hour in use must fit:
+/// when the hours appended to exceed it, the least recently used is dropped and loaded
+/// again at its next punch (cheap for a terminal's hour of a few hundred punches; an
+/// hour of tens of thousands of punches costs milliseconds each time).
+pub(super) const BUDGET_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes per punch held, about (a fingerprint and a sequence in a hash table).
 const ENTRY_BYTES: usize = 28;
 
