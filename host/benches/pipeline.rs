@@ -62,23 +62,27 @@ async fn throughput(
     (total * per_request) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Prints the group-commit figures of the gateway (flush time, writers per flush) to
-/// stderr, so the table on stdout stays clean.
+/// Prints the group-commit figures of the gateway to stderr (the table on stdout stays
+/// clean): event-log groups (one write and `fdatasync` each) and index applies (one sled
+/// batch each), with their mean time and appends per group.
 async fn group_commit_stats(base: &str, phase: &str) {
     let text = biogate_e2e::metrics::scrape(base, ADMIN).await;
     let value = |name: &str| biogate_e2e::metrics::value(&text, name);
-    let (Some(flushes), Some(seconds), Some(writers)) = (
-        value("biogate_group_commit_flush_seconds_count"),
-        value("biogate_group_commit_flush_seconds_sum"),
-        value("biogate_group_commit_writers_sum"),
-    ) else {
-        return;
-    };
-    eprintln!(
-        "{phase}: {flushes:.0} flushes, {seconds:.3} s flushing, {writers:.0} writers (cumulative); mean flush {:.2} ms, {:.1} writers per flush",
-        seconds / flushes * 1000.0,
-        writers / flushes
-    );
+    for (what, seconds, per_group) in [
+        ("event-log groups", "biogate_event_log_group_seconds", "biogate_event_log_group_batches"),
+        ("index applies", "biogate_index_apply_seconds", "biogate_index_apply_writers"),
+    ] {
+        let (Some(groups), Some(total), Some(appends)) =
+            (value(&format!("{seconds}_count")), value(&format!("{seconds}_sum")), value(&format!("{per_group}_sum")))
+        else {
+            continue;
+        };
+        eprintln!(
+            "{phase}: {groups:.0} {what} (cumulative), mean {:.3} ms, {:.1} appends each",
+            total / groups * 1000.0,
+            appends / groups
+        );
+    }
 }
 
 /// The pid of the process whose command line mentions `needle` (the gateway, found by its

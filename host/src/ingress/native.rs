@@ -131,21 +131,28 @@ struct Reply {
     events: Vec<Stored>,
 }
 
+/// The upload in `plaintext`. Read without tracking where it is first (every punch goes
+/// through here); only a body that fails is read again to name the field at fault.
+fn read_upload(plaintext: &[u8]) -> Result<Upload, ApiError> {
+    // Both refuse anything after the object but whitespace: a second upload in the same
+    // body would otherwise be acknowledged and dropped.
+    if let Ok(upload) = serde_json::from_slice::<Upload>(plaintext) {
+        return Ok(upload);
+    }
+    let mut de = serde_json::Deserializer::from_slice(plaintext);
+    let upload: Upload = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::field(path, format!("unreadable JSON: {}", e.into_inner()))
+    })?;
+    de.end().map_err(|e| ApiError::field(".", format!("unreadable JSON: {e}")))?;
+    Ok(upload)
+}
+
 /// Reads an upload body (decrypted): checks the AuthToken (`bearer` when the transport
 /// carried one, else the body's) and turns its events into canonical bodies. Errors name
 /// the field (`events[2].log_time`).
 pub fn parse_upload(device: &Device, plaintext: &[u8], bearer: Option<&str>) -> Result<Vec<EventBody>, ApiError> {
-    let upload: Upload = {
-        let mut de = serde_json::Deserializer::from_slice(plaintext);
-        let upload = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            ApiError::field(path, format!("unreadable JSON: {}", e.into_inner()))
-        })?;
-        // Nothing after the object but whitespace: a second upload in the same body would
-        // otherwise be acknowledged and dropped.
-        de.end().map_err(|e| ApiError::field(".", format!("unreadable JSON: {e}")))?;
-        upload
-    };
+    let upload = read_upload(plaintext)?;
     check_token(device, bearer.or(upload.auth_token.as_deref()))?;
     if upload.events.is_empty() {
         return Err(ApiError::field("events", "the list is empty"));

@@ -86,7 +86,10 @@ fn apply_group(jobs: impl Iterator<Item = Job>, waiting: &mut Vec<Reply>) -> usi
         durable.extend(job.durable);
     }
     for (tree, batch, applied, durable) in per_tree {
+        let started = Instant::now();
         let result = tree.apply_batch(batch).map_err(|e| e.to_string());
+        metrics::histogram!("biogate_index_apply_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("biogate_index_apply_writers").record(applied.len() as f64);
         if result.is_ok() {
             // A writer that gets an error gives up: nothing of it waits for the flush.
             waiting.extend(durable);

@@ -1,5 +1,8 @@
 //! The time texts of the device protocols and the API: `YYYY-MM-DD HH:MM:SS GMT +HHMM`
 //! (the Cams form, in the device's offset), the bare wall time, and RFC 3339 on input.
+use std::sync::LazyLock;
+
+use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 
 use super::offset::{MAX_OFFSET_MINUTES, parse_utc_offset};
@@ -68,9 +71,10 @@ fn parse_time(text: &str, default_offset: Option<i32>) -> Result<DeviceTime, Cam
         check_year(instant.year(), text)?;
         return Ok(DeviceTime { unix_seconds: instant.timestamp(), utc_offset_minutes: offset });
     }
-    let (wall, rest) = NaiveDateTime::parse_and_remainder(text, "%Y-%m-%d %H:%M:%S")
-        .or_else(|_| NaiveDateTime::parse_and_remainder(text, "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| CamsTimeError::Invalid(excerpt(text)))?;
+    let (wall, rest) = WALL_CLOCK
+        .iter()
+        .find_map(|items| wall_clock(text, items))
+        .ok_or_else(|| CamsTimeError::Invalid(excerpt(text)))?;
     check_year(wall.year(), text)?;
     let rest = rest.trim();
     let offset = if rest.is_empty() {
@@ -79,6 +83,23 @@ fn parse_time(text: &str, default_offset: Option<i32>) -> Result<DeviceTime, Cam
         parse_utc_offset(rest).ok_or_else(|| CamsTimeError::Offset(excerpt(text)))?
     };
     Ok(DeviceTime { unix_seconds: wall.and_utc().timestamp() - i64::from(offset) * 60, utc_offset_minutes: offset })
+}
+
+/// The wall-clock layouts a time may start with, their format strings parsed once (a
+/// device sends them with every punch).
+static WALL_CLOCK: LazyLock<[Vec<Item<'static>>; 2]> = LazyLock::new(|| {
+    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+        .map(|format| StrftimeItems::new(format).parse_to_owned().unwrap_or_default())
+});
+
+/// The wall-clock time `text` starts with in the layout `items`, and the rest of it.
+fn wall_clock<'a>(text: &'a str, items: &[Item<'static>]) -> Option<(NaiveDateTime, &'a str)> {
+    if items.is_empty() {
+        return None;
+    }
+    let mut parsed = Parsed::new();
+    let rest = chrono::format::parse_and_remainder(&mut parsed, text, items.iter()).ok()?;
+    Some((parsed.to_naive_datetime_with_offset(0).ok()?, rest))
 }
 
 fn check_year(year: i32, text: &str) -> Result<(), CamsTimeError> {
