@@ -8,12 +8,44 @@ use super::codec::{fingerprint, log_seconds};
 use super::keys::{BatchEntry, HourEntry, Span, batch_key, hour_key};
 use crate::plugin::bindings::types::Event;
 use crate::store::event_log::Position;
-use crate::store::group_commit::Writes;
 
 /// Events per index entry at most.
 pub(super) const ENTRY_EVENTS: usize = 64;
 // A punch's place in its entry is stored in one byte (keys.rs, `HourEntry::encode`).
 const _: () = assert!(ENTRY_EVENTS <= 256);
+
+/// Index entries to write, in order (a later insert of a key wins).
+///
+/// An append inserts its entries one by one, on its own task, right after its records are
+/// durable: a plain sled insert takes the read side of sled's concurrency lock, which a
+/// flush holds too, so it never waits for one (an `apply_batch` takes the write side and
+/// did; it also makes sled write its log buffer each time). Nothing needs the entries of
+/// one append to land together: sled recovers a prefix of its writes, and the mark
+/// (`m\0indexed`) is inserted after the entries it covers (see `indexed.rs`).
+#[derive(Debug, Default)]
+pub(super) struct IndexWrites(Vec<(sled::IVec, sled::IVec)>);
+
+impl IndexWrites {
+    /// Inserts `value` under `key` when the writes are applied.
+    pub fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
+        self.0.push((key.into(), value.into()));
+    }
+
+    /// Inserts the writes one by one, in order.
+    pub fn insert_each(self, tree: &sled::Tree) -> sled::Result<()> {
+        for (key, value) in self.0 {
+            tree.insert(key, value)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the writes to `batch` (applied atomically with whatever else it holds).
+    pub fn add_to(self, batch: &mut sled::Batch) {
+        for (key, value) in self.0 {
+            batch.insert(key, value);
+        }
+    }
+}
 
 /// What the index keeps of one event.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +67,7 @@ impl Indexed {
 /// Adds to `batch` the entries of consecutive events of `device` from sequence `first`,
 /// whose records start at `positions` (one append: contiguous) and end at `end`.
 pub(super) fn add_entries(
-    batch: &mut Writes,
+    batch: &mut IndexWrites,
     device: &str,
     first: u64,
     positions: &[Position],

@@ -15,11 +15,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::codec::decode;
-use super::entries::{Indexed, add_entries};
+use super::entries::{IndexWrites, Indexed, add_entries};
 use super::keys::{BatchEntry, INDEXED_KEY, batch_key, batch_prefix, seq_key, trailing_u64};
 use crate::store::StoreError;
 use crate::store::event_log::{EventLog, LogError, Position, Record};
-use crate::store::group_commit::Writes;
 
 /// How often an append carries the mark with its entries.
 const MARK_EVERY: Duration = Duration::from_secs(1);
@@ -54,8 +53,8 @@ impl IndexMark {
         ticket
     }
 
-    /// The mark that `ticket`'s index entries may carry (they are applied atomically with
-    /// it), when one is due. `log_end` is read before the call.
+    /// The mark that `ticket`'s index entries may carry (inserted after them), when one
+    /// is due. `log_end` is read before the call.
     pub fn due(&self, ticket: u64, log_end: Position) -> Option<Position> {
         let mut inflight = self.lock();
         if inflight.last_mark.elapsed() < MARK_EVERY {
@@ -118,7 +117,7 @@ impl Run {
         self.end = pos.0 + record.frame_bytes();
     }
 
-    fn write(self, batch: &mut Writes, tree: &sled::Tree) -> Result<(), StoreError> {
+    fn write(self, batch: &mut IndexWrites, tree: &sled::Tree) -> Result<(), StoreError> {
         add_entries(batch, &self.device, self.first, &self.positions, Position(self.end), &self.events);
         let marker = seq_key(&self.device);
         if tree.get(&marker)?.is_none() {
@@ -141,7 +140,7 @@ pub(super) fn entry_holding(tree: &sled::Tree, device: &str, seq: u64) -> Result
 /// mark (the log's end). Blocks.
 pub(super) fn catch_up(tree: &sled::Tree, log: &EventLog, from: Position) -> Result<CatchUp, StoreError> {
     let mut done = CatchUp::default();
-    let mut batch = Writes::default();
+    let mut batch = IndexWrites::default();
     let mut run: Option<Run> = None;
     let end = log.end();
     for item in log.iter_from(from.max(log.start())) {
@@ -189,6 +188,8 @@ pub(super) fn catch_up(tree: &sled::Tree, log: &EventLog, from: Position) -> Res
         run.write(&mut batch, tree)?;
     }
     batch.insert(INDEXED_KEY, end.0.to_be_bytes().to_vec());
-    tree.apply_batch(batch.into_batch())?;
+    let mut atomic = sled::Batch::default();
+    batch.add_to(&mut atomic);
+    tree.apply_batch(atomic)?;
     Ok(done)
 }

@@ -4,12 +4,11 @@
 //! the sled batch that indexes its records, so a crash half-way resumes where it was
 //! (records already in the log are recognised through the index and not written again).
 use super::codec::{decode, encode, log_seconds};
-use super::entries::{Indexed, add_entries};
+use super::entries::{IndexWrites, Indexed, add_entries};
 use super::indexed::entry_holding;
 use super::keys::{MARKERS, ordered, trailing_u64};
 use crate::store::StoreError;
 use crate::store::event_log::{EventLog, LogBatch, Position};
-use crate::store::group_commit::Writes;
 
 /// Events moved per append.
 const CHUNK: usize = 1000;
@@ -119,7 +118,7 @@ impl Run {
         let bytes = records.bytes() as u64;
         let positions = log.append_blocking(records)?;
         let end = Position(positions.first().map_or(0, |p| p.0) + bytes);
-        let mut entries = Writes::default();
+        let mut entries = IndexWrites::default();
         add_entries(&mut entries, device, self.first, &positions, end, &self.events);
         entries.add_to(index);
         let moved = self.events.len() as u64;

@@ -30,13 +30,13 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use self::codec::{decode, encode, fingerprint, log_seconds, same_punch};
-use self::entries::{Indexed, add_entries};
+use self::entries::{IndexWrites, Indexed, add_entries};
 use self::indexed::{IndexMark, catch_up, entry_holding, stored_mark};
 use self::keys::{BatchEntry, HourEntry, INDEXED_KEY, MARKERS, Span, batch_key, batch_prefix, hour_key, seq_key};
 use self::recent::{HourPunches, Recent};
 use super::error::StoreError;
 use super::event_log::{EventLog, LogBatch, LogError, LogOptions, Position, RecoveryReport, Retention};
-use super::group_commit::{GroupCommit, Writes};
+use super::group_commit::GroupCommit;
 use crate::plugin::bindings::types::{Event, EventBody};
 
 /// Per-device writer state: the next sequence number and the durable watermark.
@@ -313,7 +313,7 @@ impl Journal {
         let bytes = records.bytes() as u64;
         let positions = self.shared.log.append(records).await?;
         let end = Position(positions.first().map_or(0, |p| p.0) + bytes);
-        let mut batch = Writes::default();
+        let mut batch = IndexWrites::default();
         add_entries(&mut batch, device, first, &positions, end, indexed);
         if first == 1 {
             // The device's first event writes its marker.
@@ -322,9 +322,8 @@ impl Journal {
         if let Some(mark) = self.shared.mark.due(ticket, self.shared.log.end()) {
             batch.insert(INDEXED_KEY, mark.0.to_be_bytes().to_vec());
         }
-        // Applied between two sled flushes by the group-commit thread, without waiting
-        // for one (see group_commit.rs).
-        self.shared.commit.apply_only(self.tree().clone(), batch).await.map_err(StoreError::Flush)
+        // Inserted one by one on this task, the mark last (see `entries::IndexWrites`).
+        Ok(batch.insert_each(self.tree())?)
     }
 
     /// The events of one span of the log that belong to `device` (all, for a span of
