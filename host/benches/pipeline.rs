@@ -198,6 +198,14 @@ async fn main() {
         .collect();
     latencies.sort_by(f64::total_cmp);
     noop_latencies.sort_by(f64::total_cmp);
+    eprintln!(
+        "request to callback: p90 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms, {} of {} over 5 ms",
+        percentile(&latencies, 0.9),
+        percentile(&latencies, 0.999),
+        latencies.last().copied().unwrap_or_default(),
+        latencies.iter().filter(|l| **l > 5.0).count(),
+        latencies.len()
+    );
 
     println!("| figure | biogate | no-op baseline | ratio |");
     println!("| --- | --- | --- | --- |");
