@@ -22,6 +22,11 @@ const BENCHES: &[(&str, &str, &str)] = &[
         "A punch-sized event through a Wasm transform on a reused and on a fresh instance; baseline: a native function doing the same work.",
     ),
     (
+        "event_store",
+        "Event stores: the A/B behind the event log (issue 16)",
+        "The journal's append workload (64 devices, batches of 1 and of 100 punches, each append durable before the next) and its reads, on sled alone, on fjall (the maintained LSM crate), on biogate's segment log alone, and on the log with a sled or fjall index, measured in the same run (host/benches/event_store.rs says what each does). The gateway uses the log with a sled index per append.",
+    ),
+    (
         "pipeline",
         "Punch pipeline (issue 3)",
         "A real `biogate` process (release), 64 devices on the native protocol, a real callback receiver, all on loopback. Durable: a reply means fsync'd. Baseline: a no-op axum handler with the same client.",
