@@ -1,4 +1,4 @@
-//! Conveniences on the canonical types generated from `wit/types.wit`: constructors,
+//! Conveniences on the canonical types generated from `wit/types.wit` (in this crate): constructors,
 //! accessors, and the WIT names of enum cases.
 
 use std::fmt;
