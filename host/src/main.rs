@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use biogate::config::LoadedConfig;
-use biogate::plugin::{CompileCache, EngineSettings, PluginEngine};
+use biogate::plugin::{EngineSettings, PluginEngine, PluginKind};
+use biogate::scaffold::{Lang, SdkSource};
 
 /// jemalloc instead of glibc's malloc: sled allocates on every insert, and glibc's malloc
 /// and free (with its arena consolidation) took about an eighth of the gateway's CPU
@@ -43,7 +44,8 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    /// Validate a config file and load its plugins, then exit.
+    /// Validate a config file as `serve` would start it, without side effects: starts
+    /// each plugin once under its limits; opens no store and writes nothing.
     Check {
         #[arg(long, short)]
         config: PathBuf,
@@ -57,8 +59,39 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Print the world a component implements, its imports and exports.
+    /// Print the world a component implements, its imports and exports (marking those
+    /// this gateway cannot provide).
     Inspect { file: PathBuf },
+    /// Write a new plugin project (a folder NAME) that builds with one command and has a test.
+    New {
+        /// The plugin's name: lower-case letters, digits and '-'.
+        name: String,
+        /// The world it implements: transform, delivery or dialect.
+        #[arg(long, value_parser = parse_world)]
+        world: PluginKind,
+        /// Its language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// biogate-sdk from this folder (a checkout's sdk/; default: the checkout this
+        /// binary was built from, if it is still there).
+        #[arg(long, conflicts_with = "sdk_git")]
+        sdk: Option<PathBuf>,
+        /// biogate-sdk from this git repository.
+        #[arg(long)]
+        sdk_git: Option<String>,
+    },
+}
+
+fn parse_world(text: &str) -> Result<PluginKind, String> {
+    match text {
+        "transform" => Ok(PluginKind::Transform),
+        "delivery" => Ok(PluginKind::Delivery),
+        "dialect" => Ok(PluginKind::Dialect),
+        _ => Err("one of: transform, delivery, dialect".into()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -105,15 +138,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { config } => {
             let loaded = LoadedConfig::from_file(&config)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let gateway =
-                runtime.block_on(async { tokio::task::block_in_place(|| biogate::gateway::Gateway::build(loaded)) })?;
-            println!("{}: ok ({} plugins, {} routes)", config.display(), gateway.plugins.len(), gateway.chains.len());
-            Ok(())
+            let report = runtime.block_on(async { tokio::task::block_in_place(|| biogate::check::check(&loaded)) })?;
+            let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            write_stdout(&format!(
+                "{}: ok ({}, {}, {})\n{report}",
+                config.display(),
+                plural(report.plugins.len(), "plugin"),
+                plural(report.routes, "route"),
+                plural(report.devices, "device"),
+            ))
+        }
+        Command::Plugin { command: PluginCommand::New { name, world, lang, dir, sdk, sdk_git } } => {
+            let sdk = match (sdk, sdk_git) {
+                (Some(path), _) => Some(SdkSource::Path(
+                    path.canonicalize().map_err(|e| anyhow::anyhow!("--sdk {}: {e}", path.display()))?,
+                )),
+                (None, Some(url)) => Some(SdkSource::Git(url)),
+                (None, None) => biogate::scaffold::sdk_of_this_build(),
+            };
+            biogate::scaffold::write(&dir, &name, world, lang, sdk)?;
+            let project = dir.join(&name);
+            write_stdout(&format!(
+                "wrote {world} plugin {name} in {}\n  test:  cd {} && cargo test\n  build: cargo build --release --target wasm32-wasip2\n  check: biogate check --config biogate.toml\n",
+                project.display(),
+                project.display(),
+                world = world.world(),
+            ))
         }
         Command::Plugin { command: PluginCommand::Inspect { file } } => {
             let wasm = std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let engine = PluginEngine::new(EngineSettings::default()).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-            let cache = CompileCache::new(std::env::temp_dir().join("biogate-inspect-cache"));
+            let cache = biogate::check::scratch_compile_cache();
             let (component, _) = cache
                 .load_or_compile(engine.engine(), &wasm)
                 .map_err(|e| anyhow::anyhow!("{}: not a Wasm component: {e:#}", file.display()))?;

@@ -56,7 +56,7 @@ fn check_accepts_a_good_config() {
     );
     let out = Command::new(BIN).args(["check", "--config"]).arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 plugins, 1 routes)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 plugin, 1 route, 0 devices)"));
 }
 
 #[test]
@@ -87,4 +87,97 @@ fn plugin_inspect_prints_the_world_imports_and_exports() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "a closed stdout: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs `biogate check` on `config` written in a new folder; returns (success, stdout,
+/// stderr) and the folder.
+fn check(config: &str) -> (bool, String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(dir.path(), config);
+    let out = Command::new(BIN).args(["check", "--config"]).arg(&file).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr), dir)
+}
+
+#[test]
+fn check_writes_nothing_and_works_beside_the_running_gateway_of_the_same_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(
+        dir.path(),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[plugins.dedupe]\nkind = \"transform\"\npath = {}\n",
+            toml_path(&plugin_wasm("dedupe-window"))
+        ),
+    );
+    let out = Command::new(BIN).args(["check", "--config"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.path().join("data").exists(), "check created the data folder (a store or an admin key)");
+
+    let mut gateway = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(gateway.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("biogate listening on"), "{line}");
+    let key_before = std::fs::read(dir.path().join("data/admin-api-key")).unwrap();
+
+    let out = Command::new(BIN).args(["check", "--config"]).arg(&file).output().unwrap();
+    gateway.kill().unwrap();
+    gateway.wait().unwrap();
+    assert!(out.status.success(), "check beside a running gateway: {}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("plugin dedupe (transform): starts in"), "{report}");
+    assert_eq!(std::fs::read(dir.path().join("data/admin-api-key")).unwrap(), key_before);
+}
+
+#[test]
+fn check_refuses_a_memory_cap_a_plugin_cannot_start_within_and_states_its_need() {
+    let plugin = toml_path(&plugin_wasm("dedupe-window"));
+    let (ok, _, stderr, _dir) =
+        check(&format!("[plugins.dedupe]\nkind = \"transform\"\npath = {plugin}\nlimits = {{ memory_mib = 1 }}\n"));
+    assert!(!ok, "a plugin that cannot start was passed");
+    // A Rust component asks for a little over 1 MiB (its stack and data) at start.
+    assert!(
+        stderr.contains("cannot start within its memory cap of 1 MiB: it needs 2 MiB to start")
+            && stderr.contains("`plugins.dedupe.limits.memory_mib` to at least 2"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr, _dir) =
+        check(&format!("[plugins.dedupe]\nkind = \"transform\"\npath = {plugin}\nlimits = {{ memory_mib = 2 }}\n"));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("of its 2 MiB"), "{stdout}");
+}
+
+#[test]
+fn check_refuses_a_delivery_plugin_that_makes_requests_without_allowed_hosts() {
+    let plugin = toml_path(&plugin_wasm("relay"));
+    let route = "[routes.hr]\nsink = { type = \"plugin\", plugin = \"relay\" }\n";
+    let (ok, _, stderr, _dir) = check(&format!(
+        "[plugins.relay]\nkind = \"delivery\"\npath = {plugin}\nconfig = {{ url = \"https://hr.example.com/in\" }}\n{route}"
+    ));
+    assert!(!ok, "a delivery plugin whose every request would be refused was passed");
+    assert!(
+        stderr.contains("imports biogate:plugin/outbound-http")
+            && stderr.contains("`plugins.relay.allowed_hosts` is empty"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr, _dir) = check(&format!(
+        "[plugins.relay]\nkind = \"delivery\"\npath = {plugin}\nallowed_hosts = [\"https://hr.example.com\"]\n\
+         config = {{ url = \"https://hr.example.com/in\" }}\n{route}"
+    ));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("ok (1 plugin, 1 route, 0 devices)"), "{stdout}");
+}
+
+#[test]
+fn plugin_inspect_marks_nothing_on_a_component_the_gateway_runs() {
+    let out = Command::new(BIN).args(["plugin", "inspect"]).arg(plugin_wasm("relay")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("world: biogate:plugin/delivery"), "{text}");
+    assert!(text.contains("biogate:plugin/outbound-http@0.1.0"), "{text}");
+    assert!(!text.contains("NOT PROVIDED"), "{text}");
 }

@@ -37,6 +37,11 @@ impl DeliveryPlugin {
         self.pool.stats()
     }
 
+    /// Starts one instance under the plugin's limits (see [`super::LoadedPlugin::probe`]).
+    pub fn probe(&self) -> Result<super::StartCost, PluginFault> {
+        self.pool.probe()
+    }
+
     /// Hands a batch to the plugin. Blocks while the plugin makes HTTP calls: call it
     /// from a blocking thread (`tokio::task::spawn_blocking`).
     pub fn deliver(&self, batch: &[Event]) -> Result<DeliveryOutcome, PluginFault> {

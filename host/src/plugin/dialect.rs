@@ -34,6 +34,11 @@ impl DialectPlugin {
         self.pool.stats()
     }
 
+    /// Starts one instance under the plugin's limits (see [`super::LoadedPlugin::probe`]).
+    pub fn probe(&self) -> Result<super::StartCost, PluginFault> {
+        self.pool.probe()
+    }
+
     fn check_input(&self, size: usize) -> Result<(), PluginFault> {
         let max = self.pool.limits().max_input_bytes;
         if size > max {

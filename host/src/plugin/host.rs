@@ -49,10 +49,14 @@ pub struct PluginContext {
 pub struct HostState {
     ctx: Arc<PluginContext>,
     wasi: WasiCtx,
+    /// The guest's stdout and stderr (their unfinished lines are logged when a call ends).
+    output: [LogStream; 2],
     table: ResourceTable,
     memory_cap: usize,
     /// Set when the guest asked for more memory than its cap.
     pub(super) memory_limit_hit: bool,
+    /// The largest size any of its memories asked for, granted or not, in bytes.
+    pub(super) peak_memory: usize,
     call_started: Instant,
     host_time: Duration,
     budget: Duration,
@@ -61,9 +65,11 @@ pub struct HostState {
 impl HostState {
     /// Fresh state for a new instance of the plugin.
     pub fn new(ctx: Arc<PluginContext>, memory_cap: usize) -> Self {
+        let stdout = LogStream::new(ctx.name.clone(), ctx.log_budget.clone(), Stream::Stdout);
+        let stderr = LogStream::new(ctx.name.clone(), ctx.log_budget.clone(), Stream::Stderr);
         let wasi = WasiCtxBuilder::new()
-            .stdout(LogStream::new(ctx.name.clone(), ctx.log_budget.clone(), Stream::Stdout))
-            .stderr(LogStream::new(ctx.name.clone(), ctx.log_budget.clone(), Stream::Stderr))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -71,9 +77,11 @@ impl HostState {
         HostState {
             ctx,
             wasi,
+            output: [stdout, stderr],
             table: ResourceTable::new(),
             memory_cap,
             memory_limit_hit: false,
+            peak_memory: 0,
             call_started: Instant::now(),
             host_time: Duration::ZERO,
             budget: Duration::ZERO,
@@ -87,10 +95,19 @@ impl HostState {
         self.budget = budget;
     }
 
+    /// Ends a call: logs what the guest left of an unfinished line of output.
+    pub(super) fn end_call(&self) {
+        self.output.iter().for_each(LogStream::finish_line);
+    }
+
+    /// Guest time used so far in this call (host functions excluded).
+    pub(super) fn guest_time(&self) -> Duration {
+        self.call_started.elapsed().saturating_sub(self.host_time)
+    }
+
     /// Guest time left in this call: wall time minus time spent in host functions.
     pub(super) fn guest_time_left(&self) -> Option<Duration> {
-        let guest = self.call_started.elapsed().saturating_sub(self.host_time);
-        self.budget.checked_sub(guest).filter(|left| !left.is_zero())
+        self.budget.checked_sub(self.guest_time()).filter(|left| !left.is_zero())
     }
 
     /// Runs a host function whose time does not count against the guest's deadline.
@@ -110,6 +127,7 @@ impl WasiView for HostState {
 
 impl ResourceLimiter for HostState {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.peak_memory = self.peak_memory.max(desired);
         if desired > self.memory_cap {
             self.memory_limit_hit = true;
             return Ok(false);

@@ -107,7 +107,7 @@ impl<W: World> InstancePool<W> {
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut slot = match pooled {
             Some(slot) => slot,
-            None => self.fresh().map_err(|e| self.fault(FaultKind::Unavailable, format!("{e:#}")))?,
+            None => self.fresh().map_err(|e| self.fault(FaultKind::Unavailable, format!("{:#}", e.error)))?,
         };
         self.stats.record_call();
         slot.store.data_mut().begin_call(self.limits.cpu());
@@ -115,6 +115,7 @@ impl<W: World> InstancePool<W> {
         let started = std::time::Instant::now();
         let result = f(&slot.world, &mut slot.store);
         self.call_seconds.record(started.elapsed().as_secs_f64());
+        slot.store.data().end_call();
         match result {
             Ok(value) if !slot.store.data().memory_limit_hit => {
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -131,8 +132,25 @@ impl<W: World> InstancePool<W> {
         }
     }
 
+    /// Starts an instance under the plugin's limits, as its first call would, and keeps
+    /// it for that call. Says what the start took, or why it failed (`biogate check`).
+    pub fn probe(&self) -> Result<StartCost, PluginFault> {
+        match self.fresh() {
+            Ok(slot) => {
+                let state = slot.store.data();
+                let cost = StartCost { memory_bytes: state.peak_memory, guest_time: state.guest_time() };
+                self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(slot);
+                Ok(cost)
+            }
+            Err(failed) => {
+                let (kind, detail) = classify(&failed.error, failed.memory_limit_hit);
+                Err(self.fault(kind, detail))
+            }
+        }
+    }
+
     /// A new instance with its own store.
-    fn fresh(&self) -> wasmtime::Result<Slot<W>> {
+    fn fresh(&self) -> Result<Slot<W>, StartFailure> {
         let state = HostState::new(self.ctx.clone(), self.limits.memory_bytes());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
@@ -143,10 +161,31 @@ impl<W: World> InstancePool<W> {
         // Instantiation runs guest start-up code: give it the call budget too.
         store.data_mut().begin_call(self.limits.cpu());
         store.set_epoch_deadline(ticks(self.limits.cpu()));
-        let world = W::instantiate(&self.pre, &mut store)?;
-        self.stats.record_instance();
-        Ok(Slot { store, world })
+        let world = W::instantiate(&self.pre, &mut store);
+        store.data().end_call();
+        match world {
+            Ok(world) => {
+                self.stats.record_instance();
+                Ok(Slot { store, world })
+            }
+            Err(error) => Err(StartFailure { error, memory_limit_hit: store.data().memory_limit_hit }),
+        }
     }
+}
+
+/// What starting an instance took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartCost {
+    /// The largest linear memory it asked for, in bytes.
+    pub memory_bytes: usize,
+    /// Guest time its start-up code ran.
+    pub guest_time: Duration,
+}
+
+/// An instance that could not be started.
+struct StartFailure {
+    error: wasmtime::Error,
+    memory_limit_hit: bool,
 }
 
 /// Epoch ticks covering `d` (at least one).

@@ -12,7 +12,8 @@ use super::dialect::DialectPlugin;
 use super::engine::PluginEngine;
 use super::host::{PendingCommands, PluginContext};
 use super::http::OutboundHttp;
-use super::inspect::{describe, exports_interface};
+use super::inspect::{describe, exports_interface, unsupported_imports};
+use super::instance::StartCost;
 use super::instance::{InstancePool, World};
 use super::stats::PluginStats;
 use super::transform::TransformPlugin;
@@ -36,6 +37,12 @@ pub enum LoadError {
     WrongWorld { plugin: String, path: PathBuf, expected: &'static str, found: String },
     #[error("plugin {plugin:?}: {path} needs an import this gateway does not provide: {detail}")]
     Link { plugin: String, path: PathBuf, detail: String },
+    #[error("plugin {plugin:?}: {path} imports what this gateway does not provide: {list}")]
+    Unsupported { plugin: String, path: PathBuf, list: String },
+    #[error(
+        "plugin {plugin:?}: this delivery plugin makes HTTP requests (it imports biogate:plugin/outbound-http) but `plugins.{plugin}.allowed_hosts` is empty, so every request would be refused: list the origins it may call, e.g. allowed_hosts = [\"https://hr.example.com\"]"
+    )]
+    NoAllowedHosts { plugin: String },
     #[error("plugin {plugin:?}: allowed_hosts entry {entry:?}: {detail}")]
     AllowedHost { plugin: String, entry: String, detail: String },
     #[error("plugin {plugin:?}: {detail}")]
@@ -57,6 +64,16 @@ impl LoadedPlugin {
             LoadedPlugin::Transform(_) => PluginKind::Transform,
             LoadedPlugin::Delivery(_) => PluginKind::Delivery,
             LoadedPlugin::Dialect(_) => PluginKind::Dialect,
+        }
+    }
+
+    /// Starts one instance under the plugin's limits (kept for its first call): what the
+    /// start took, or the fault that stopped it.
+    pub fn probe(&self) -> Result<StartCost, super::PluginFault> {
+        match self {
+            LoadedPlugin::Transform(p) => p.probe(),
+            LoadedPlugin::Delivery(p) => p.probe(),
+            LoadedPlugin::Dialect(p) => p.probe(),
         }
     }
 
@@ -134,6 +151,16 @@ impl PluginRuntime {
                 expected: config.kind.world(),
                 found: if found.is_empty() { "nothing".into() } else { found },
             });
+        }
+
+        let unsupported = unsupported_imports(&description.imports, Some(config.kind));
+        if !unsupported.is_empty() {
+            let list = unsupported.iter().map(|u| format!("{} ({})", u.name, u.fix)).collect::<Vec<_>>().join("; ");
+            return Err(LoadError::Unsupported { plugin, path, list });
+        }
+        let makes_requests = description.imports.iter().any(|i| i.name.starts_with("biogate:plugin/outbound-http"));
+        if config.kind == PluginKind::Delivery && makes_requests && config.allowed_hosts.is_empty() {
+            return Err(LoadError::NoAllowedHosts { plugin });
         }
 
         let ctx = Arc::new(self.context(name, config)?);

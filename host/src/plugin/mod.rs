@@ -1,5 +1,5 @@
 //! The Wasm plugin runtime: loads components that implement the `biogate:plugin` worlds
-//! (wit/), runs them sandboxed (CPU deadline, memory cap, size limits, deny-by-default
+//! (sdk/wit/), runs them sandboxed (CPU deadline, memory cap, size limits, deny-by-default
 //! WASI), reuses instances across calls and throws away any instance that faulted.
 pub mod bindings;
 mod cache;
@@ -26,6 +26,7 @@ pub use dialect::{DialectMount, DialectPlugin};
 pub use engine::{EngineSettings, PluginEngine};
 pub use fault::{FaultKind, PluginFault};
 pub use host::{NoCommands, PendingCommands};
+pub use instance::StartCost;
 pub use loader::{LoadError, LoadedPlugin, PluginRuntime};
 pub use stats::PluginStats;
 pub use transform::{TransformOutcome, TransformPlugin};

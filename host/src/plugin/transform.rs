@@ -44,6 +44,11 @@ impl TransformPlugin {
         self.pool.stats()
     }
 
+    /// Starts one instance under the plugin's limits (see [`super::LoadedPlugin::probe`]).
+    pub fn probe(&self) -> Result<super::StartCost, PluginFault> {
+        self.pool.probe()
+    }
+
     /// Runs the plugin on one event. A fault (trap, deadline, memory cap, size limits,
     /// invalid output) is logged and counted here; the caller applies the failure policy.
     pub fn transform(&self, event: &Event) -> Result<TransformOutcome, PluginFault> {
