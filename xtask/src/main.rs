@@ -6,6 +6,7 @@ mod cmd;
 mod deps;
 mod fuzz;
 mod lint;
+mod outside;
 mod paths;
 mod plugin_list;
 mod plugins;
@@ -42,6 +43,9 @@ enum Task {
     Lint,
     /// Check the module dependency rules of host/src (xtask/src/deps/allowed.rs).
     Deps(DepsArgs),
+    /// The last step of `test` alone: `biogate plugin new` projects of each world built,
+    /// tested and checked outside this repository, and `cargo package -p biogate-sdk`.
+    Outside(PluginsArgs),
     /// Build in release, run every benchmark, and write BENCHMARKS.md.
     Bench(BenchArgs),
     /// Run the fuzz targets under libFuzzer (cargo-bolero, installed when missing), one
@@ -95,7 +99,8 @@ struct DepsArgs {
 struct BenchArgs {
     #[command(flatten)]
     toolchain: ToolchainArgs,
-    /// Only these benchmarks (plugin_call, pipeline, operations, adms, mqtt, delivery, scale).
+    /// Only these benchmarks (plugin_call, event_store, pipeline, operations, adms, mqtt,
+    /// delivery, scale).
     only: Vec<String>,
 }
 
@@ -118,6 +123,7 @@ fn main() -> ExitCode {
             let profile = if args.debug { Profile::Debug } else { Profile::Release };
             plugins::build(&paths, args.toolchain.wasm_toolchain, profile).map(|_| ())
         }
+        Task::Outside(args) => outside::build_and_run(&paths, args.toolchain.wasm_toolchain),
         Task::Bench(args) => bench::run(&paths, args.toolchain.wasm_toolchain, &args.only),
         Task::Test(args) | Task::Ci(args) => test::run(&paths, args.toolchain.wasm_toolchain, &args.cargo_test_args),
         Task::Lint => lint::run(&paths),

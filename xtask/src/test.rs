@@ -19,8 +19,8 @@ use crate::toolchain::{self, Choice};
 const SDK_WORLDS: [&str; 3] = ["transform", "delivery", "dialect"];
 
 /// Runs `cargo xtask lint` (rustfmt, the module graph, clippy), builds the plugins, checks
-/// mosquitto, runs the plugins' native unit tests, the SDK per world, and `cargo test
-/// --workspace <extra>`.
+/// mosquitto, runs the plugins' native unit tests, the SDK per world, `cargo test
+/// --workspace <extra>`, and builds new plugins outside the repository.
 pub fn run(paths: &Paths, choice: Choice, extra: &[String]) -> Result<()> {
     let started = Instant::now();
     let mut apt = Apt::default();
@@ -66,6 +66,11 @@ pub fn run(paths: &Paths, choice: Choice, extra: &[String]) -> Result<()> {
             .env("BIOGATE_MOSQUITTO", &mosquitto),
     )
     .context("the workspace tests failed")?;
+
+    step("plugins written outside this repository (biogate plugin new, cargo package -p biogate-sdk)");
+    let profile = if extra.iter().any(|a| a == "--release") { "release" } else { "debug" };
+    let biogate = paths.root().join("target").join(profile).join("biogate");
+    crate::outside::run(paths, &wasm, &biogate)?;
 
     println!("\nxtask: all tests passed in {:.0?}", started.elapsed());
     Ok(())
