@@ -33,7 +33,7 @@ use self::codec::{decode, encode, fingerprint, log_seconds, same_punch};
 use self::entries::{IndexWrites, Indexed, add_entries};
 use self::indexed::{IndexMark, catch_up, entry_holding, stored_mark};
 use self::keys::{BatchEntry, HourEntry, INDEXED_KEY, MARKERS, Span, batch_key, batch_prefix, hour_key, seq_key};
-use self::recent::{HourPunches, Recent};
+use self::recent::{HourPunches, Lookup, Recent};
 use super::error::StoreError;
 use super::event_log::{EventLog, LogBatch, LogError, LogOptions, Position, RecoveryReport, Retention};
 use super::group_commit::GroupCommit;
@@ -279,25 +279,44 @@ impl Journal {
     }
 
     /// For each probe (hour, fingerprint) of a punch, the sequence of the stored punch of
-    /// `device` with that fingerprint, if any: the hours not in the cache are loaded from
-    /// the log first. A candidate is checked against the stored punch by the caller.
+    /// `device` with that fingerprint, if any: the hours the cache cannot answer for are
+    /// loaded from the index first. A candidate is checked against the stored punch by the
+    /// caller.
     fn recent_candidates(&self, device: &str, probes: &[Option<(i64, u64)>]) -> Result<Vec<Option<u64>>, StoreError> {
         let recent = || self.shared.recent.lock().unwrap_or_else(|p| p.into_inner());
         if probes.iter().all(Option::is_none) {
             return Ok(vec![None; probes.len()]);
         }
-        let mut missing: Vec<i64> = {
-            let cache = recent();
-            probes.iter().flatten().map(|(hour, _)| *hour).filter(|h| !cache.has_hour(device, *h)).collect()
+        let lookup = |cache: &mut Recent| -> Vec<Lookup> {
+            probes.iter().map(|p| p.map_or(Lookup::Absent, |(hour, print)| cache.lookup(device, hour, print))).collect()
         };
+        let first = lookup(&mut recent());
+        let mut missing: Vec<i64> = probes
+            .iter()
+            .zip(&first)
+            .filter(|(_, found)| **found == Lookup::Unknown)
+            .filter_map(|(probe, _)| probe.map(|(hour, _)| hour))
+            .collect();
+        if missing.is_empty() {
+            return Ok(first.into_iter().map(Lookup::found).collect());
+        }
         missing.sort_unstable();
         missing.dedup();
         for hour in missing {
             let punches = self.hour_punches(device, hour)?;
             recent().load_hour(device, hour, punches);
         }
-        let mut cache = recent();
-        Ok(probes.iter().map(|p| p.and_then(|(hour, print)| cache.find(device, hour, print))).collect())
+        let second = lookup(&mut recent());
+        let mut out = Vec::with_capacity(probes.len());
+        for (probe, found) in probes.iter().zip(second) {
+            out.push(match (found, probe) {
+                // Loading a later hour dropped this one again (hours bigger than the
+                // cache): looked up in a table of its own.
+                (Lookup::Unknown, Some((hour, print))) => self.hour_punches(device, *hour)?.get(print).copied(),
+                (found, _) => found.found(),
+            });
+        }
+        Ok(out)
     }
 
     /// Writes the records, then their index entries (visible to readers when this
