@@ -63,26 +63,23 @@ async fn throughput(
 }
 
 /// Prints the group-commit figures of the gateway to stderr (the table on stdout stays
-/// clean): event-log groups (one write and `fdatasync` each) and index applies (one sled
-/// batch each), with their mean time and appends per group.
+/// clean): event-log groups (one write and `fdatasync` each), with their mean time and
+/// appends per group.
 async fn group_commit_stats(base: &str, phase: &str) {
     let text = biogate_e2e::metrics::scrape(base, ADMIN).await;
     let value = |name: &str| biogate_e2e::metrics::value(&text, name);
-    for (what, seconds, per_group) in [
-        ("event-log groups", "biogate_event_log_group_seconds", "biogate_event_log_group_batches"),
-        ("index applies", "biogate_index_apply_seconds", "biogate_index_apply_writers"),
-    ] {
-        let (Some(groups), Some(total), Some(appends)) =
-            (value(&format!("{seconds}_count")), value(&format!("{seconds}_sum")), value(&format!("{per_group}_sum")))
-        else {
-            continue;
-        };
-        eprintln!(
-            "{phase}: {groups:.0} {what} (cumulative), mean {:.3} ms, {:.1} appends each",
-            total / groups * 1000.0,
-            appends / groups
-        );
-    }
+    let (Some(groups), Some(total), Some(appends)) = (
+        value("biogate_event_log_group_seconds_count"),
+        value("biogate_event_log_group_seconds_sum"),
+        value("biogate_event_log_group_batches_sum"),
+    ) else {
+        return;
+    };
+    eprintln!(
+        "{phase}: {groups:.0} event-log groups (cumulative), mean {:.3} ms, {:.1} appends each",
+        total / groups * 1000.0,
+        appends / groups
+    );
 }
 
 /// The pid of the process whose command line mentions `needle` (the gateway, found by its
