@@ -10,6 +10,7 @@ use biogate::delivery::ChainOutcome;
 use biogate::gateway::Gateway;
 use biogate::plugin::bindings::types::PunchType;
 use biogate::plugin::{FaultKind, LoadedPlugin, TransformOutcome, TransformPlugin};
+use biogate_e2e::logs::logged;
 use common::*;
 
 const T0: i64 = 1_750_000_000;
@@ -238,30 +239,6 @@ fn the_compile_cache_is_hit_on_a_second_start() {
     let (_, second) = runtime().load("dedupe", &config, dir.path()).unwrap();
     assert_eq!(second, biogate::plugin::CacheOutcome::Hit);
     assert_eq!(std::fs::read_dir(dir.path().join("cache")).unwrap().count(), 1);
-}
-
-/// A `tracing` writer that keeps what is written.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// What `f` logs (`tracing`, plain text).
-fn logged(f: impl FnOnce()) -> String {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = captured.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
 }
 
 #[test]

@@ -6,6 +6,7 @@
 pub mod adms_device;
 pub mod gateway_process;
 pub mod loadsim;
+pub mod logs;
 pub mod metrics;
 pub mod mosquitto;
 pub mod mqtt_device;

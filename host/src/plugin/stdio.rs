@@ -116,37 +116,15 @@ impl Pollable for LineWriter {
 mod tests {
     use super::*;
 
-    /// Log lines written through `tracing`, captured for one test.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
+    /// The messages of the plugin's output lines logged while `run` runs.
     fn lines_of(run: impl FnOnce()) -> Vec<String> {
-        let captured = Captured::default();
-        let sink = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .without_time()
-            .with_target(false)
-            .with_level(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, run);
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        // Each line is the message and the plugin's name: keep the message.
-        text.lines()
-            .map(|line| {
-                assert!(line.contains("plugin=\"py\""), "{line}");
-                line.replace("plugin=\"py\"", "").trim().to_owned()
+        let log = biogate_e2e::logs::logged(run);
+        log.lines()
+            .filter_map(|line| line.split_once("::stdout: ").or_else(|| line.split_once("::stderr: ")))
+            .map(|(_, message)| {
+                // The message, then the plugin's name.
+                assert!(message.ends_with(" plugin=\"py\""), "{message}");
+                message.trim_end_matches(" plugin=\"py\"").trim().to_owned()
             })
             .collect()
     }
