@@ -155,7 +155,19 @@ impl PluginRuntime {
 
         let unsupported = unsupported_imports(&description.imports, Some(config.kind));
         if !unsupported.is_empty() {
-            let list = unsupported.iter().map(|u| format!("{} ({})", u.name, u.fix)).collect::<Vec<_>>().join("; ");
+            // Imports that share a fix (the interfaces of one package) are named together.
+            let mut by_fix: Vec<(&str, Vec<&str>)> = Vec::new();
+            for u in &unsupported {
+                match by_fix.iter_mut().find(|(fix, _)| *fix == u.fix) {
+                    Some((_, names)) => names.push(&u.name),
+                    None => by_fix.push((&u.fix, vec![&u.name])),
+                }
+            }
+            let list = by_fix
+                .iter()
+                .map(|(fix, names)| format!("{} ({fix})", names.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ");
             return Err(LoadError::Unsupported { plugin, path, list });
         }
         let makes_requests = description.imports.iter().any(|i| i.name.starts_with("biogate:plugin/outbound-http"));
