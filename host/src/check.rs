@@ -2,13 +2,13 @@
 //! touching anything `serve` owns: no store opened, no admin key written, no worker
 //! started, so it runs beside a gateway that uses the same config and data folder.
 //!
-//! Every plugin is loaded (compiled into a cache in the system's temporary folder, with a
-//! throw-away key/value store) and started once under its configured limits: a limit it
+//! Every plugin is loaded (compiled into the user's cache folder, with a throw-away
+//! key/value store) and started once under its configured limits: a limit it
 //! cannot start within is reported with what it needs and the key to change; an import the
 //! gateway cannot provide, or a delivery plugin that makes requests with no
 //! `allowed_hosts`, fails the load as it would fail `serve`. Devices and routes are built
 //! against the loaded plugins, as at a start.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -41,9 +41,21 @@ pub struct PluginReport {
     pub memory_cap: usize,
 }
 
-/// Where `check` and `plugin inspect` keep compiled plugins (outside any data folder).
-pub fn scratch_compile_cache() -> CompileCache {
-    CompileCache::new(std::env::temp_dir().join("biogate-plugin-cache"))
+/// Where `check` and `plugin inspect` keep compiled plugins: outside any data folder, in
+/// the user's own cache folder (`$XDG_CACHE_HOME/biogate/plugin-cache`, else
+/// `~/.cache/biogate/plugin-cache`). Never a fixed path in a shared folder such as /tmp:
+/// a compiled plugin is native code, loaded as it is found. Without a home, a new private
+/// temporary folder (nothing is reused).
+pub fn scratch_compile_cache() -> anyhow::Result<CompileCache> {
+    let home_cache =
+        std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()).map(PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").filter(|dir| !dir.is_empty()).map(|home| PathBuf::from(home).join(".cache"))
+        });
+    let dir = match home_cache {
+        Some(cache) => cache.join("biogate").join("plugin-cache"),
+        None => tempfile::tempdir().map(tempfile::TempDir::keep).context("creating a folder for compiled plugins")?,
+    };
+    Ok(CompileCache::new(dir))
 }
 
 /// Checks `loaded`. Must run inside a tokio runtime (delivery plugins get its handle).
@@ -51,7 +63,7 @@ pub fn check(loaded: &LoadedConfig) -> anyhow::Result<Report> {
     let config = &loaded.config;
     let scratch = Store::temporary().map_err(|e| anyhow!("opening a scratch store: {e}"))?;
     let engine = PluginEngine::new(config.engine.clone()).map_err(|e| anyhow!("starting the Wasm engine: {e:#}"))?;
-    let runtime = PluginRuntime::new(engine, scratch_compile_cache(), scratch.clone());
+    let runtime = PluginRuntime::new(engine, scratch_compile_cache()?, scratch.clone());
 
     let mut plugins = std::collections::BTreeMap::new();
     let mut reports = Vec::new();

@@ -45,7 +45,8 @@ enum Command {
         data_dir: Option<PathBuf>,
     },
     /// Validate a config file as `serve` would start it, without side effects: starts
-    /// each plugin once under its limits; opens no store and writes nothing.
+    /// each plugin once under its limits; opens no store and writes nothing in the data
+    /// folder (compiled plugins go to the user's cache folder).
     Check {
         #[arg(long, short)]
         config: PathBuf,
@@ -168,7 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { command: PluginCommand::Inspect { file } } => {
             let wasm = std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let engine = PluginEngine::new(EngineSettings::default()).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-            let cache = biogate::check::scratch_compile_cache();
+            let cache = biogate::check::scratch_compile_cache()?;
             let (component, _) = cache
                 .load_or_compile(engine.engine(), &wasm)
                 .map_err(|e| anyhow::anyhow!("{}: not a Wasm component: {e:#}", file.display()))?;

@@ -8,10 +8,18 @@ use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_biogate");
 
+/// The gateway's command line, its compiled plugins cached under the target folder (the
+/// user's cache folder is left alone).
+fn biogate() -> Command {
+    let mut command = Command::new(BIN);
+    command.env("XDG_CACHE_HOME", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"));
+    command
+}
+
 #[test]
 fn serve_without_a_config_starts_a_working_gateway_on_loopback() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = biogate()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env_remove("BIOGATE_CONFIG")
@@ -37,7 +45,7 @@ fn serve_without_a_config_starts_a_working_gateway_on_loopback() {
 fn check_reports_a_bad_config_and_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_config(dir.path(), "[plugins.x]\nkind = \"transform\"\npath = \"missing.wasm\"\n");
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&file).output().unwrap();
+    let out = biogate().args(["check", "--config"]).arg(&file).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("plugins.x.path") && stderr.contains("does not exist"), "{stderr}");
@@ -54,14 +62,14 @@ fn check_accepts_a_good_config() {
             toml_path(&plugin_wasm("dedupe-window"))
         ),
     );
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&file).output().unwrap();
+    let out = biogate().args(["check", "--config"]).arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 plugin, 1 route, 0 devices)"));
 }
 
 #[test]
 fn plugin_inspect_prints_the_world_imports_and_exports() {
-    let out = Command::new(BIN).args(["plugin", "inspect"]).arg(plugin_wasm("dedupe-window")).output().unwrap();
+    let out = biogate().args(["plugin", "inspect"]).arg(plugin_wasm("dedupe-window")).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("world: biogate:plugin/transform"), "{text}");
@@ -71,13 +79,13 @@ fn plugin_inspect_prints_the_world_imports_and_exports() {
 
     let junk = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(junk.path(), b"junk").unwrap();
-    let out = Command::new(BIN).args(["plugin", "inspect"]).arg(junk.path()).output().unwrap();
+    let out = biogate().args(["plugin", "inspect"]).arg(junk.path()).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a Wasm component"));
 
     // A reader that went away (`| head`) is not a crash: the pipe is closed before the
     // component is even compiled, so the output meets a closed pipe.
-    let mut child = Command::new(BIN)
+    let mut child = biogate()
         .args(["plugin", "inspect"])
         .arg(plugin_wasm("zkteco-adms"))
         .stdout(std::process::Stdio::piped())
@@ -94,7 +102,7 @@ fn plugin_inspect_prints_the_world_imports_and_exports() {
 fn check(config: &str) -> (bool, String, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let file = write_config(dir.path(), config);
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&file).output().unwrap();
+    let out = biogate().args(["check", "--config"]).arg(&file).output().unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.success(), text(&out.stdout), text(&out.stderr), dir)
 }
@@ -109,23 +117,18 @@ fn check_writes_nothing_and_works_beside_the_running_gateway_of_the_same_config(
             toml_path(&plugin_wasm("dedupe-window"))
         ),
     );
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&file).output().unwrap();
+    let out = biogate().args(["check", "--config"]).arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!dir.path().join("data").exists(), "check created the data folder (a store or an admin key)");
 
-    let mut gateway = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut gateway =
+        biogate().args(["serve", "--config"]).arg(&file).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(gateway.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.starts_with("biogate listening on"), "{line}");
     let key_before = std::fs::read(dir.path().join("data/admin-api-key")).unwrap();
 
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&file).output().unwrap();
+    let out = biogate().args(["check", "--config"]).arg(&file).output().unwrap();
     gateway.kill().unwrap();
     gateway.wait().unwrap();
     assert!(out.status.success(), "check beside a running gateway: {}", String::from_utf8_lossy(&out.stderr));
@@ -175,7 +178,7 @@ fn check_refuses_a_delivery_plugin_that_makes_requests_without_allowed_hosts() {
 
 #[test]
 fn plugin_inspect_marks_nothing_on_a_component_the_gateway_runs() {
-    let out = Command::new(BIN).args(["plugin", "inspect"]).arg(plugin_wasm("relay")).output().unwrap();
+    let out = biogate().args(["plugin", "inspect"]).arg(plugin_wasm("relay")).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("world: biogate:plugin/delivery"), "{text}");
     assert!(text.contains("biogate:plugin/outbound-http@0.1.0"), "{text}");

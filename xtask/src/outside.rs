@@ -66,7 +66,11 @@ pub fn run(paths: &Paths, wasm: &WasmToolchain, biogate: &Path) -> Result<()> {
         fs::copy(&built, expected.join(format!("{crate_name}.wasm")))
             .with_context(|| format!("copying {}", built.display()))?;
         let report = cmd::stdout(
-            std::process::Command::new(biogate).args(["check", "--config"]).arg(project.join("biogate.toml")),
+            std::process::Command::new(biogate)
+                .args(["check", "--config"])
+                .arg(project.join("biogate.toml"))
+                // Compiled plugins go with the scratch folder, not into the user's cache.
+                .env("XDG_CACHE_HOME", scratch.path().join("cache")),
         )
         .with_context(|| format!("`biogate check` refused the config of a new {world} plugin"))?;
         if !report.contains(&format!("plugin {name} ({world}): starts in")) {
