@@ -43,28 +43,20 @@ fn serve_without_a_config_starts_a_working_gateway_on_loopback() {
 
 #[test]
 fn check_reports_a_bad_config_and_exits_non_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_config(dir.path(), "[plugins.x]\nkind = \"transform\"\npath = \"missing.wasm\"\n");
-    let out = biogate().args(["check", "--config"]).arg(&file).output().unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (ok, _, stderr, _dir) = check("[plugins.x]\nkind = \"transform\"\npath = \"missing.wasm\"\n");
+    assert!(!ok);
     assert!(stderr.contains("plugins.x.path") && stderr.contains("does not exist"), "{stderr}");
 }
 
 #[test]
 fn check_accepts_a_good_config() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_config(
-        dir.path(),
-        &format!(
-            "[server]\ndata_dir = \"data\"\n[plugins.dedupe]\nkind = \"transform\"\npath = {}\n\
-             [routes.hr]\ntransforms = [\"dedupe\"]\nsink = {{ type = \"callback\", url = \"https://hr.example.com/cb\" }}\n",
-            toml_path(&plugin_wasm("dedupe-window"))
-        ),
-    );
-    let out = biogate().args(["check", "--config"]).arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 plugin, 1 route, 0 devices)"));
+    let (ok, stdout, stderr, _dir) = check(&format!(
+        "[server]\ndata_dir = \"data\"\n[plugins.dedupe]\nkind = \"transform\"\npath = {}\n\
+         [routes.hr]\ntransforms = [\"dedupe\"]\nsink = {{ type = \"callback\", url = \"https://hr.example.com/cb\" }}\n",
+        toml_path(&plugin_wasm("dedupe-window"))
+    ));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("ok (1 plugin, 1 route, 0 devices)"));
 }
 
 #[test]
