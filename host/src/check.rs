@@ -70,7 +70,13 @@ pub fn check(loaded: &LoadedConfig) -> anyhow::Result<Report> {
     for (name, declared) in &config.plugins {
         let (plugin, _) = runtime.load(name, declared, &loaded.base_dir)?;
         let start = plugin.probe().map_err(|fault| start_failure(&runtime, name, declared, &loaded.base_dir, fault))?;
-        let memory_cap = declared.effective_limits().memory_bytes();
+        let limits = declared.effective_limits();
+        // The deadline fires on a 1 ms tick, so a start a little over the limit can slip
+        // through; every later start (after a fault) could as well be cut. Over is over.
+        if start.guest_time > limits.cpu() {
+            return Err(cpu_too_small(name, limits.cpu(), start.guest_time));
+        }
+        let memory_cap = limits.memory_bytes();
         reports.push(PluginReport { name: name.clone(), kind: declared.kind, start, memory_cap });
         plugins.insert(name.clone(), plugin);
     }
@@ -117,17 +123,19 @@ fn start_failure(
             limits.memory_bytes() >> 20,
             fault.detail
         ),
-        (FaultKind::Deadline, Some(need)) => {
-            let suggested = suggested_cpu_ms(need.guest_time);
-            anyhow!(
-                "plugin {name:?} cannot start within its CPU limit of {} ms: its start takes {:.1} ms. \
-                 Set `plugins.{name}.limits.cpu_ms` to at least {suggested}.",
-                limits.cpu().as_millis(),
-                need.guest_time.as_secs_f64() * 1000.0
-            )
-        }
+        (FaultKind::Deadline, Some(need)) => cpu_too_small(name, limits.cpu(), need.guest_time),
         _ => anyhow!("plugin {name:?} fails to start: {fault}"),
     }
+}
+
+fn cpu_too_small(name: &str, limit: Duration, start: Duration) -> anyhow::Error {
+    anyhow!(
+        "plugin {name:?} cannot start within its CPU limit of {} ms: its start takes {:.1} ms. \
+         Set `plugins.{name}.limits.cpu_ms` to at least {}.",
+        limit.as_millis(),
+        start.as_secs_f64() * 1000.0,
+        suggested_cpu_ms(start)
+    )
 }
 
 /// A CPU limit with room over what a start took: twice it, rounded up, at least 2 ms.

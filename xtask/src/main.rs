@@ -4,6 +4,7 @@
 mod bench;
 mod cmd;
 mod deps;
+mod examples;
 mod fuzz;
 mod lint;
 mod outside;
@@ -34,6 +35,9 @@ struct Cli {
 enum Task {
     /// Build every plugin of plugins/ to a component: target/plugins/<name>.wasm.
     Plugins(PluginsArgs),
+    /// Build the Python and JavaScript example plugins of plugins/examples/ with pinned
+    /// tools (installed under target/tools/): target/plugins/examples/<name>.wasm.
+    Examples,
     /// Lint (as `lint`), build the plugins, check the test dependencies, and run every
     /// test. Arguments after `--` go to `cargo test --workspace`.
     Test(TestArgs),
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
             let profile = if args.debug { Profile::Debug } else { Profile::Release };
             plugins::build(&paths, args.toolchain.wasm_toolchain, profile).map(|_| ())
         }
+        Task::Examples => examples::build(&paths, &mut system::Apt::default()),
         Task::Outside(args) => outside::build_and_run(&paths, args.toolchain.wasm_toolchain),
         Task::Bench(args) => bench::run(&paths, args.toolchain.wasm_toolchain, &args.only),
         Task::Test(args) | Task::Ci(args) => test::run(&paths, args.toolchain.wasm_toolchain, &args.cargo_test_args),

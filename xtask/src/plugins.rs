@@ -80,7 +80,7 @@ pub fn build_with(paths: &Paths, toolchain: &WasmToolchain, profile: Profile) ->
 
 /// Fails unless `path` starts with the component magic (a core module means the build
 /// did not go through wasm-component-ld).
-fn check_component(path: &Path) -> Result<()> {
+pub(crate) fn check_component(path: &Path) -> Result<()> {
     let mut head = [0u8; 8];
     fs::File::open(path)
         .and_then(|mut file| file.read_exact(&mut head))

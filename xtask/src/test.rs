@@ -18,8 +18,8 @@ use crate::toolchain::{self, Choice};
 /// The SDK's world features, each checked on its own (the workspace build has none).
 const SDK_WORLDS: [&str; 3] = ["transform", "delivery", "dialect"];
 
-/// Runs `cargo xtask lint` (rustfmt, the module graph, clippy), builds the plugins, checks
-/// mosquitto, runs the plugins' native unit tests, the SDK per world, `cargo test
+/// Runs `cargo xtask lint` (rustfmt, the module graph, clippy), builds the plugins and the
+/// Python and JavaScript examples, checks mosquitto, runs the plugins' native unit tests, the SDK per world, `cargo test
 /// --workspace <extra>`, and builds new plugins outside the repository.
 pub fn run(paths: &Paths, choice: Choice, extra: &[String]) -> Result<()> {
     let started = Instant::now();
@@ -32,6 +32,9 @@ pub fn run(paths: &Paths, choice: Choice, extra: &[String]) -> Result<()> {
 
     step("plugins -> target/plugins/*.wasm");
     plugins::build_with(paths, &wasm, Profile::Release)?;
+
+    step("example plugins in Python and JavaScript -> target/plugins/examples/*.wasm");
+    crate::examples::build(paths, &mut apt)?;
 
     step("test dependencies");
     let mosquitto = ensure_mosquitto(&mut apt)?;
