@@ -22,6 +22,7 @@ pub mod ingress;
 pub mod operations;
 pub mod outbound;
 pub mod plugin;
+pub mod plugin_run;
 pub mod scaffold;
 pub mod server;
 pub mod store;

@@ -176,3 +176,137 @@ fn plugin_inspect_marks_nothing_on_a_component_the_gateway_runs() {
     assert!(text.contains("biogate:plugin/outbound-http@0.1.0"), "{text}");
     assert!(!text.contains("NOT PROVIDED"), "{text}");
 }
+
+/// `biogate plugin run FILE ARGS...` in `dir`: (success, stdout as JSON, stderr).
+fn plugin_run(file: &std::path::Path, args: &[&str]) -> (bool, serde_json::Value, String) {
+    let out = biogate().args(["plugin", "run"]).arg(file).args(args).output().unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.success(), json, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Events as `GET /v1/devices/{id}/events` answers them, in a file.
+fn events_file(dir: &std::path::Path, events: &[biogate::plugin::bindings::types::Event]) -> std::path::PathBuf {
+    let path = dir.join("events.json");
+    std::fs::write(&path, serde_json::json!({ "events": events }).to_string()).unwrap();
+    path
+}
+
+#[test]
+fn plugin_run_shows_what_a_transform_makes_of_each_event_with_its_time_and_memory() {
+    use biogate::plugin::bindings::types::PunchType;
+    let dir = tempfile::tempdir().unwrap();
+    let events = [
+        punch("D1", 1, "00042", 1_750_480_200, PunchType::CheckIn),
+        punch("D1", 2, "9999", 1_750_480_260, PunchType::CheckIn),
+        punch("D1", 3, "", 1_750_480_320, PunchType::CheckOut),
+    ];
+    let input = events_file(dir.path(), &events);
+    let (ok, out, stderr) = plugin_run(
+        &biogate_e2e::plugins::example("badge-normalise"),
+        &["--input", input.to_str().unwrap(), "--config", "prefix=EMP-", "-c", "ignore_users=9999"],
+    );
+    assert!(ok, "{stderr}");
+    let passed: Vec<biogate::plugin::bindings::types::Event> = serde_json::from_value(out["events"].clone()).unwrap();
+    assert_eq!(passed.len(), 1, "{out}");
+    assert_eq!(user_of(&passed[0]), "EMP-42");
+    assert_eq!(passed[0].id, events[0].id);
+    for line in [
+        "transform plugin: started in ",
+        "event 1 (evt-D1-1): ",
+        "passed 1 event",
+        "event 2 (evt-D1-2): ",
+        "dropped",
+        "event 3 (evt-D1-3): ",
+        "rejected: the punch has no user id",
+        "memory: at most ",
+    ] {
+        assert!(stderr.contains(line), "{line:?} missing from:\n{stderr}");
+    }
+
+    // Its output is its input's form: it can go through the next plugin.
+    let chained = dir.path().join("passed.json");
+    std::fs::write(&chained, out.to_string()).unwrap();
+    let (ok, out, stderr) = plugin_run(
+        &biogate_e2e::plugins::example("overtime-by-hour"),
+        &["--input", chained.to_str().unwrap(), "-c", "overtime_from=0", "-c", "overtime_until=23"],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(out["events"][0]["body"]["Punch"]["punch_type"], "OverTimeIn", "{out}");
+
+    // A fault is reported, the next event gets a fresh instance, and the command fails.
+    let faulty = events_file(
+        dir.path(),
+        &[
+            punch("D1", 1, "1", 1_750_480_200, PunchType::CheckIn),
+            punch("D1", 2, "trap", 1_750_480_260, PunchType::CheckIn),
+            punch("D1", 3, "3", 1_750_480_320, PunchType::CheckIn),
+        ],
+    );
+    let (ok, out, stderr) = plugin_run(&plugin_wasm("fault-injector"), &["--input", faulty.to_str().unwrap()]);
+    assert_eq!(out["events"].as_array().map(Vec::len), Some(2), "{out}");
+    assert!(!ok, "a run with a fault succeeded: {stderr}");
+    assert!(stderr.contains("1 of 3 calls faulted"), "{stderr}");
+}
+
+#[test]
+fn plugin_run_feeds_a_dialect_one_device_request_and_shows_its_reply_and_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let request = dir.path().join("attlog.http");
+    let body = "1042\t2026-06-21 08:00:00\t0\t1\t0\t0\t0\n1043\t2026-06-21 08:01:10\t1\t1\t0\t0\t0\n";
+    std::fs::write(
+        &request,
+        format!(
+            "POST /iclock/cdata?SN=SN7A2300583&table=ATTLOG&Stamp=9999 HTTP/1.1\nHost: gw\nContent-Length: {}\n\n{body}",
+            body.len()
+        ),
+    )
+    .unwrap();
+    let (ok, out, stderr) = plugin_run(
+        &plugin_wasm("zkteco-adms"),
+        &["--input", request.to_str().unwrap(), "--device-time-zone", "+05:30"],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(out["device"], "SN7A2300583", "identified from the request: {out}");
+    assert_eq!(out["reply"]["status"], 200, "{out}");
+    let events = out["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{out}");
+    assert_eq!(events[1]["Punch"]["user_id"], "1043");
+    assert_eq!(events[1]["Punch"]["punch_type"], "CheckOut");
+    assert_eq!(events[0]["Punch"]["log_time"]["utc_offset_minutes"], 330, "the device's time zone");
+    assert!(stderr.contains("handle-http: ") && stderr.contains("HTTP 200, 2 events"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_run_delivers_through_a_delivery_plugin_only_to_the_hosts_allowed() {
+    use biogate::plugin::bindings::types::PunchType;
+    let receiver = biogate_e2e::receiver::Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = events_file(
+        dir.path(),
+        &[
+            punch("D1", 1, "1", 1_750_480_200, PunchType::CheckIn),
+            punch("D2", 1, "2", 1_750_480_260, PunchType::CheckOut),
+        ],
+    );
+    let url = format!("url={}", receiver.url);
+    let origin = receiver.url.trim_end_matches("/callback").to_string();
+    let plugin = biogate_e2e::plugins::example("hr-webhook");
+    let run = |args: Vec<String>| {
+        let plugin = plugin.clone();
+        tokio::task::spawn_blocking(move || plugin_run(&plugin, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+    };
+    let input = input.to_str().unwrap().to_string();
+    let (ok, _, stderr) = run(vec!["--input".into(), input.clone(), "-c".into(), url.clone()]).await.unwrap();
+    assert!(!ok && stderr.contains("--allow-host"), "no allowed host: {stderr}");
+
+    let (ok, out, stderr) =
+        run(vec!["--input".into(), input, "-c".into(), url, "--allow-host".into(), origin]).await.unwrap();
+    assert!(ok, "{stderr}");
+    assert_eq!(out["batches"][0]["device"], "D1", "{out}");
+    assert_eq!(out["batches"][0]["outcome"], "delivered", "{out}");
+    assert_eq!(out["batches"][1]["outcome"], "delivered", "{out}");
+    let bodies: Vec<serde_json::Value> = receiver.deliveries().iter().map(|d| d.json()).collect();
+    assert_eq!(bodies.len(), 2, "one batch per device");
+    assert_eq!(bodies[1]["punches"][0]["employee"], "2");
+    assert_eq!(bodies[1]["punches"][0]["direction"], "out");
+}

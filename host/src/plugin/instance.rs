@@ -116,6 +116,7 @@ impl<W: World> InstancePool<W> {
         let result = f(&slot.world, &mut slot.store);
         self.call_seconds.record(started.elapsed().as_secs_f64());
         slot.store.data().end_call();
+        self.stats.record_memory(slot.store.data().peak_memory);
         match result {
             Ok(value) if !slot.store.data().memory_limit_hit => {
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,6 +1,6 @@
-//! Counters of one plugin: calls, fresh instances, faults by kind. Mirrored to the
+//! Counters of one plugin: calls, fresh instances, faults by kind, peak memory. Mirrored to the
 //! `metrics` facade (`biogate_plugin_*`) for the Prometheus endpoint.
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::fault::FaultKind;
 
@@ -10,6 +10,7 @@ pub struct PluginStats {
     calls: AtomicU64,
     instances: AtomicU64,
     faults: [AtomicU64; FaultKind::ALL.len()],
+    peak_memory: AtomicUsize,
 }
 
 impl PluginStats {
@@ -19,6 +20,10 @@ impl PluginStats {
 
     pub(super) fn record_instance(&self) {
         self.instances.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn record_memory(&self, bytes: usize) {
+        self.peak_memory.fetch_max(bytes, Ordering::Relaxed);
     }
 
     pub(super) fn record_fault(&self, plugin: &str, kind: FaultKind) {
@@ -35,6 +40,11 @@ impl PluginStats {
     /// Instances created since start-up.
     pub fn instances_created(&self) -> u64 {
         self.instances.load(Ordering::Relaxed)
+    }
+
+    /// The largest linear memory an instance reached after a call, in bytes.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.peak_memory.load(Ordering::Relaxed)
     }
 
     /// Faults of one kind.
