@@ -1,6 +1,8 @@
 //! Cost of one transform plugin call for a punch-sized event: on a reused instance, and
-//! on a fresh instance every call; a native Rust function doing the same work is the
-//! baseline in the same run. Needs the plugins built (`cargo xtask plugins`).
+//! on a fresh instance every call, for a plugin in Rust, in Python and in JavaScript (the
+//! examples of plugins/examples/); a native Rust function doing the same work is the
+//! baseline of each in the same run. Needs the plugins built (`cargo xtask plugins` and
+//! `cargo xtask examples`).
 //!
 //! Run: `cargo bench -p biogate --bench plugin_call`
 use std::collections::BTreeMap;
@@ -36,8 +38,12 @@ fn punch() -> Event {
 
 fn wasm(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins").join(format!("{name}.wasm"));
-    assert!(path.is_file(), "{} missing: run `cargo xtask plugins` first", path.display());
+    assert!(path.is_file(), "{} missing: run `cargo xtask plugins` and `cargo xtask examples` first", path.display());
     path
+}
+
+fn config_of(pairs: &[(&str, &str)]) -> BTreeMap<String, ConfigValue> {
+    pairs.iter().map(|(k, v)| (k.to_string(), ConfigValue::String(v.to_string()))).collect()
 }
 
 fn load(
@@ -61,6 +67,31 @@ fn load(
         Ok(_) => unreachable!("declared as a transform"),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// The native baseline of the Python example badge-normalise (prefix EMP-, one ignored
+/// user): strip the zeros, add the prefix.
+fn native_badge_normalise(ignored: &[&str], mut event: Event) -> Vec<Event> {
+    if let EventBody::Punch(p) = &mut event.body {
+        if ignored.contains(&p.user_id.as_str()) {
+            return vec![];
+        }
+        let stripped = p.user_id.trim_start_matches('0');
+        p.user_id = format!("EMP-{}", if stripped.is_empty() { "0" } else { stripped });
+    }
+    vec![event]
+}
+
+/// The native baseline of the JavaScript example overtime-by-hour: the device-local hour
+/// decides whether a check-in becomes an over-time-in.
+fn native_overtime(mut event: Event) -> Vec<Event> {
+    if let EventBody::Punch(p) = &mut event.body {
+        let hour = (p.log_time.unix_seconds + i64::from(p.log_time.utc_offset_minutes) * 60).rem_euclid(86_400) / 3600;
+        if !(6..18).contains(&hour) && p.punch_type == PunchType::CheckIn {
+            p.punch_type = PunchType::OverTimeIn;
+        }
+    }
+    vec![event]
 }
 
 /// The native baseline of employee-map: look the id up in a table and rewrite it.
@@ -100,6 +131,32 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("wasm_employee_map_fresh_instance", |b| {
         b.iter(|| black_box(fresh.transform(black_box(&event)).unwrap()))
+    });
+
+    // Python (componentize-py) and JavaScript (jco): the examples, each after its native
+    // baseline.
+    let badges = config_of(&[("prefix", "EMP-"), ("ignore_users", "9999")]);
+    let python = load(&runtime, "py-reused", "examples/badge-normalise", 4, badges.clone());
+    let python_fresh = load(&runtime, "py-fresh", "examples/badge-normalise", 0, badges);
+    let js = load(&runtime, "js-reused", "examples/overtime-by-hour", 4, BTreeMap::new());
+    let js_fresh = load(&runtime, "js-fresh", "examples/overtime-by-hour", 0, BTreeMap::new());
+    group.bench_function("native_badge_normalise (baseline)", |b| {
+        b.iter(|| black_box(native_badge_normalise(&["9999"], black_box(&event).clone())))
+    });
+    group.bench_function("python_badge_normalise_reused_instance", |b| {
+        b.iter(|| black_box(python.transform(black_box(&event)).unwrap()))
+    });
+    group.bench_function("python_badge_normalise_fresh_instance", |b| {
+        b.iter(|| black_box(python_fresh.transform(black_box(&event)).unwrap()))
+    });
+    group.bench_function("native_overtime (baseline)", |b| {
+        b.iter(|| black_box(native_overtime(black_box(&event).clone())))
+    });
+    group.bench_function("js_overtime_by_hour_reused_instance", |b| {
+        b.iter(|| black_box(js.transform(black_box(&event)).unwrap()))
+    });
+    group.bench_function("js_overtime_by_hour_fresh_instance", |b| {
+        b.iter(|| black_box(js_fresh.transform(black_box(&event)).unwrap()))
     });
     group.finish();
 }
