@@ -63,6 +63,8 @@ pub struct RunReport {
     pub calls: Vec<CallReport>,
     /// The largest linear memory any instance reached, in bytes.
     pub peak_memory: usize,
+    /// Instances started, and those retired because their memory grew near the cap.
+    pub instances: (u64, u64),
     /// What the plugin produced, as JSON.
     pub output: Value,
 }
@@ -255,6 +257,7 @@ pub fn run(request: &RunRequest) -> anyhow::Result<RunReport> {
         memory_cap: declared.effective_limits().memory_bytes(),
         calls,
         peak_memory: plugin.stats().peak_memory_bytes().max(start.memory_bytes),
+        instances: (plugin.stats().instances_created(), plugin.stats().instances_retired()),
         output,
     })
 }
@@ -325,6 +328,13 @@ impl fmt::Display for RunReport {
         for call in &self.calls {
             writeln!(f, "  {}: {:.3} ms, {}", call.what, call.took.as_secs_f64() * 1000.0, call.outcome)?;
         }
-        write!(f, "memory: at most {:.1} MiB of {:.0} MiB", mib(self.peak_memory), mib(self.memory_cap))
+        write!(
+            f,
+            "memory: at most {:.1} MiB of {:.0} MiB; instances: {} started, {} retired as their memory neared the cap",
+            mib(self.peak_memory),
+            mib(self.memory_cap),
+            self.instances.0,
+            self.instances.1
+        )
     }
 }

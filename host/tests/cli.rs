@@ -310,3 +310,20 @@ async fn plugin_run_delivers_through_a_delivery_plugin_only_to_the_hosts_allowed
     assert_eq!(bodies[1]["punches"][0]["employee"], "2");
     assert_eq!(bodies[1]["punches"][0]["direction"], "out");
 }
+
+#[test]
+fn a_javascript_transform_whose_memory_grows_with_every_call_is_renewed_before_it_faults() {
+    use biogate::plugin::bindings::types::PunchType;
+    // jco's engine keeps ~12 KiB of garbage a call: under the default 16 MiB cap, one call
+    // in about 700 hit the cap and its event followed the failure policy.
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<_> =
+        (0..3000).map(|i| punch("D1", i + 1, "7", 1_750_480_200 + i as i64, PunchType::CheckIn)).collect();
+    let input = events_file(dir.path(), &events);
+    let (ok, out, stderr) =
+        plugin_run(&biogate_e2e::plugins::example("overtime-by-hour"), &["--input", input.to_str().unwrap()]);
+    assert!(ok, "{}", stderr.lines().filter(|l| l.contains("fault")).take(3).collect::<Vec<_>>().join("\n"));
+    assert_eq!(out["events"].as_array().map(Vec::len), Some(3000));
+    let summary = stderr.lines().find(|l| l.starts_with("memory: ")).unwrap_or_default();
+    assert!(!summary.contains(" 0 retired"), "no instance was renewed: {summary}");
+}

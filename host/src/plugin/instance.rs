@@ -1,6 +1,10 @@
 //! Instances of one plugin: created from its `InstancePre`, reused across calls, and
-//! thrown away after any fault. Each call runs under the plugin's CPU deadline and
-//! memory cap.
+//! thrown away after any fault, or before they would fault on memory: an instance whose
+//! memory grew past half of the room its start left under the cap is retired after its
+//! call. (A linear memory never shrinks: a runtime whose garbage grows with every call,
+//! as jco's JavaScript engine does, ~12 KiB a punch, would otherwise hit the cap every
+//! few hundred calls, and that call's event would follow the failure policy.) Each call
+//! runs under the plugin's CPU deadline and memory cap.
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -54,6 +58,8 @@ world!(Dialect, DialectPre<HostState>);
 struct Slot<W> {
     store: Store<HostState>,
     world: W,
+    /// Past this much linear memory (bytes), the instance is retired after its call.
+    retire_above: usize,
 }
 
 /// The instances of one plugin.
@@ -119,6 +125,15 @@ impl<W: World> InstancePool<W> {
         self.stats.record_memory(slot.store.data().peak_memory);
         match result {
             Ok(value) if !slot.store.data().memory_limit_hit => {
+                if slot.store.data().peak_memory > slot.retire_above {
+                    self.stats.record_retired();
+                    tracing::debug!(
+                        plugin = %self.ctx.name,
+                        memory = slot.store.data().peak_memory,
+                        "plugin instance retired: its memory grew near its cap"
+                    );
+                    return Ok(value);
+                }
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
                 if idle.len() < self.limits.max_idle_instances {
                     idle.push(slot);
@@ -167,7 +182,9 @@ impl<W: World> InstancePool<W> {
         match world {
             Ok(world) => {
                 self.stats.record_instance();
-                Ok(Slot { store, world })
+                let start = store.data().peak_memory;
+                let retire_above = start + self.limits.memory_bytes().saturating_sub(start) / 2;
+                Ok(Slot { store, world, retire_above })
             }
             Err(error) => Err(StartFailure { error, memory_limit_hit: store.data().memory_limit_hit }),
         }

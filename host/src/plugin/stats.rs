@@ -9,6 +9,7 @@ use super::fault::FaultKind;
 pub struct PluginStats {
     calls: AtomicU64,
     instances: AtomicU64,
+    retired: AtomicU64,
     faults: [AtomicU64; FaultKind::ALL.len()],
     peak_memory: AtomicUsize,
 }
@@ -20,6 +21,10 @@ impl PluginStats {
 
     pub(super) fn record_instance(&self) {
         self.instances.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn record_retired(&self) {
+        self.retired.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(super) fn record_memory(&self, bytes: usize) {
@@ -45,6 +50,11 @@ impl PluginStats {
     /// The largest linear memory an instance reached after a call, in bytes.
     pub fn peak_memory_bytes(&self) -> usize {
         self.peak_memory.load(Ordering::Relaxed)
+    }
+
+    /// Instances retired after a call because their memory grew near the cap.
+    pub fn instances_retired(&self) -> u64 {
+        self.retired.load(Ordering::Relaxed)
     }
 
     /// Faults of one kind.
