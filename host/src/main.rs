@@ -102,7 +102,7 @@ enum PluginCommand {
         /// The world it implements: transform, delivery or dialect.
         #[arg(long, value_parser = parse_world)]
         world: PluginKind,
-        /// Its language.
+        /// Its language (python and js: transform and delivery plugins).
         #[arg(long, value_enum, default_value = "rust")]
         lang: Lang,
         /// The folder to create it in.
@@ -202,8 +202,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             biogate::scaffold::write(&dir, &name, world, lang, sdk)?;
             let project = dir.join(&name);
+            let (test, build) = match lang {
+                Lang::Rust => ("cargo test".to_string(), "cargo build --release --target wasm32-wasip2".to_string()),
+                Lang::Python => (
+                    "python3 -m unittest".to_string(),
+                    format!("componentize-py -d wit -w {} componentize app -o {name}.wasm", world.world()),
+                ),
+                Lang::Js => ("npm install && npm test".to_string(), "npm run build".to_string()),
+            };
             write_stdout(&format!(
-                "wrote {world} plugin {name} in {}\n  test:  cd {} && cargo test\n  build: cargo build --release --target wasm32-wasip2\n  check: biogate check --config biogate.toml\n",
+                "wrote {world} plugin {name} in {}\n  test:  cd {} && {test}\n  build: {build}\n  check: biogate check --config biogate.toml\n",
                 project.display(),
                 project.display(),
                 world = world.world(),

@@ -1,7 +1,8 @@
 //! `cargo xtask examples`: builds the Python and JavaScript example plugins of
 //! plugins/examples/ into `target/plugins/examples/<name>.wasm`, with the tools pinned in
 //! plugins/examples/python/requirements.txt (componentize-py, from PyPI) and
-//! plugins/examples/js/package-lock.json (jco and componentize-js, from npm), installed
+//! plugins/examples/js/package-lock.json (jco, and the componentize-js it builds with, from
+//! npm), installed
 //! under `target/tools/` (a Python venv and an npm folder), never globally.
 
 use std::fs;
@@ -152,13 +153,14 @@ fn is_newer_than(out: &Path, inputs: &[&Path]) -> bool {
 }
 
 /// The installed build tools.
-struct Tools {
-    componentize_py: PathBuf,
-    jco: PathBuf,
+pub(crate) struct Tools {
+    pub(crate) componentize_py: PathBuf,
+    pub(crate) jco: PathBuf,
 }
 
 impl Tools {
-    fn ensure(paths: &Paths, apt: &mut Apt) -> Result<Tools> {
+    /// Installs the pinned tools under target/tools when they are missing.
+    pub(crate) fn ensure(paths: &Paths, apt: &mut Apt) -> Result<Tools> {
         let tools_dir = paths.root().join("target").join("tools");
         Ok(Tools {
             componentize_py: ensure_componentize_py(paths, &tools_dir.join("python"), apt)?,
@@ -222,7 +224,7 @@ fn ensure_componentize_py(paths: &Paths, venv: &Path, apt: &mut Apt) -> Result<P
     Ok(tool)
 }
 
-/// jco and componentize-js, as locked in plugins/examples/js/package-lock.json, installed
+/// jco and its componentize-js, as locked in plugins/examples/js/package-lock.json, installed
 /// with `npm ci` under target/tools/js.
 fn ensure_jco(paths: &Paths, prefix: &Path, apt: &mut Apt) -> Result<PathBuf> {
     let tool = prefix.join("node_modules").join(".bin").join("jco");

@@ -1,11 +1,14 @@
 //! The plugin author's path, checked from outside this repository: `biogate plugin new`
 //! writes a project of each world in a temporary folder, which is tested natively, built
 //! into a component with the wasm toolchain, and loaded by `biogate check` with the
-//! project's own config; and `cargo package -p biogate-sdk` shows the SDK is a crate of
+//! project's own config; the same for Python and JavaScript transforms and delivery
+//! plugins (their tests with python3 and node, their builds with the pinned tools of
+//! `cargo xtask examples`); and `cargo package -p biogate-sdk` shows the SDK is a crate of
 //! its own (its WIT inside, nothing inherited from this workspace).
 
 use std::fs;
 use std::path::Path;
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -78,7 +81,56 @@ pub fn run(paths: &Paths, wasm: &WasmToolchain, biogate: &Path) -> Result<()> {
         }
         print!("{report}");
     }
+    other_languages(paths, biogate, scratch.path())?;
     cmd::run(cargo().current_dir(paths.root()).args(["package", "--quiet", "--allow-dirty", "-p", "biogate-sdk"]))
         .context("`cargo package -p biogate-sdk` failed: the SDK is not a crate of its own")?;
+    Ok(())
+}
+
+/// Python and JavaScript projects of `plugin new`, for the worlds those languages are
+/// written in: their tests, their build, and `biogate check` on their config.
+fn other_languages(paths: &Paths, biogate: &Path, scratch: &Path) -> Result<()> {
+    let tools = crate::examples::Tools::ensure(paths, &mut Apt::default())?;
+    for (lang, world) in [("python", "transform"), ("python", "delivery"), ("js", "transform"), ("js", "delivery")] {
+        let name = format!("demo-{lang}-{world}");
+        cmd::run(
+            Command::new(biogate)
+                .args(["plugin", "new", &name, "--world", world, "--lang", lang, "--dir"])
+                .arg(scratch),
+        )
+        .with_context(|| format!("`biogate plugin new {name} --lang {lang}` failed"))?;
+        let project = scratch.join(&name);
+        let (mut test, mut build) = if lang == "python" {
+            let mut test = Command::new("python3");
+            test.args(["-m", "unittest"]);
+            let mut build = Command::new(&tools.componentize_py);
+            build.args(["-d", "wit", "-w", world, "componentize", "app", "-o", &format!("{name}.wasm")]);
+            (test, build)
+        } else {
+            // `npm test` and `npm run build` without `npm install`: the same commands, with
+            // the jco already installed.
+            let mut test = Command::new("node");
+            test.args(["--import", "./test/register.js", "--test", "test/plugin.test.js"]);
+            let mut build = Command::new(&tools.jco);
+            build.args(["componentize", "plugin.js", "--wit", "wit", "-n", world, "-d", "http", "fetch-event", "-o"]);
+            build.arg(format!("{name}.wasm"));
+            (test, build)
+        };
+        cmd::run(test.current_dir(&project))
+            .with_context(|| format!("the tests of a new {lang} {world} plugin failed"))?;
+        cmd::run(build.current_dir(&project))
+            .with_context(|| format!("a new {lang} {world} plugin does not build into a component"))?;
+        let report = cmd::stdout(
+            Command::new(biogate)
+                .args(["check", "--config"])
+                .arg(project.join("biogate.toml"))
+                .env("XDG_CACHE_HOME", scratch.join("cache")),
+        )
+        .with_context(|| format!("`biogate check` refused the config of a new {lang} {world} plugin"))?;
+        if !report.contains(&format!("plugin {name} ({world}): starts in")) {
+            bail!("`biogate check` did not start the new {lang} {world} plugin:\n{report}");
+        }
+        print!("{report}");
+    }
     Ok(())
 }

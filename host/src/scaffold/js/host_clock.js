@@ -1,0 +1,3 @@
+export function nowMs() {
+  return BigInt(Date.now());
+}

@@ -1,0 +1,3 @@
+export function write(level, message, fields) {
+  console.log(`[${level}] ${message}`, Object.fromEntries(fields));
+}
