@@ -65,36 +65,7 @@ enum PluginCommand {
     Inspect { file: PathBuf },
     /// Run a plugin on sample input without a gateway: prints the output (JSON) on stdout,
     /// and on stderr each call's outcome and time, the memory used and the plugin's logs.
-    Run {
-        /// The component.
-        file: PathBuf,
-        /// Transforms and delivery plugins: events as `GET /v1/devices/{id}/events`
-        /// answers them (`{"events": [...]}` or the list alone). Dialects: an HTTP request
-        /// as sent on the wire (request line, headers, blank line, body).
-        #[arg(long, short)]
-        input: PathBuf,
-        /// A config value of the plugin (repeat for more).
-        #[arg(long = "config", short = 'c', value_name = "KEY=VALUE", value_parser = parse_key_value)]
-        config: Vec<(String, String)>,
-        /// An origin a delivery plugin may call, as in `allowed_hosts` (repeat for more).
-        #[arg(long = "allow-host", value_name = "ORIGIN")]
-        allowed_hosts: Vec<String>,
-        /// The plugin's CPU limit per call (default: its kind's).
-        #[arg(long)]
-        cpu_ms: Option<u64>,
-        /// The plugin's memory cap (default: its kind's).
-        #[arg(long)]
-        memory_mib: Option<u64>,
-        /// Dialects: the device id (default: what the dialect identifies).
-        #[arg(long)]
-        device: Option<String>,
-        /// Dialects: the device's label.
-        #[arg(long, default_value = "")]
-        device_label: String,
-        /// Dialects: the device's time zone (`+05:30`).
-        #[arg(long, default_value = "+00:00", value_parser = parse_offset)]
-        device_time_zone: i32,
-    },
+    Run(biogate::plugin_run::RunRequest),
     /// Write a new plugin project (a folder NAME) that builds with one command and has a test.
     New {
         /// The plugin's name: lower-case letters, digits and '-'.
@@ -125,17 +96,6 @@ fn parse_world(text: &str) -> Result<PluginKind, String> {
         "dialect" => Ok(PluginKind::Dialect),
         _ => Err("one of: transform, delivery, dialect".into()),
     }
-}
-
-fn parse_key_value(text: &str) -> Result<(String, String), String> {
-    text.split_once('=')
-        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-        .filter(|(k, _)| !k.is_empty())
-        .ok_or_else(|| "expected KEY=VALUE".into())
-}
-
-fn parse_offset(text: &str) -> Result<i32, String> {
-    biogate::time::parse_utc_offset(text).ok_or_else(|| "a UTC offset such as +05:30 or -03:00".into())
 }
 
 fn main() -> ExitCode {
@@ -217,33 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 world = world.world(),
             ))
         }
-        Command::Plugin {
-            command:
-                PluginCommand::Run {
-                    file,
-                    input,
-                    config,
-                    allowed_hosts,
-                    cpu_ms,
-                    memory_mib,
-                    device,
-                    device_label,
-                    device_time_zone,
-                },
-        } => {
-            let request = biogate::plugin_run::RunRequest {
-                file,
-                input,
-                config,
-                allowed_hosts,
-                cpu_ms,
-                memory_mib,
-                device: biogate::plugin_run::DeviceArgs {
-                    id: device,
-                    label: device_label,
-                    utc_offset_minutes: device_time_zone,
-                },
-            };
+        Command::Plugin { command: PluginCommand::Run(request) } => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let report =
                 runtime.block_on(async { tokio::task::block_in_place(|| biogate::plugin_run::run(&request)) })?;

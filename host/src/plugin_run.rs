@@ -21,34 +21,55 @@ use crate::plugin::{
 };
 use crate::store::Store;
 
-/// What to run and on what.
-#[derive(Debug, Clone, Default)]
+/// What to run and on what (the arguments of `biogate plugin run`).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunRequest {
     /// The component.
     pub file: PathBuf,
     /// Transforms and delivery plugins: events as `GET /v1/devices/{id}/events` answers
     /// them (`{"events": [...]}`, or the list alone). Dialects: one HTTP request as sent
     /// on the wire (request line, headers, blank line, body).
+    #[arg(long, short)]
     pub input: PathBuf,
-    /// The plugin's config values (`key=value`).
+    /// A config value of the plugin (repeat for more).
+    #[arg(long = "config", short = 'c', value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub config: Vec<(String, String)>,
-    /// Origins a delivery plugin may call (as `allowed_hosts`).
+    /// An origin a delivery plugin may call, as in `allowed_hosts` (repeat for more).
+    #[arg(long = "allow-host", value_name = "ORIGIN")]
     pub allowed_hosts: Vec<String>,
-    /// Overrides of the kind's default limits.
+    /// The plugin's CPU limit per call (default: its kind's).
+    #[arg(long)]
     pub cpu_ms: Option<u64>,
+    /// The plugin's memory cap (default: its kind's).
+    #[arg(long)]
     pub memory_mib: Option<u64>,
-    /// Dialects: the registry entry the request is handled with.
+    #[command(flatten)]
     pub device: DeviceArgs,
 }
 
 /// The device a dialect's request is handled for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct DeviceArgs {
-    /// The device id; default: what the dialect's `identify-http` says.
+    /// Dialects: the device id (default: what the dialect's `identify-http` says).
+    #[arg(long = "device")]
     pub id: Option<String>,
+    /// Dialects: the device's label.
+    #[arg(long = "device-label", default_value = "")]
     pub label: String,
-    /// Minutes east of UTC.
+    /// Dialects: the device's time zone (`+05:30`).
+    #[arg(long = "device-time-zone", value_name = "OFFSET", default_value = "+00:00", value_parser = parse_offset)]
     pub utc_offset_minutes: i32,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| "expected KEY=VALUE".into())
+}
+
+fn parse_offset(text: &str) -> Result<i32, String> {
+    crate::time::parse_utc_offset(text).ok_or_else(|| "a UTC offset such as +05:30 or -03:00".into())
 }
 
 /// How a run went.
