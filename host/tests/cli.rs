@@ -324,6 +324,6 @@ fn a_javascript_transform_whose_memory_grows_with_every_call_is_renewed_before_i
         plugin_run(&biogate_e2e::plugins::example("overtime-by-hour"), &["--input", input.to_str().unwrap()]);
     assert!(ok, "{}", stderr.lines().filter(|l| l.contains("fault")).take(3).collect::<Vec<_>>().join("\n"));
     assert_eq!(out["events"].as_array().map(Vec::len), Some(3000));
-    let summary = stderr.lines().find(|l| l.starts_with("memory: ")).unwrap_or_default();
+    let summary = stderr.lines().find(|l| l.starts_with("memory: ")).expect("the run's summary line");
     assert!(!summary.contains(" 0 retired"), "no instance was renewed: {summary}");
 }

@@ -230,14 +230,25 @@ fn check_refuses_limits_a_python_plugin_cannot_start_within_and_states_what_it_n
             && stderr.contains("`plugins.py.limits.memory_mib` to at least "),
         "{stderr}"
     );
-    // Its start takes over a millisecond of CPU.
-    let (ok, _, stderr) = check(&with_limits("{ cpu_ms = 1 }"));
-    assert!(!ok, "a Python plugin was passed with 1 ms of CPU");
-    assert!(
-        stderr.contains("cannot start within its CPU limit of 1 ms: its start takes ")
-            && stderr.contains("`plugins.py.limits.cpu_ms` to at least "),
-        "{stderr}"
-    );
+    // Its start takes about a millisecond of CPU (1.1-1.4 ms on the CI machine): with
+    // `cpu_ms = 1` check refuses it with what it takes, or, on a machine where the start
+    // fits, passes it only with a start measured within the limit.
+    let (ok, stdout, stderr) = check(&with_limits("{ cpu_ms = 1 }"));
+    if ok {
+        let took: f64 = stdout
+            .split("starts in ")
+            .nth(1)
+            .and_then(|rest| rest.split(" ms").next())
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or_else(|| panic!("no start time in {stdout}"));
+        assert!(took <= 1.0, "check passed a start of {took} ms under a 1 ms limit");
+    } else {
+        assert!(
+            stderr.contains("cannot start within its CPU limit of 1 ms: its start takes ")
+                && stderr.contains("`plugins.py.limits.cpu_ms` to at least "),
+            "{stderr}"
+        );
+    }
     // The defaults of a transform hold it.
     let (ok, stdout, stderr) = check(&with_limits("{}"));
     assert!(ok, "{stderr}");

@@ -64,7 +64,9 @@ pub fn run(paths: &Paths, choice: Choice, only: &[String]) -> Result<()> {
     step("wasm toolchain and plugins");
     let wasm = toolchain::ensure(choice, &mut apt)?;
     plugins::build_with(paths, &wasm, Profile::Release)?;
-    crate::examples::build(paths, &mut apt)?;
+    if only.is_empty() || only.iter().any(|name| name == "plugin_call") {
+        crate::examples::build(paths, &mut apt)?;
+    }
     let mosquitto = ensure_mosquitto(&mut apt)?;
 
     let mut sections = String::new();

@@ -99,16 +99,31 @@ pub fn build(paths: &Paths, apt: &mut Apt) -> Result<()> {
         let dir = examples_dir(paths).join(example.lang.folder()).join(example.name);
         let source = dir.join(example.source);
         let out = out_dir.join(format!("{}.wasm", example.component));
-        if is_newer_than(&out, &[&source, &wit.join("worlds.wit"), &wit.join("types.wit")]) {
+        // The sources, the contract, and the pinned tools that build them.
+        let mut inputs = files_in(&dir)?;
+        inputs.extend([wit.join("worlds.wit"), wit.join("types.wit")]);
+        inputs.push(match example.lang {
+            Lang::Python => examples_dir(paths).join("python").join("requirements.txt"),
+            Lang::Js => examples_dir(paths).join("js").join("package-lock.json"),
+        });
+        if is_newer_than(&out, &inputs) {
             println!("  {:<28} up to date", example.component);
             continue;
         }
+        // A failed or invalid build leaves no component behind that a later run would
+        // take for up to date.
+        let _ = fs::remove_file(&out);
         let mut build = match example.lang {
             Lang::Python => tools.componentize_py(&wit, example, &copy_to_build_dir(paths, &dir)?, &out),
             Lang::Js => tools.jco(&wit, example, &source, &out),
         };
-        cmd::run(&mut build).with_context(|| format!("building the example plugin {} failed", example.component))?;
-        check_component(&out)?;
+        let built = cmd::run(&mut build)
+            .with_context(|| format!("building the example plugin {} failed", example.component))
+            .and_then(|()| check_component(&out));
+        if let Err(error) = built {
+            let _ = fs::remove_file(&out);
+            return Err(error);
+        }
         let size = fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
         println!("  {:<28} {:>9} bytes  target/plugins/examples/{}.wasm", example.component, size, example.component);
     }
@@ -145,8 +160,20 @@ fn copy_to_build_dir(paths: &Paths, dir: &Path) -> Result<PathBuf> {
     Ok(copy)
 }
 
+/// The files of a folder (not below it).
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            files.push(entry.path());
+        }
+    }
+    Ok(files)
+}
+
 /// Whether `out` exists and is newer than every input.
-fn is_newer_than(out: &Path, inputs: &[&Path]) -> bool {
+fn is_newer_than(out: &Path, inputs: &[PathBuf]) -> bool {
     let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
     let Some(built) = modified(out) else { return false };
     inputs.iter().all(|input| modified(input).is_some_and(|changed| changed <= built))
@@ -188,6 +215,19 @@ impl Tools {
         command.arg("-o").arg(out);
         command
     }
+}
+
+/// Node.js's major and minor version.
+fn node_version() -> Option<(u32, u32)> {
+    let text = cmd::stdout(Command::new("node").arg("--version")).ok()?;
+    let mut parts = text.trim().trim_start_matches('v').split('.').filter_map(|p| p.parse::<u32>().ok());
+    Some((parts.next()?, parts.next()?))
+}
+
+/// Whether Node.js has what the tools and the test harness of new JavaScript plugins use
+/// (`module.register`: 18.19+ or 20.6+).
+fn node_is_recent() -> bool {
+    matches!(node_version(), Some((major, minor)) if major > 20 || (major, minor) >= (20, 6) || (major == 18 && minor >= 19))
 }
 
 /// componentize-py in a venv of its own under target/tools/python.
@@ -237,13 +277,22 @@ fn ensure_jco(paths: &Paths, prefix: &Path, apt: &mut Apt) -> Result<PathBuf> {
         return Ok(tool);
     }
     let npm = match system::find_program("npm", &[]) {
+        Some(_) if !node_is_recent() => bail!(
+            "the JavaScript examples and the tests of new JavaScript plugins need Node.js 18.19+ or 20.6+ \
+             (`module.register` for the test harness); `node --version` says {}: install a newer Node.js",
+            node_version().map(|(a, b)| format!("{a}.{b}")).unwrap_or_else(|| "nothing".into())
+        ),
         Some(npm) => npm,
         None if Apt::can_install() => {
             apt.install(&["nodejs", "npm"])?;
-            system::find_program("npm", &[]).context("apt-get installed npm but no npm program was found")?
+            let npm = system::find_program("npm", &[]).context("apt-get installed npm but no npm program was found")?;
+            if !node_is_recent() {
+                bail!("apt-get installed a Node.js older than 18.19: install Node.js 20.6+ (nodejs.org)");
+            }
+            npm
         }
         None => bail!(
-            "the JavaScript example plugins are built with jco, which needs Node.js 18+ with npm: install them \
+            "the JavaScript example plugins are built with jco, which needs Node.js 18.19+ or 20.6+ with npm: install them \
              (`sudo apt-get install nodejs npm`)"
         ),
     };
@@ -257,4 +306,23 @@ fn ensure_jco(paths: &Paths, prefix: &Path, apt: &mut Apt) -> Result<PathBuf> {
     }
     fs::write(&installed_lock, &lock).with_context(|| format!("cannot write {}", installed_lock.display()))?;
     Ok(tool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tool versions are written in the examples' pins, in `biogate plugin new`'s
+    /// templates and here: they must agree.
+    #[test]
+    fn the_pinned_tools_agree_everywhere() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read = |path: &str| fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let pin = format!("componentize-py=={COMPONENTIZE_PY}");
+        assert!(read("plugins/examples/python/requirements.txt").contains(&pin));
+        assert!(read("host/src/scaffold/mod.rs").contains(&pin));
+        let jco = "\"@bytecodealliance/jco\": \"1.34.0\"";
+        assert!(read("plugins/examples/js/package.json").contains(jco));
+        assert!(read("host/src/scaffold/js/package.json.tmpl").contains(jco));
+    }
 }

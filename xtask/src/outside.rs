@@ -100,25 +100,25 @@ fn other_languages(paths: &Paths, biogate: &Path, scratch: &Path) -> Result<()> 
         )
         .with_context(|| format!("`biogate plugin new {name} --lang {lang}` failed"))?;
         let project = scratch.join(&name);
-        let (mut test, mut build) = if lang == "python" {
+        // The commands of the project's README, with the pinned tools on PATH (as after
+        // its `pip install` in a venv, or its `npm install`).
+        let (mut test, mut build, tool) = if lang == "python" {
             let mut test = Command::new("python3");
             test.args(["-m", "unittest"]);
-            let mut build = Command::new(&tools.componentize_py);
+            let mut build = Command::new("componentize-py");
             build.args(["-d", "wit", "-w", world, "componentize", "app", "-o", &format!("{name}.wasm")]);
-            (test, build)
+            (test, build, &tools.componentize_py)
         } else {
-            // `npm test` and `npm run build` without `npm install`: the same commands, with
-            // the jco already installed.
-            let mut test = Command::new("node");
-            test.args(["--import", "./test/register.js", "--test", "test/plugin.test.js"]);
-            let mut build = Command::new(&tools.jco);
-            build.args(["componentize", "plugin.js", "--wit", "wit", "-n", world, "-d", "http", "fetch-event", "-o"]);
-            build.arg(format!("{name}.wasm"));
-            (test, build)
+            let mut test = Command::new("npm");
+            test.arg("test");
+            let mut build = Command::new("npm");
+            build.args(["run", "build"]);
+            (test, build, &tools.jco)
         };
-        cmd::run(test.current_dir(&project))
+        let path = with_on_path(tool.parent().context("a tool has no folder")?)?;
+        cmd::run(test.current_dir(&project).env("PATH", &path))
             .with_context(|| format!("the tests of a new {lang} {world} plugin failed"))?;
-        cmd::run(build.current_dir(&project))
+        cmd::run(build.current_dir(&project).env("PATH", &path))
             .with_context(|| format!("a new {lang} {world} plugin does not build into a component"))?;
         let report = cmd::stdout(
             Command::new(biogate)
@@ -133,4 +133,11 @@ fn other_languages(paths: &Paths, biogate: &Path, scratch: &Path) -> Result<()> 
         print!("{report}");
     }
     Ok(())
+}
+
+/// PATH with `dir` first.
+fn with_on_path(dir: &Path) -> Result<std::ffi::OsString> {
+    let current = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&current)))
+        .context("a tool folder cannot go on PATH")
 }

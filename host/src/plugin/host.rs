@@ -55,7 +55,7 @@ pub struct HostState {
     memory_cap: usize,
     /// Set when the guest asked for more memory than its cap.
     pub(super) memory_limit_hit: bool,
-    /// The largest size any of its memories asked for, granted or not, in bytes.
+    /// The largest size any of its memories was granted, in bytes.
     pub(super) peak_memory: usize,
     call_started: Instant,
     host_time: Duration,
@@ -127,11 +127,11 @@ impl WasiView for HostState {
 
 impl ResourceLimiter for HostState {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        self.peak_memory = self.peak_memory.max(desired);
         if desired > self.memory_cap {
             self.memory_limit_hit = true;
             return Ok(false);
         }
+        self.peak_memory = self.peak_memory.max(desired);
         Ok(true)
     }
 

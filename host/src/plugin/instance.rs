@@ -60,6 +60,8 @@ struct Slot<W> {
     world: W,
     /// Past this much linear memory (bytes), the instance is retired after its call.
     retire_above: usize,
+    /// Calls made on it.
+    calls: u64,
 }
 
 /// The instances of one plugin.
@@ -72,13 +74,24 @@ pub struct InstancePool<W: World> {
     stats: Arc<PluginStats>,
     /// `biogate_plugin_call_seconds{plugin}`: how long calls take, against `cpu_ms`.
     call_seconds: metrics::Histogram,
+    /// Whether the operator was told that instances are retired after one call.
+    warned_retiring_every_call: std::sync::atomic::AtomicBool,
 }
 
 impl<W: World> InstancePool<W> {
     /// A pool over a pre-instantiated component.
     pub fn new(engine: Engine, pre: W::Pre, ctx: Arc<PluginContext>, limits: Limits, stats: Arc<PluginStats>) -> Self {
         let call_seconds = metrics::histogram!("biogate_plugin_call_seconds", "plugin" => ctx.name.to_string());
-        InstancePool { engine, pre, ctx, limits, idle: Mutex::new(Vec::new()), stats, call_seconds }
+        InstancePool {
+            engine,
+            pre,
+            ctx,
+            limits,
+            idle: Mutex::new(Vec::new()),
+            stats,
+            call_seconds,
+            warned_retiring_every_call: Default::default(),
+        }
     }
 
     /// The plugin's name.
@@ -116,6 +129,7 @@ impl<W: World> InstancePool<W> {
             None => self.fresh().map_err(|e| self.fault(FaultKind::Unavailable, format!("{:#}", e.error)))?,
         };
         self.stats.record_call();
+        slot.calls += 1;
         slot.store.data_mut().begin_call(self.limits.cpu());
         slot.store.set_epoch_deadline(ticks(self.limits.cpu()));
         let started = std::time::Instant::now();
@@ -126,12 +140,7 @@ impl<W: World> InstancePool<W> {
         match result {
             Ok(value) if !slot.store.data().memory_limit_hit => {
                 if slot.store.data().peak_memory > slot.retire_above {
-                    self.stats.record_retired();
-                    tracing::debug!(
-                        plugin = %self.ctx.name,
-                        memory = slot.store.data().peak_memory,
-                        "plugin instance retired: its memory grew near its cap"
-                    );
+                    self.retire(&slot);
                     return Ok(value);
                 }
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -145,6 +154,24 @@ impl<W: World> InstancePool<W> {
                 let (kind, detail) = classify(&error, slot.store.data().memory_limit_hit);
                 Err(self.fault(kind, detail))
             }
+        }
+    }
+
+    /// Counts an instance retired for its memory; says so once when it happens after a
+    /// single call (every call then pays a start: the cap is too tight for the work).
+    fn retire(&self, slot: &Slot<W>) {
+        self.stats.record_retired(&self.ctx.name);
+        let memory = slot.store.data().peak_memory;
+        if slot.calls == 1 && !self.warned_retiring_every_call.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                plugin = %self.ctx.name,
+                memory_mib = memory >> 20,
+                cap_mib = self.limits.memory_bytes() >> 20,
+                "plugin instances use most of their memory cap in one call, so each is replaced after it \
+                 (a start per call): raise `limits.memory_mib`"
+            );
+        } else {
+            tracing::debug!(plugin = %self.ctx.name, memory, "plugin instance retired: its memory grew near its cap");
         }
     }
 
@@ -184,7 +211,7 @@ impl<W: World> InstancePool<W> {
                 self.stats.record_instance();
                 let start = store.data().peak_memory;
                 let retire_above = start + self.limits.memory_bytes().saturating_sub(start) / 2;
-                Ok(Slot { store, world, retire_above })
+                Ok(Slot { store, world, retire_above, calls: 0 })
             }
             Err(error) => Err(StartFailure { error, memory_limit_hit: store.data().memory_limit_hit }),
         }

@@ -1,5 +1,6 @@
-//! Counters of one plugin: calls, fresh instances, faults by kind, peak memory. Mirrored to the
-//! `metrics` facade (`biogate_plugin_*`) for the Prometheus endpoint.
+//! Counters of one plugin: calls, fresh instances, retired instances, faults by kind, peak
+//! memory. Faults and retirements are mirrored to the `metrics` facade
+//! (`biogate_plugin_*`) for the Prometheus endpoint.
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::fault::FaultKind;
@@ -23,8 +24,9 @@ impl PluginStats {
         self.instances.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(super) fn record_retired(&self) {
+    pub(super) fn record_retired(&self, plugin: &str) {
         self.retired.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("biogate_plugin_instances_retired_total", "plugin" => plugin.to_string()).increment(1);
     }
 
     pub(super) fn record_memory(&self, bytes: usize) {

@@ -34,7 +34,7 @@ pub enum ScaffoldError {
     #[error("{0} already exists: choose another name or folder")]
     Exists(PathBuf),
     #[error(
-        "`plugin new` writes {1} plugins in {0} only as transforms and delivery plugins: write a dialect in Rust (--lang rust)"
+        "`plugin new` writes {0} plugins only as transforms and delivery plugins: write a {1} in Rust (--lang rust)"
     )]
     Unsupported(&'static str, &'static str),
     #[error(
