@@ -73,7 +73,7 @@ enum PluginCommand {
         /// The world it implements: transform, delivery or dialect.
         #[arg(long, value_parser = parse_world)]
         world: PluginKind,
-        /// Its language (python and js: transform and delivery plugins).
+        /// Its language.
         #[arg(long, value_enum, default_value = "rust")]
         lang: Lang,
         /// The folder to create it in.

@@ -1,8 +1,8 @@
 //! The plugin author's path, checked from outside this repository: `biogate plugin new`
 //! writes a project of each world in a temporary folder, which is tested natively, built
 //! into a component with the wasm toolchain, and loaded by `biogate check` with the
-//! project's own config; the same for Python and JavaScript transforms and delivery
-//! plugins (their tests with python3 and node, their builds with the pinned tools of
+//! project's own config; the same for Python and JavaScript projects of each world
+//! (their tests with python3 and node, their builds with the pinned tools of
 //! `cargo xtask examples`); and `cargo package -p biogate-sdk` shows the SDK is a crate of
 //! its own (its WIT inside, nothing inherited from this workspace).
 
@@ -87,11 +87,11 @@ pub fn run(paths: &Paths, wasm: &WasmToolchain, biogate: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Python and JavaScript projects of `plugin new`, for the worlds those languages are
-/// written in: their tests, their build, and `biogate check` on their config.
+/// Python and JavaScript projects of `plugin new` of each world: their tests, their
+/// build, and `biogate check` on their config.
 fn other_languages(paths: &Paths, biogate: &Path, scratch: &Path) -> Result<()> {
     let tools = crate::examples::Tools::ensure(paths, &mut Apt::default())?;
-    for (lang, world) in [("python", "transform"), ("python", "delivery"), ("js", "transform"), ("js", "delivery")] {
+    for (lang, world) in ["python", "js"].into_iter().flat_map(|lang| WORLDS.map(|world| (lang, world))) {
         let name = format!("demo-{lang}-{world}");
         cmd::run(
             Command::new(biogate)

@@ -1,8 +1,7 @@
 //! `biogate plugin new`: writes a plugin project for one world that builds with one
 //! documented command and has a test, ready to be edited. The templates are the files
-//! beside this module, a folder per language: Rust (every world, with biogate-sdk),
-//! Python (componentize-py) and JavaScript (jco) for transforms and delivery plugins,
-//! each with a copy of the WIT contract.
+//! beside this module, a folder per language: Rust (with biogate-sdk), Python
+//! (componentize-py) and JavaScript (jco), the last two with a copy of the WIT contract.
 use std::path::{Path, PathBuf};
 
 use crate::plugin::PluginKind;
@@ -34,10 +33,6 @@ pub enum ScaffoldError {
     #[error("{0} already exists: choose another name or folder")]
     Exists(PathBuf),
     #[error(
-        "`plugin new` writes {0} plugins only as transforms and delivery plugins: write a {1} in Rust (--lang rust)"
-    )]
-    Unsupported(&'static str, &'static str),
-    #[error(
         "cannot find biogate-sdk: pass --sdk PATH (the sdk/ folder of a biogate checkout) or --sdk-git URL (the repository you cloned biogate from)"
     )]
     NoSdk,
@@ -65,6 +60,11 @@ const PY_TRANSFORM: [&str; 3] = [
     include_str!("python/transform_logic.py"),
     include_str!("python/transform_test.py"),
 ];
+const PY_DIALECT: [&str; 3] = [
+    include_str!("python/dialect_app.py"),
+    include_str!("python/dialect_logic.py"),
+    include_str!("python/dialect_test.py"),
+];
 const PY_DELIVERY: [&str; 3] = [
     include_str!("python/delivery_app.py"),
     include_str!("python/delivery_logic.py"),
@@ -74,7 +74,7 @@ const PY_DELIVERY: [&str; 3] = [
 const JS_README: &str = include_str!("js/README.md.tmpl");
 const JS_PACKAGE: &str = include_str!("js/package.json.tmpl");
 /// The test harness of a JavaScript project: stand-ins for the gateway's imports.
-const JS_TEST_HOST: [(&str, &str); 8] = [
+const JS_TEST_HOST: [(&str, &str); 9] = [
     ("test/register.js", include_str!("js/register.js")),
     ("test/hooks.js", include_str!("js/hooks.js")),
     ("test/host/testing.js", include_str!("js/testing.js")),
@@ -83,6 +83,7 @@ const JS_TEST_HOST: [(&str, &str); 8] = [
     ("test/host/log.js", include_str!("js/host_log.js")),
     ("test/host/kv.js", include_str!("js/host_kv.js")),
     ("test/host/clock.js", include_str!("js/host_clock.js")),
+    ("test/host/commands.js", include_str!("js/host_commands.js")),
 ];
 
 /// The SDK of the checkout this binary was built from, if it is still there.
@@ -104,13 +105,6 @@ pub fn write(
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !valid {
         return Err(ScaffoldError::BadName(name.to_string()));
-    }
-    if world == PluginKind::Dialect {
-        match lang {
-            Lang::Rust => {}
-            Lang::Python => return Err(ScaffoldError::Unsupported("Python", "dialect")),
-            Lang::Js => return Err(ScaffoldError::Unsupported("JavaScript", "dialect")),
-        }
     }
     let dir = parent.join(name);
     if dir.exists() {
@@ -144,7 +138,11 @@ fn fill(template: &str, name: &str, world: PluginKind, config: &str) -> String {
 
 fn python_files(name: &str, world: PluginKind) -> Files {
     let config = gateway_config(name, &format!("{name}.wasm"), world);
-    let [app, logic, test] = if world == PluginKind::Delivery { PY_DELIVERY } else { PY_TRANSFORM };
+    let [app, logic, test] = match world {
+        PluginKind::Transform => PY_TRANSFORM,
+        PluginKind::Delivery => PY_DELIVERY,
+        PluginKind::Dialect => PY_DIALECT,
+    };
     let mut files: Files = vec![
         ("app.py".into(), fill(app, name, world, &config)),
         ("logic.py".into(), fill(logic, name, world, &config)),
@@ -160,10 +158,10 @@ fn python_files(name: &str, world: PluginKind) -> Files {
 
 fn js_files(name: &str, world: PluginKind) -> Files {
     let config = gateway_config(name, &format!("{name}.wasm"), world);
-    let (plugin, test) = if world == PluginKind::Delivery {
-        (include_str!("js/delivery.js"), include_str!("js/delivery.test.js"))
-    } else {
-        (include_str!("js/transform.js"), include_str!("js/transform.test.js"))
+    let (plugin, test) = match world {
+        PluginKind::Transform => (include_str!("js/transform.js"), include_str!("js/transform.test.js")),
+        PluginKind::Delivery => (include_str!("js/delivery.js"), include_str!("js/delivery.test.js")),
+        PluginKind::Dialect => (include_str!("js/dialect.js"), include_str!("js/dialect.test.js")),
     };
     let mut files: Files = vec![
         ("plugin.js".into(), fill(plugin, name, world, &config)),
@@ -272,10 +270,14 @@ mod tests {
         assert!(dir.path().join("js-out/test/host/outbound-http.js").is_file());
         let plugin = std::fs::read_to_string(dir.path().join("js-out/plugin.js")).expect("plugin.js");
         assert!(plugin.contains("export const deliverer") && !plugin.contains("{{"), "{plugin}");
+
+        write(dir.path(), "py-door", PluginKind::Dialect, Lang::Python, None).expect("written");
+        let config = std::fs::read_to_string(dir.path().join("py-door/biogate.toml")).expect("biogate.toml");
+        assert!(config.contains("http_mount = \"/py-door\""), "{config}");
     }
 
     #[test]
-    fn bad_names_other_languages_and_a_missing_sdk_are_refused() {
+    fn bad_names_and_a_missing_sdk_are_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         for name in ["HR", "1x", "a b", "../x", ""] {
             assert!(matches!(
@@ -283,10 +285,6 @@ mod tests {
                 Err(ScaffoldError::BadName(_))
             ));
         }
-        assert!(matches!(
-            write(dir.path(), "x", PluginKind::Dialect, Lang::Python, sdk()),
-            Err(ScaffoldError::Unsupported("Python", "dialect"))
-        ));
         assert!(matches!(write(dir.path(), "x", PluginKind::Transform, Lang::Rust, None), Err(ScaffoldError::NoSdk)));
     }
 }

@@ -1,0 +1,5 @@
+import { state } from './testing.js';
+
+export function takePending(deviceId, max) {
+  return (state.commands ?? []).splice(0, max);
+}
